@@ -1,3 +1,3 @@
 """jaxgan: functional GAN training on JAX/Flax."""
 
-__version__ = "0.1.0"
+__version__ = '0.1.0'

@@ -1,0 +1,58 @@
+"""Default config: DCGAN on MNIST (28x28x1), the hyperparameters of Radford et al. 2016.
+
+  python -m jaxgan.main --config=configs/mnist.py --workdir=runs/mnist
+
+Runtime: see docs/benchmarks.md (steps/s on a 2-core CPU); the shipped num_steps is sized
+to finish in under 15 minutes there. Override any field with --config.KEY=VALUE.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.batch_size = 64  # global batch, split over all devices
+  config.num_steps = 6000  # iterations; each is train.d_steps D updates + train.g_steps G updates
+  config.log_every = 100
+  config.sample_every = 500  # 0 disables sample grids
+  config.checkpoint_every = 1000
+  config.keep_checkpoints = 3
+  config.num_grid_samples = 64  # images in each sample grid, from one fixed latent batch
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = 'mnist'  # or any tfds dataset name, read with tfds.data_source
+  config.data.split = 'train'
+  config.data.dir = ''  # folder with the four MNIST IDX files; '' fetches and caches them
+  config.data.cache_dir = ''  # '' means ~/.cache/jaxgan (or $JAXGAN_CACHE)
+  config.data.url = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'dcgan'
+  config.model.latent_dim = 100
+  config.model.latent_dist = 'gaussian'  # gaussian | uniform
+  config.model.g_features = (128, 64)  # G: dense -> 7x7x128 -> 14x14x64 -> 28x28x1
+  config.model.d_features = (64, 128)  # D: 28x28 -> 14x14x64 -> 7x7x128 -> dense
+  config.model.upsample = 'conv_transpose'  # conv_transpose | pixel_shuffle
+  config.model.downsample = 'strided_conv'  # strided_conv | avg_pool
+  config.model.norm = 'batch'  # batch | none
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.g_lr = 2e-4
+  config.optim.d_lr = 2e-4
+  config.optim.b1 = 0.5
+  config.optim.b2 = 0.999
+
+  config.train = ml_collections.ConfigDict()
+  config.train.loss = (
+    'non_saturating'  # non_saturating | minimax | least_squares | hinge | wasserstein
+  )
+  config.train.d_steps = 1
+  config.train.g_steps = 1
+  config.train.balance = 'none'  # none | loss_ratio
+  config.train.balance_a = 1.5  # loss_ratio: skip G's update while g_loss * a < d_loss
+  config.train.balance_b = 2.0  # loss_ratio: skip D's update while d_loss * b < g_loss
+  config.train.steps_per_call = (
+    1  # iterations fused per jitted call (lax.scan); 1 is fastest on CPU
+  )
+  return config

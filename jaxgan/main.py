@@ -1,0 +1,49 @@
+"""Command line entry: `python -m jaxgan.main --config=configs/mnist.py --workdir=runs/mnist`.
+
+Only parses flags and calls `train.train_and_evaluate`; the logic lives in importable,
+testable modules. Override any config field with --config.KEY=VALUE.
+"""
+
+import sys
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jaxgan import train
+from jaxgan.errors import JaxganError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
+flags.DEFINE_bool('verbose', False, 'Show tracebacks for configuration and input errors.')
+config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+class _QuietLibraries(logging.logging.Filter):
+  """Drops orbax's per-save INFO lines, which would bury the training status lines."""
+
+  def filter(self, record):
+    return record.levelno > logging.logging.INFO or '/orbax/' not in record.pathname
+
+
+def main(argv):
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  logging.info(
+    'JAX process %d/%d, devices: %s', jax.process_index(), jax.process_count(), jax.devices()
+  )
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except JaxganError as e:
+    if FLAGS.verbose:
+      raise
+    print(f'jaxgan: error: {e}', file=sys.stderr)
+    sys.exit(2)
+  except KeyboardInterrupt:
+    sys.exit(130)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,87 @@
+"""DCGAN (Radford et al. 2016) for small images, with configurable up/down-sampling and norm."""
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgan.models import layers
+
+_init = nn.initializers.normal(0.02)  # the DCGAN paper's initialisation
+
+
+def _norm(kind: str, train: bool, x: jax.Array) -> jax.Array:
+  if kind == 'batch':
+    # momentum 0.9 here is PyTorch's BatchNorm momentum 0.1.
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(x)
+  if kind == 'none':
+    return x
+  raise ValueError(f'unknown norm {kind!r}')
+
+
+def _upsample(kind: str, features: int, use_bias: bool, x: jax.Array) -> jax.Array:
+  if kind == 'conv_transpose':
+    return layers.ConvTranspose4x4s2(features, use_bias=use_bias, kernel_init=_init)(x)
+  if kind == 'pixel_shuffle':
+    x = nn.Conv(4 * features, (3, 3), padding='SAME', use_bias=use_bias, kernel_init=_init)(x)
+    return layers.depth_to_space(x, 2)
+  raise ValueError(f'unknown upsample {kind!r}')
+
+
+def _downsample(kind: str, features: int, use_bias: bool, x: jax.Array) -> jax.Array:
+  if kind == 'strided_conv':
+    return layers.Conv4x4s2(features, use_bias=use_bias, kernel_init=_init)(x)
+  if kind == 'avg_pool':
+    x = nn.Conv(features, (3, 3), padding='SAME', use_bias=use_bias, kernel_init=_init)(x)
+    return nn.avg_pool(x, (2, 2), (2, 2))
+  raise ValueError(f'unknown downsample {kind!r}')
+
+
+class Generator(nn.Module):
+  """z (N, latent) -> images (N, H, W, C) in [-1, 1]; H and W are divisible by 2**len(features).
+
+  A dense layer makes a (H/2**k, W/2**k, features[0]) map, then k upsamplings go through
+  features[1:] to `image_shape[-1]` channels, each but the last followed by norm and ReLU.
+  """
+
+  image_shape: Sequence[int] = (28, 28, 1)
+  features: Sequence[int] = (128, 64)
+  upsample: str = 'conv_transpose'
+  norm: str = 'batch'
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    height, width, channels = self.image_shape
+    scale = 2 ** len(self.features)
+    h, w = height // scale, width // scale
+    bias = self.norm == 'none'  # a bias before batch norm is cancelled by its mean
+    x = nn.Dense(h * w * self.features[0], use_bias=bias, kernel_init=_init)(z)
+    x = x.reshape(z.shape[0], h, w, self.features[0])
+    x = nn.relu(_norm(self.norm, train, x))
+    for f in self.features[1:]:
+      x = nn.relu(_norm(self.norm, train, _upsample(self.upsample, f, bias, x)))
+    x = _upsample(self.upsample, channels, True, x)
+    return jnp.tanh(x)
+
+
+class Discriminator(nn.Module):
+  """images (N, H, W, C) -> logits (N,): len(features) downsamplings, LeakyReLU(0.2), dense.
+
+  As in DCGAN, the first layer has no norm.
+  """
+
+  features: Sequence[int] = (64, 128)
+  downsample: str = 'strided_conv'
+  norm: str = 'batch'
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    for i, f in enumerate(self.features):
+      normed = i > 0 and self.norm != 'none'
+      x = _downsample(self.downsample, f, not normed, x)
+      if i > 0:
+        x = _norm(self.norm, train, x)
+      x = nn.leaky_relu(x, 0.2)
+    x = x.reshape(x.shape[0], -1)
+    return nn.Dense(1, kernel_init=_init)(x)[:, 0]

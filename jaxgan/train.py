@@ -1,0 +1,260 @@
+"""The trainer: `train_and_evaluate(config, workdir)` builds everything, resumes, and trains.
+
+Sections: setup, data, model and optimizers, sharding, checkpoint restore, compiled step,
+train loop (log, sample, checkpoint, stop on signal).
+"""
+
+import functools
+import json
+import os
+import signal
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxgan import config as config_lib
+from jaxgan import data, models, steps, writers
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.errors import ConfigError, JaxganError
+from jaxgan.state import GAN, GANState, init_state
+
+
+def build_gan(config, image_shape: tuple[int, ...]) -> GAN:
+  """The GAN (networks, optimizers, schedule) that `config` describes."""
+  generator, discriminator = models.create(config.model, image_shape)
+  opt = config.optim
+  return GAN(
+    generator=generator,
+    discriminator=discriminator,
+    g_optimizer=optax.adam(opt.g_lr, b1=opt.b1, b2=opt.b2),
+    d_optimizer=optax.adam(opt.d_lr, b1=opt.b1, b2=opt.b2),
+    latent_dim=config.model.latent_dim,
+    latent_dist=config.model.latent_dist,
+    loss=config.train.loss,
+    d_steps=config.train.d_steps,
+    g_steps=config.train.g_steps,
+    balance=config.train.balance,
+    balance_a=config.train.balance_a,
+    balance_b=config.train.balance_b,
+  )
+
+
+def to_float(images: jax.Array) -> jax.Array:
+  """uint8 pixels -> floats in [-1, 1], the range of G's tanh output."""
+  return images.astype(jnp.float32) / 127.5 - 1.0
+
+
+def make_train_fn(gan: GAN, batch_size: int, data_key: jax.Array, batch_sharding=None):
+  """(state, images, num_steps) -> (state, metrics stacked over steps), to be jitted.
+
+  Real batches are drawn on device, uniformly with replacement, with the key for step t
+  folded from `data_key`, so a resumed run sees the same batches as an uninterrupted one.
+  """
+
+  def real_fn(state: GANState, images: jax.Array) -> jax.Array:
+    key = jax.random.fold_in(data_key, state.step)
+    idx = jax.random.randint(key, (gan.d_steps, batch_size), 0, images.shape[0])
+    real = to_float(images[idx])
+    if batch_sharding is not None:
+      real = jax.lax.with_sharding_constraint(real, batch_sharding)
+    return real
+
+  def train_fn(state: GANState, images: jax.Array, num_steps: int):
+    if num_steps == 1:  # a rolled scan is several times slower per step on CPU
+      state, metrics = steps.train_step(gan, state, real_fn(state, images))
+      return state, jax.tree.map(lambda m: m[None], metrics)
+    return steps.multi_step(gan, state, lambda s: real_fn(s, images), num_steps)
+
+  return train_fn
+
+
+def _reduce_metrics(chunks: list[dict]) -> dict[str, float]:
+  """Host-side means over a log interval (one device->host transfer); skip counts are summed."""
+  stacked = jax.device_get({k: jnp.concatenate([c[k] for c in chunks]) for k in chunks[0]})
+  return {k: float(v.sum() if k.endswith('_skipped') else v.mean()) for k, v in stacked.items()}
+
+
+class _StopFlag:
+  """Turns SIGTERM/SIGINT into a request to checkpoint and stop after the current step."""
+
+  def __init__(self):
+    self.signum = None
+    self._old = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for s in (signal.SIGTERM, signal.SIGINT):
+        self._old[s] = signal.signal(s, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    self.signum = signum
+    # A second Ctrl-C or SIGTERM acts at once.
+    signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
+
+  def __exit__(self, *exc):
+    for s, h in self._old.items():
+      signal.signal(s, h)
+
+
+def _next_event(step: int, config) -> int:
+  """The first step after `step` at which something happens (log, sample, checkpoint, end)."""
+  periods = [config.log_every, config.checkpoint_every] + (
+    [config.sample_every] if config.sample_every else []
+  )
+  return min([config.num_steps] + [(step // p + 1) * p for p in periods])
+
+
+def train_and_evaluate(config, workdir: str) -> GANState:
+  """Trains the GAN of `config`, writing checkpoints, metrics and samples into `workdir`.
+
+  Resumes from the latest checkpoint in `workdir` if there is one. Returns the final state.
+  On SIGTERM it checkpoints and returns; on Ctrl-C it checkpoints and raises KeyboardInterrupt.
+  """
+  # --- Setup ------------------------------------------------------------------------------
+  devices = jax.devices()
+  config_lib.validate(config, num_devices=len(devices))
+  _prepare_workdir(workdir)
+  is_main = jax.process_index() == 0
+
+  # --- Data -------------------------------------------------------------------------------
+  dataset = data.load_dataset(config.data)
+  image_shape = tuple(dataset.images.shape[1:])
+  scale = 2 ** len(config.model.g_features)
+  if image_shape[0] % scale or image_shape[1] % scale:
+    raise ConfigError(
+      f'image size {image_shape[:2]} is not divisible by 2**len(model.g_features) = {scale}'
+    )
+
+  # --- Model, optimizers, sharding ---------------------------------------------------------
+  gan = build_gan(config, image_shape)
+  mesh = Mesh(np.array(devices), ('data',))
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P(None, 'data'))
+  images = jax.device_put(dataset.images, replicated)  # MNIST is 47 MB: keep it on device
+  init = jax.jit(
+    functools.partial(init_state, gan, image_shape=image_shape), out_shardings=replicated
+  )
+  rng = jax.random.PRNGKey(config.seed)
+  state_key, data_key, sample_key = jax.random.split(rng, 3)
+
+  # --- Checkpoint restore ------------------------------------------------------------------
+  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
+  latest = ckpt.latest_step()
+  if latest is not None:
+    abstract = jax.eval_shape(init, state_key)
+    abstract = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract
+    )
+    state = ckpt.restore(abstract, latest)
+    logging.info('Resumed from step %d in %s', latest, workdir)
+  else:
+    state = init(state_key)
+  _write_config(workdir, config, is_main)
+  start = int(state.step)
+
+  # --- Compiled step -----------------------------------------------------------------------
+  train_fn = jax.jit(
+    make_train_fn(gan, config.batch_size, data_key, batch_sharding),
+    static_argnums=2,
+    donate_argnums=0,
+  )
+  sample_fn = jax.jit(
+    lambda p, v, z: steps.apply(gan.generator, p, v, z, train=False)[0],
+    out_shardings=replicated,
+  )
+  grid_z = gan.sample_latent(sample_key, config.num_grid_samples)
+
+  # --- Train loop --------------------------------------------------------------------------
+  writer = writers.MetricWriter(workdir, resume_step=start, tensorboard=is_main)
+  progress = writers.Progress(config.num_steps)
+  if start >= config.num_steps:
+    logging.info('Nothing to do: checkpoint step %d >= num_steps %d', start, config.num_steps)
+  step, pending = start, []
+  t_log, step_log = None, start
+  with _StopFlag() as stop:
+    while step < config.num_steps and stop.signum is None:
+      k = min(config.train.steps_per_call, _next_event(step, config) - step)
+      t0 = time.time()
+      state, metrics = train_fn(state, images, k)
+      pending.append(metrics)
+      step += k
+      if t_log is None:  # first call: compile; time the steady state from here on
+        jax.block_until_ready(state)
+        logging.info('First call (compilation included) took %.1f s', time.time() - t0)
+        t_log, step_log = time.time(), step
+      progress.update(step)
+
+      if step % config.log_every == 0 or step == config.num_steps:
+        scalars = _reduce_metrics(pending)
+        pending = []
+        now = time.time()
+        scalars['steps_per_sec'] = (
+          (step - step_log) / max(now - t_log, 1e-9) if step > step_log else 0.0
+        )
+        t_log, step_log = now, step
+        _check_finite(scalars, step)
+        if is_main:
+          writer.write_scalars(step, scalars)
+          progress.clear()
+          print(writers.status_line(step, config.num_steps, scalars), flush=True)
+      sample_now = config.sample_every and (
+        step % config.sample_every == 0 or step == config.num_steps
+      )
+      ckpt_now = step % config.checkpoint_every == 0 or step == config.num_steps
+      if sample_now or ckpt_now:  # keep hook time out of steps_per_sec
+        jax.block_until_ready(state)
+        t_hooks = time.time()
+      if is_main and sample_now:
+        grid = writers.image_grid(jax.device_get(sample_fn(state.g_params, state.g_vars, grid_z)))
+        writers.save_png(os.path.join(workdir, 'samples', f'step_{step:06d}.png'), grid)
+        writer.write_image(step, 'samples', grid)
+      if ckpt_now:
+        ckpt.save(state)
+      if sample_now or ckpt_now:
+        t_log += time.time() - t_hooks
+
+    if stop.signum is not None and step > start:
+      ckpt.save(state, force=True)
+  progress.clear()
+  ckpt.wait()
+  ckpt.close()
+  writer.close()
+  if stop.signum is not None:
+    name = signal.Signals(stop.signum).name
+    print(f'{name} received: checkpoint at step {step} saved; run again to resume.', flush=True)
+    if stop.signum == signal.SIGINT:
+      raise KeyboardInterrupt
+  return state
+
+
+def _check_finite(scalars: dict[str, float], step: int) -> None:
+  for name, value in scalars.items():
+    if not np.isfinite(value):
+      raise JaxganError(
+        f'{name} is {value} at step {step}: training diverged; the last checkpoint is intact'
+      )
+
+
+def _prepare_workdir(workdir: str) -> None:
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, '.write_test')
+    with open(probe, 'w'):
+      pass
+    os.remove(probe)
+  except OSError as e:
+    raise JaxganError(f'workdir {workdir!r} is not writable: {e.strerror}') from e
+
+
+def _write_config(workdir: str, config, is_main: bool) -> None:
+  if is_main:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      json.dump(config.to_dict() if hasattr(config, 'to_dict') else dict(config), f, indent=2)
