@@ -63,7 +63,7 @@ def d_step(gan: GAN, state: GANState, real: jax.Array, fake: jax.Array) -> tuple
     'd_loss': loss,
     'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
     'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),
-    'd_grad_norm': optax.global_norm(grads),
+    'd_grad_norm': optax.tree.norm(grads),
     'd_skipped': skip.astype(jnp.float32),
   }
   return new, metrics
@@ -101,7 +101,7 @@ def _g_update(
     new = _keep_if(skip, state, new)
   metrics = {
     'g_loss': loss,
-    'g_grad_norm': optax.global_norm(grads),
+    'g_grad_norm': optax.tree.norm(grads),
     'g_skipped': skip.astype(jnp.float32),
   }
   return new, metrics

@@ -1,0 +1,53 @@
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import losses
+
+REAL = jnp.array([2.0, -1.0])
+FAKE = jnp.array([0.5, -3.0])
+
+
+def _sigmoid(x):
+  return 1 / (1 + np.exp(-np.asarray(x, np.float64)))
+
+
+def test_non_saturating_is_binary_cross_entropy():
+  r, f = _sigmoid(REAL), _sigmoid(FAKE)
+  want_d = -np.mean(np.log(r)) - np.mean(np.log(1 - f))
+  want_g = -np.mean(np.log(f))
+  np.testing.assert_allclose(losses.d_loss('non_saturating', REAL, FAKE), want_d, rtol=1e-6)
+  np.testing.assert_allclose(losses.g_loss('non_saturating', FAKE), want_g, rtol=1e-6)
+
+
+def test_minimax_generator_minimises_log_one_minus_d():
+  f = _sigmoid(FAKE)
+  np.testing.assert_allclose(losses.g_loss('minimax', FAKE), np.mean(np.log(1 - f)), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+  'kind, want_d, want_g',
+  [
+    # 0.5*mean((r-1)^2) + 0.5*mean(f^2); G: 0.5*mean((f-1)^2)
+    ('least_squares', 0.5 * (1 + 4) / 2 + 0.5 * (0.25 + 9) / 2, 0.5 * (0.25 + 16) / 2),
+    # mean(relu(1-r)) + mean(relu(1+f)); G: -mean(f)
+    ('hinge', (0 + 2) / 2 + (1.5 + 0) / 2, 1.25),
+    # mean(f) - mean(r); G: -mean(f)
+    ('wasserstein', -1.25 - 0.5, 1.25),
+  ],
+)
+def test_other_losses_by_hand(kind, want_d, want_g):
+  np.testing.assert_allclose(losses.d_loss(kind, REAL, FAKE), want_d, rtol=1e-6)
+  np.testing.assert_allclose(losses.g_loss(kind, FAKE), want_g, rtol=1e-6)
+
+
+def test_equilibrium_value():
+  # At D(x) = D(G(z)) = 0.5 (logits 0) the BCE D loss is 2 log 2 and the G loss log 2.
+  zero = jnp.zeros(4)
+  np.testing.assert_allclose(losses.d_loss('non_saturating', zero, zero), 2 * np.log(2), rtol=1e-6)
+  np.testing.assert_allclose(losses.g_loss('non_saturating', zero), np.log(2), rtol=1e-6)
+
+
+def test_unknown_loss():
+  with pytest.raises(ValueError, match='unknown loss'):
+    losses.d_loss('bogus', REAL, FAKE)

@@ -1,0 +1,185 @@
+"""End to end: the trainer on real MNIST (tiny model), its outputs, resume and bad input."""
+
+import hashlib
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan import config as config_lib
+from jaxgan import train
+from jaxgan.errors import CheckpointError, ConfigError, DataError, JaxganError
+from jaxgan.state import init_state
+
+
+def _leaves_equal(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _metrics(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def _tree_digest(path) -> str:
+  h = hashlib.sha256()
+  for root, dirs, files in sorted(os.walk(path)):
+    dirs.sort()
+    for name in sorted(files):
+      p = os.path.join(root, name)
+      h.update(p.encode())
+      with open(p, 'rb') as f:
+        h.update(f.read())
+  return h.hexdigest()
+
+
+def test_workdir_contents(test_config, tmp_path):
+  state = train.train_and_evaluate(test_config, str(tmp_path))
+  assert int(state.step) == 6
+  rows = _metrics(tmp_path)
+  assert [r['step'] for r in rows] == [2, 4, 6]
+  for r in rows:
+    assert {'d_loss', 'g_loss', 'd_real', 'd_fake', 'steps_per_sec', 'd_skipped'} <= set(r)
+    assert 0 < r['d_real'] < 1 and 0 < r['d_fake'] < 1
+  assert sorted(os.listdir(tmp_path / 'samples')) == ['step_000003.png', 'step_000006.png']
+  assert any(f.startswith('events.out.tfevents') for f in os.listdir(tmp_path / 'tensorboard'))
+  assert sorted(int(s) for s in os.listdir(tmp_path / 'checkpoints') if s.isdigit()) == [3, 6]
+  assert json.loads((tmp_path / 'config.json').read_text())['batch_size'] == 8
+
+
+def test_sample_grid_image(test_config, tmp_path):
+  from PIL import Image
+
+  train.train_and_evaluate(test_config, str(tmp_path))
+  img = np.asarray(Image.open(tmp_path / 'samples' / 'step_000006.png'))
+  # 16 samples -> a 4x4 grid of 28x28 digits with 1-pixel borders.
+  assert img.shape == (4 * 29 + 1, 4 * 29 + 1) and img.dtype == np.uint8
+  assert img.std() > 0
+
+
+def test_same_seed_same_losses_at_every_step(test_config, tmp_path):
+  test_config.log_every = 1
+  a = train.train_and_evaluate(test_config, str(tmp_path / 'a'))
+  b = train.train_and_evaluate(test_config, str(tmp_path / 'b'))
+  strip = lambda rows: [{k: v for k, v in r.items() if k != 'steps_per_sec'} for r in rows]  # noqa: E731
+  assert strip(_metrics(tmp_path / 'a')) == strip(_metrics(tmp_path / 'b'))
+  assert len(_metrics(tmp_path / 'a')) == 6
+  assert _leaves_equal(a, b)
+  test_config.seed = 1
+  c = train.train_and_evaluate(test_config, str(tmp_path / 'c'))
+  assert not _leaves_equal(a.g_params, c.g_params)
+
+
+def test_resume_is_bit_for_bit(test_config, tmp_path):
+  test_config.log_every = 1
+  straight = train.train_and_evaluate(test_config, str(tmp_path / 'straight'))
+  test_config.num_steps = 3
+  train.train_and_evaluate(test_config, str(tmp_path / 'resumed'))
+  test_config.num_steps = 6
+  resumed = train.train_and_evaluate(test_config, str(tmp_path / 'resumed'))
+  assert _leaves_equal(straight, resumed)
+  strip = lambda rows: [(r['step'], r['d_loss'], r['g_loss']) for r in rows]  # noqa: E731
+  assert strip(_metrics(tmp_path / 'resumed')) == strip(_metrics(tmp_path / 'straight'))
+
+
+def test_resume_drops_metrics_logged_after_the_checkpoint(test_config, tmp_path):
+  """A run killed after logging step 4 but before its step-6 checkpoint resumes at step 3."""
+  test_config.num_steps = 3
+  train.train_and_evaluate(test_config, str(tmp_path))
+  with open(tmp_path / 'metrics.jsonl', 'a') as f:
+    f.write(json.dumps({'step': 4, 'd_loss': 0.0}) + '\n{"step": 5, "d_lo')  # a cut line too
+  test_config.num_steps = 6
+  train.train_and_evaluate(test_config, str(tmp_path))
+  # Step 3 was logged as the end of the first run; the bogus 4 and the cut line are gone.
+  rows = _metrics(tmp_path)
+  assert [r['step'] for r in rows] == [2, 3, 4, 6]
+  assert rows[2]['d_loss'] != 0.0
+
+
+def test_incompatible_checkpoint_is_refused_and_kept(test_config, tmp_path):
+  test_config.num_steps = 3
+  train.train_and_evaluate(test_config, str(tmp_path))
+  before = _tree_digest(tmp_path / 'checkpoints')
+  test_config.model.g_features = (32, 8)
+  with pytest.raises(CheckpointError, match='does not fit this config'):
+    train.train_and_evaluate(test_config, str(tmp_path))
+  assert _tree_digest(tmp_path / 'checkpoints') == before
+
+
+def test_train_fn_donates_state_and_keeps_metrics_on_device(test_config):
+  """The jitted step reuses the state's buffers and makes no device->host transfer."""
+  gan = train.build_gan(test_config, (28, 28, 1))
+  state = jax.jit(lambda k: init_state(gan, k, (28, 28, 1)))(jax.random.PRNGKey(0))
+  images = jax.numpy.zeros((16, 28, 28, 1), jax.numpy.uint8)
+  fn = jax.jit(
+    train.make_train_fn(gan, 8, jax.random.PRNGKey(1)), static_argnums=2, donate_argnums=0
+  )
+  new, _ = fn(state, images, 1)  # compile outside the guard
+  leaf = jax.tree.leaves(new.g_params)[0]
+  with jax.transfer_guard_device_to_host('disallow'):
+    newer, metrics = fn(new, images, 1)
+    for _ in range(3):
+      newer, metrics = fn(newer, images, 1)
+  assert leaf.is_deleted()
+  assert isinstance(metrics['d_loss'], jax.Array)
+
+
+BAD_CONFIGS = [
+  ('batch_size', 0, 'batch_size must be >= 1'),
+  ('optim.g_lr', -1e-3, 'g_lr must be > 0'),
+  ('optim.d_lr', 0.0, 'd_lr must be > 0'),
+  ('model.upsample', 'bilinear', 'upsample must be one of'),
+  ('model.downsample', 'maxpool', 'downsample must be one of'),
+  ('model.norm', 'layer', 'norm must be one of'),
+  ('model.latent_dist', 'cauchy', 'latent_dist must be one of'),
+  ('train.balance', 'always', 'balance must be one of'),
+  ('train.loss', 'bce', 'loss must be one of'),
+  ('train.d_steps', 0, 'd_steps must be >= 1'),
+  ('num_steps', 2.5, 'num_steps must be an integer'),
+  ('model.latent_dim', True, 'latent_dim must be an integer'),
+  ('model.g_features', (), 'g_features must be a non-empty tuple'),
+]
+
+
+@pytest.mark.parametrize('key, value, message', BAD_CONFIGS, ids=[b[0] for b in BAD_CONFIGS])
+def test_bad_config_values(test_config, tmp_path, key, value, message):
+  *parents, leaf = key.split('.')
+  node = test_config
+  for p in parents:
+    node = node[p]
+  with node.ignore_type():
+    node[leaf] = value
+  with pytest.raises(ConfigError, match=message):
+    train.train_and_evaluate(test_config, str(tmp_path / 'w'))
+  assert not (tmp_path / 'w').exists()  # nothing written before the config is known good
+
+
+def test_unknown_and_missing_keys(test_config):
+  test_config.model.unknown = 3
+  with pytest.raises(ConfigError, match="unknown config key 'model.unknown'"):
+    config_lib.validate(test_config)
+  del test_config.model['unknown']
+  del test_config['log_every']
+  with pytest.raises(ConfigError, match="'log_every' is missing"):
+    config_lib.validate(test_config)
+
+
+def test_batch_size_must_divide_over_devices(test_config):
+  test_config.batch_size = 12
+  with pytest.raises(ConfigError, match='divisible by the 8 devices'):
+    config_lib.validate(test_config, num_devices=8)
+
+
+def test_missing_data_file(test_config, tmp_path):
+  test_config.data.dir = str(tmp_path)
+  with pytest.raises(DataError, match='train-images-idx3-ubyte'):
+    train.train_and_evaluate(test_config, str(tmp_path / 'w'))
+
+
+def test_unwritable_workdir(test_config, tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a directory')
+  with pytest.raises(JaxganError, match='not writable'):
+    train.train_and_evaluate(test_config, str(blocker / 'w'))
