@@ -100,4 +100,6 @@ def test_each_variant_trains(test_config, overrides):
   for k in ('d_loss', 'g_loss'):
     assert np.isfinite(float(metrics[k][0]))
   for a, b in ((state.g_params, new.g_params), (state.d_params, new.d_params)):
-    assert any(bool(jnp.any(x != y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    assert any(
+      bool(jnp.any(x != y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )

@@ -1,0 +1,98 @@
+"""The command line as a user runs it: real subprocesses, real signals, exit codes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO
+
+CMD = [sys.executable, '-m', 'jaxgan.main', '--config=configs/test.py']
+
+
+def run(workdir, *args, timeout=240):
+  env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+  return subprocess.run(
+    [*CMD, f'--workdir={workdir}', *args],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
+
+
+def test_train_command(tmp_path):
+  r = run(tmp_path)
+  assert r.returncode == 0, r.stderr[-2000:]
+  status = [ln for ln in r.stdout.splitlines() if ln.startswith('step ')]
+  assert len(status) == 3 and 'D(G(z))' in status[-1] and 'steps/s' in status[-1]
+  assert (tmp_path / 'samples' / 'step_000006.png').exists()
+
+
+@pytest.mark.parametrize(
+  'args, message',
+  [
+    (['--config.nonexistent=1'], 'unknown config key'),
+    (['--config.batch_size=abc'], 'batch_size'),
+    (['--config.batch_size=0'], 'config.batch_size must be >= 1'),
+    (['--config.optim.g_lr=-0.1'], 'config.optim.g_lr must be > 0'),
+    (['--config.model.upsample=bilinear'], 'config.model.upsample must be one of'),
+    (['--config.data.dir=/nonexistent/mnist'], 'train-images-idx3-ubyte'),
+  ],
+  ids=['unknown-key', 'wrong-type', 'batch-0', 'negative-lr', 'bad-upsample', 'missing-data'],
+)
+def test_bad_input_one_line_error(tmp_path, args, message):
+  r = run(tmp_path / 'w', *args)
+  assert r.returncode == 2
+  errors = [ln for ln in r.stderr.splitlines() if ln.startswith('jaxgan: error:')]
+  assert len(errors) == 1 and message in errors[0], r.stderr[-2000:]
+  assert 'Traceback' not in r.stderr
+
+
+def test_incompatible_checkpoint_cli(tmp_path):
+  assert run(tmp_path, '--config.num_steps=3').returncode == 0
+  r = run(tmp_path, '--config.model.g_features=(32,8)')
+  assert r.returncode == 2
+  assert 'does not fit this config' in r.stderr and 'Traceback' not in r.stderr
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['3']
+
+
+@pytest.mark.parametrize('sig, code', [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_signal_checkpoints_and_resumes(tmp_path, sig, code):
+  env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+  args = [
+    *CMD,
+    f'--workdir={tmp_path}',
+    '--config.num_steps=100000',
+    '--config.log_every=20',
+    '--config.checkpoint_every=100000',
+    '--config.sample_every=0',
+  ]
+  proc = subprocess.Popen(
+    args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+  )
+  try:
+    deadline = time.time() + 180
+    for line in proc.stdout:
+      if line.startswith('step ') or time.time() > deadline:
+        break
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=120)
+  finally:
+    proc.kill()
+  assert proc.returncode == code
+  assert 'checkpoint at step' in out
+  steps = [int(s) for s in os.listdir(tmp_path / 'checkpoints') if s.isdigit()]
+  assert len(steps) == 1 and steps[0] >= 20
+  # Running the same command again resumes from there and finishes.
+  r = run(tmp_path, f'--config.num_steps={steps[0] + 2}', '--config.log_every=1')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert f'Resumed from step {steps[0]}' in r.stderr
+  assert [ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith('step ')] == [
+    f'{steps[0] + 1}/{steps[0] + 2}',
+    f'{steps[0] + 2}/{steps[0] + 2}',
+  ]
