@@ -13,6 +13,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 from absl import logging
@@ -22,7 +23,7 @@ from jax.sharding import PartitionSpec as P
 from jaxgan import config as config_lib
 from jaxgan import data, models, steps, writers
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.errors import ConfigError, JaxganError
+from jaxgan.errors import CheckpointError, ConfigError, JaxganError
 from jaxgan.state import GAN, GANState, init_state
 
 
@@ -157,7 +158,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     logging.info('Resumed from step %d in %s', latest, workdir)
   else:
     state = init(state_key)
-  _write_config(workdir, config, is_main)
+  _write_config(workdir, config, image_shape, is_main)
   start = int(state.step)
 
   # --- Compiled step -----------------------------------------------------------------------
@@ -235,6 +236,31 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   return state
 
 
+def load_run(workdir: str, step: int | None = None):
+  """(config, gan, state) of a finished or running training run, from its workdir.
+
+  Restores the checkpoint at `step` (default: the latest) onto the local devices.
+  """
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise CheckpointError(f'{workdir!r} has no config.json: is it a jaxgan workdir?')
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
+  step = ckpt.latest_step() if step is None else step
+  if step is None or step not in ckpt.all_steps():
+    raise CheckpointError(f'no checkpoint {"" if step is None else step} in {workdir!r}')
+  with open(os.path.join(workdir, 'run.json')) as f:
+    image_shape = tuple(json.load(f)['image_shape'])
+  gan = build_gan(config, image_shape)
+  abstract = jax.eval_shape(
+    functools.partial(init_state, gan, image_shape=image_shape), jax.random.PRNGKey(0)
+  )
+  state = ckpt.restore(abstract, step)
+  ckpt.close()
+  return config, gan, state
+
+
 def _check_finite(scalars: dict[str, float], step: int) -> None:
   for name, value in scalars.items():
     if not np.isfinite(value):
@@ -254,7 +280,10 @@ def _prepare_workdir(workdir: str) -> None:
     raise JaxganError(f'workdir {workdir!r} is not writable: {e.strerror}') from e
 
 
-def _write_config(workdir: str, config, is_main: bool) -> None:
+def _write_config(workdir: str, config, image_shape: tuple[int, ...], is_main: bool) -> None:
+  """config.json (the launch's config) and run.json (what is needed to rebuild the networks)."""
   if is_main:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       json.dump(config.to_dict() if hasattr(config, 'to_dict') else dict(config), f, indent=2)
+    with open(os.path.join(workdir, 'run.json'), 'w') as f:
+      json.dump({'image_shape': list(image_shape)}, f)

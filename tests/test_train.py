@@ -49,6 +49,12 @@ def test_workdir_contents(test_config, tmp_path):
   assert any(f.startswith('events.out.tfevents') for f in os.listdir(tmp_path / 'tensorboard'))
   assert sorted(int(s) for s in os.listdir(tmp_path / 'checkpoints') if s.isdigit()) == [3, 6]
   assert json.loads((tmp_path / 'config.json').read_text())['batch_size'] == 8
+  config, _, restored = train.load_run(str(tmp_path))
+  assert config.batch_size == 8 and _leaves_equal(restored, state)
+  _, _, at_3 = train.load_run(str(tmp_path), step=3)
+  assert int(at_3.step) == 3
+  with pytest.raises(CheckpointError, match='no checkpoint 4'):
+    train.load_run(str(tmp_path), step=4)
 
 
 def test_sample_grid_image(test_config, tmp_path):
