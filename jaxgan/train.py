@@ -150,11 +150,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
   latest = ckpt.latest_step()
   if latest is not None:
-    abstract = jax.eval_shape(init, state_key)
-    abstract = jax.tree.map(
-      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract
-    )
-    state = ckpt.restore(abstract, latest)
+    state = ckpt.restore(_abstract_state(gan, image_shape, replicated), latest)
     logging.info('Resumed from step %d in %s', latest, workdir)
   else:
     state = init(state_key)
@@ -236,6 +232,14 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   return state
 
 
+def _abstract_state(gan: GAN, image_shape: tuple[int, ...], sharding) -> GANState:
+  """Shapes, dtypes and target shardings of the state, for restoring onto this topology."""
+  shapes = jax.eval_shape(
+    functools.partial(init_state, gan, image_shape=image_shape), jax.random.PRNGKey(0)
+  )
+  return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
+
+
 def load_run(workdir: str, step: int | None = None):
   """(config, gan, state) of a finished or running training run, from its workdir.
 
@@ -253,10 +257,8 @@ def load_run(workdir: str, step: int | None = None):
   with open(os.path.join(workdir, 'run.json')) as f:
     image_shape = tuple(json.load(f)['image_shape'])
   gan = build_gan(config, image_shape)
-  abstract = jax.eval_shape(
-    functools.partial(init_state, gan, image_shape=image_shape), jax.random.PRNGKey(0)
-  )
-  state = ckpt.restore(abstract, step)
+  replicated = NamedSharding(Mesh(np.array(jax.devices()), ('data',)), P())
+  state = ckpt.restore(_abstract_state(gan, image_shape, replicated), step)
   ckpt.close()
   return config, gan, state
 

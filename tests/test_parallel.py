@@ -1,0 +1,78 @@
+"""One code path for 1 to 8 devices: the batch is sharded over a 'data' mesh axis.
+
+Each run is a subprocess, since the number of (fake CPU) devices is fixed when JAX starts.
+Tolerances: the sharded runs sum the batch in a different order, so losses agree to float32
+rounding (rtol 1e-5). Parameters are compared more loosely: Adam divides by sqrt(v), so a
+rounding-level change in a near-zero gradient can change that parameter's update by up to
+~lr; over 6 steps at lr 2e-4 that bounds the difference by about 6 * 2 * 2e-4 = 2.4e-3.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan import train
+from tests.conftest import REPO
+
+PARAM_ATOL = 6 * 2 * 2e-4
+
+
+def run(workdir, devices: int, num_steps: int = 6):
+  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+  args = [
+    sys.executable,
+    '-m',
+    'jaxgan.main',
+    '--config=configs/test.py',
+    f'--workdir={workdir}',
+    '--config.log_every=1',
+    f'--config.num_steps={num_steps}',
+    '--config.sample_every=0',
+  ]
+  r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert f'devices: [{"CpuDevice(id=0)"}' in r.stderr
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def losses(rows):
+  return np.array([[r['d_loss'], r['g_loss'], r['d_real'], r['d_fake']] for r in rows])
+
+
+@pytest.fixture(scope='module')
+def one_device(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('one')
+  return workdir, run(workdir, 1)
+
+
+@pytest.mark.parametrize('devices', [2, 8])
+def test_same_run_on_several_devices(one_device, tmp_path, devices):
+  ref_dir, ref = one_device
+  rows = run(tmp_path, devices)
+  np.testing.assert_allclose(losses(rows), losses(ref), rtol=1e-5)
+  _, _, a = train.load_run(str(ref_dir))
+  _, _, b = train.load_run(str(tmp_path))
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=PARAM_ATOL), a, b)
+
+
+@pytest.mark.parametrize('first, then', [(4, 1), (1, 4)])
+def test_resume_on_another_device_count(one_device, tmp_path, first, then):
+  _, ref = one_device
+  run(tmp_path, first, num_steps=3)
+  rows = run(tmp_path, then, num_steps=6)
+  assert [r['step'] for r in rows] == [1, 2, 3, 4, 5, 6]
+  np.testing.assert_allclose(losses(rows), losses(ref), rtol=1e-5)
+
+
+def test_batch_must_divide_over_devices(tmp_path):
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=3'}
+  args = [sys.executable, '-m', 'jaxgan.main', '--config=configs/test.py', f'--workdir={tmp_path}']
+  r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 2
+  assert 'batch_size=8 must be divisible by the 3 devices' in r.stderr
