@@ -189,7 +189,10 @@ def train_and_evaluate(config, workdir: str) -> GANState:
         t_log, step_log = time.time(), step
       progress.update(step)
 
-      if step % config.log_every == 0 or step == config.num_steps:
+      # The last step of the run, or of this process when a stop was requested: log,
+      # sample and checkpoint it.
+      last = step == config.num_steps or stop.signum is not None
+      if step % config.log_every == 0 or last:
         scalars = _reduce_metrics(pending)
         pending = []
         now = time.time()
@@ -202,10 +205,8 @@ def train_and_evaluate(config, workdir: str) -> GANState:
           writer.write_scalars(step, scalars)
           progress.clear()
           print(writers.status_line(step, config.num_steps, scalars), flush=True)
-      sample_now = config.sample_every and (
-        step % config.sample_every == 0 or step == config.num_steps
-      )
-      ckpt_now = step % config.checkpoint_every == 0 or step == config.num_steps
+      sample_now = config.sample_every and (step % config.sample_every == 0 or last)
+      ckpt_now = step % config.checkpoint_every == 0 or last
       if sample_now or ckpt_now:  # keep hook time out of steps_per_sec
         jax.block_until_ready(state)
         t_hooks = time.time()
@@ -214,12 +215,10 @@ def train_and_evaluate(config, workdir: str) -> GANState:
         writers.save_png(os.path.join(workdir, 'samples', f'step_{step:06d}.png'), grid)
         writer.write_image(step, 'samples', grid)
       if ckpt_now:
-        ckpt.save(state)
+        ckpt.save(state, force=last)
       if sample_now or ckpt_now:
         t_log += time.time() - t_hooks
 
-    if stop.signum is not None and step > start:
-      ckpt.save(state, force=True)
   progress.clear()
   ckpt.wait()
   ckpt.close()
