@@ -10,13 +10,19 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import train
+from jaxgan import parallel, train
 from jaxgan.errors import JaxganError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
 flags.DEFINE_bool('verbose', False, 'Show tracebacks for configuration and input errors.')
 config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
+flags.DEFINE_bool(
+  'distributed', False, 'Call jax.distributed.initialize() (auto-detected on TPU VMs and SLURM).'
+)
+flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, for many processes.')
+flags.DEFINE_integer('num_processes', None, 'Number of processes (with --coordinator_address).')
+flags.DEFINE_integer('process_id', None, 'This process (0 .. num_processes-1).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -31,6 +37,8 @@ def main(argv):
   logging.get_absl_handler().addFilter(_QuietLibraries())
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  if FLAGS.distributed or FLAGS.coordinator_address:
+    parallel.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   logging.info(
     'JAX process %d/%d, devices: %s', jax.process_index(), jax.process_count(), jax.devices()
   )

@@ -139,7 +139,11 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   mesh = Mesh(np.array(devices), ('data',))
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(None, 'data'))
-  images = jax.device_put(dataset.images, replicated)  # MNIST is 47 MB: keep it on device
+  # MNIST is 47 MB: keep it on every device. Every process holds the same copy, so each fills
+  # its own devices from it (this works with one process or many).
+  images = jax.make_array_from_callback(
+    dataset.images.shape, replicated, lambda index: dataset.images[index]
+  )
   init = jax.jit(
     functools.partial(init_state, gan, image_shape=image_shape), out_shardings=replicated
   )
@@ -170,7 +174,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   grid_z = gan.sample_latent(sample_key, config.num_grid_samples)
 
   # --- Train loop --------------------------------------------------------------------------
-  writer = writers.MetricWriter(workdir, resume_step=start, tensorboard=is_main)
+  writer = writers.MetricWriter(workdir, resume_step=start, enabled=is_main)
   progress = writers.Progress(config.num_steps)
   if start >= config.num_steps:
     logging.info('Nothing to do: checkpoint step %d >= num_steps %d', start, config.num_steps)

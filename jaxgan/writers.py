@@ -13,16 +13,24 @@ from PIL import Image
 class MetricWriter:
   """Appends one JSON object per log step to metrics.jsonl and mirrors scalars to TensorBoard."""
 
-  def __init__(self, workdir: str, resume_step: int = 0, tensorboard: bool = True):
+  def __init__(
+    self, workdir: str, resume_step: int = 0, tensorboard: bool = True, enabled: bool = True
+  ):
+    """`enabled=False` (processes other than 0) writes nothing at all."""
     self.path = os.path.join(workdir, 'metrics.jsonl')
-    _truncate_after(self.path, resume_step)
+    self.enabled = enabled
     self._tb = None
+    if not enabled:
+      return
+    _truncate_after(self.path, resume_step)
     if tensorboard:
       from tensorboardX import SummaryWriter  # imported lazily: it pulls in protobuf
 
       self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
 
   def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+    if not self.enabled:
+      return
     with open(self.path, 'a') as f:
       f.write(json.dumps({'step': step, **scalars}) + '\n')
     if self._tb:

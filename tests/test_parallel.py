@@ -76,3 +76,45 @@ def test_batch_must_divide_over_devices(tmp_path):
   r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert r.returncode == 2
   assert 'batch_size=8 must be divisible by the 3 devices' in r.stderr
+
+
+def test_two_processes_match_one(one_device, tmp_path):
+  """2 local processes x 2 CPU devices (gloo collectives over loopback) = one 4-device run."""
+  import socket
+
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
+  procs = [
+    subprocess.Popen(
+      [
+        sys.executable,
+        '-m',
+        'jaxgan.main',
+        '--config=configs/test.py',
+        f'--workdir={tmp_path}',
+        '--config.log_every=1',
+        '--config.sample_every=3',
+        f'--coordinator_address=127.0.0.1:{port}',
+        '--num_processes=2',
+        f'--process_id={i}',
+      ],
+      cwd=REPO,
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      text=True,
+    )
+    for i in range(2)
+  ]
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+  # Only process 0 prints status lines and writes metrics and samples.
+  assert 'step 6/6' in outs[0] and 'step 6/6' not in outs[1]
+  with open(tmp_path / 'metrics.jsonl') as f:
+    rows = [json.loads(line) for line in f]
+  np.testing.assert_allclose(losses(rows), losses(one_device[1]), rtol=1e-5)
+  assert sorted(os.listdir(tmp_path / 'samples')) == ['step_000003.png', 'step_000006.png']
+  _, _, state = train.load_run(str(tmp_path))  # the jointly written checkpoint restores here
+  assert int(state.step) == 6
