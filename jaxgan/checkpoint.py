@@ -1,9 +1,11 @@
 """Orbax checkpoints of the whole GANState in WORKDIR/checkpoints, asynchronous, keep-N."""
 
 import os
+import time
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 from jaxgan.errors import CheckpointError
 from jaxgan.state import GANState
@@ -43,6 +45,37 @@ class Checkpointer:
         f'the checkpoint at step {step} in {self.directory} does not fit this config '
         f'(was it written with another model or dataset?): {first[:300]}'
       ) from e
+
+  def restore_latest(self, abstract_state: GANState) -> GANState | None:
+    """The newest checkpoint that restores, or None if there is none.
+
+    A newer checkpoint that cannot be read while an older one can (a truncated or damaged
+    write) is moved aside to ../corrupt_checkpoints/<step>, with a warning, never deleted. If
+    no checkpoint restores, the newest one's error is raised (typically a config mismatch).
+    """
+    steps = sorted(self.all_steps(), reverse=True)
+    errors = []
+    for step in steps:
+      try:
+        state = self.restore(abstract_state, step)
+      except CheckpointError as e:
+        errors.append((step, e))
+        continue
+      for bad_step, e in errors:
+        self._move_aside(bad_step, e)
+      return state
+    if errors:
+      raise errors[0][1]
+    return None
+
+  def _move_aside(self, step: int, error: Exception) -> None:
+    target = os.path.join(os.path.dirname(self.directory), 'corrupt_checkpoints', str(step))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if os.path.exists(target):
+      target += f'.{int(time.time())}'
+    os.rename(os.path.join(self.directory, str(step)), target)
+    logging.warning('Checkpoint %d is unreadable (%s); moved it to %s', step, error, target)
+    self._manager.reload()
 
   def wait(self) -> None:
     self._manager.wait_until_finished()

@@ -152,12 +152,11 @@ def train_and_evaluate(config, workdir: str) -> GANState:
 
   # --- Checkpoint restore ------------------------------------------------------------------
   ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
-  latest = ckpt.latest_step()
-  if latest is not None:
-    state = ckpt.restore(_abstract_state(gan, image_shape, replicated), latest)
-    logging.info('Resumed from step %d in %s', latest, workdir)
-  else:
+  state = ckpt.restore_latest(_abstract_state(gan, image_shape, replicated))
+  if state is None:
     state = init(state_key)
+  else:
+    logging.info('Resumed from step %d in %s', int(state.step), workdir)
   _write_config(workdir, config, image_shape, is_main)
   start = int(state.step)
 

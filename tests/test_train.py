@@ -204,3 +204,19 @@ def test_steps_per_call_fuses_iterations_without_changing_the_run(test_config, t
     rtol=1e-4,
   )
   assert int(fused.step) == int(one.step) == 6
+
+
+def test_unreadable_latest_checkpoint_falls_back_and_is_kept(test_config, tmp_path):
+  straight = train.train_and_evaluate(test_config, str(tmp_path / 'straight'))
+  workdir = tmp_path / 'damaged'
+  train.train_and_evaluate(test_config, str(workdir))
+  # Truncate every data file of the step-6 checkpoint, as a disk-full or torn write would.
+  for root, _, files in os.walk(workdir / 'checkpoints' / '6'):
+    for name in files:
+      if os.path.getsize(os.path.join(root, name)) > 64:
+        with open(os.path.join(root, name), 'r+b') as f:
+          f.truncate(16)
+  resumed = train.train_and_evaluate(test_config, str(workdir))
+  assert _leaves_equal(straight, resumed)  # redone from step 3, bit for bit
+  assert (workdir / 'corrupt_checkpoints' / '6').is_dir()
+  assert sorted(os.listdir(workdir / 'checkpoints')) == ['3', '6']
