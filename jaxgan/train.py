@@ -4,6 +4,7 @@ Sections: setup, data, model and optimizers, sharding, checkpoint restore, compi
 train loop (log, sample, checkpoint, stop on signal).
 """
 
+import fcntl
 import functools
 import json
 import os
@@ -123,6 +124,11 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   devices = jax.devices()
   config_lib.validate(config, num_devices=len(devices))
   _prepare_workdir(workdir)
+  with _WorkdirLock(workdir, enabled=jax.process_index() == 0):
+    return _train(config, workdir, devices)
+
+
+def _train(config, workdir: str, devices: list) -> GANState:
   is_main = jax.process_index() == 0
 
   # --- Data -------------------------------------------------------------------------------
@@ -263,6 +269,38 @@ def load_run(workdir: str, step: int | None = None):
   state = ckpt.restore(_abstract_state(gan, image_shape, replicated), step)
   ckpt.close()
   return config, gan, state
+
+
+class _WorkdirLock:
+  """One trainer per workdir: an exclusive flock on WORKDIR/.lock, freed by the OS on exit."""
+
+  def __init__(self, workdir: str, enabled: bool):
+    self.path = os.path.join(workdir, '.lock')
+    self.enabled = enabled
+    self._file = None
+
+  def __enter__(self):
+    if not self.enabled:
+      return self
+    self._file = open(self.path, 'a+')
+    try:
+      fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      self._file.seek(0)
+      owner = self._file.read().strip() or '?'
+      self._file.close()
+      raise JaxganError(
+        f'workdir {os.path.dirname(self.path)!r} is in use by another jaxgan run (pid {owner})'
+      ) from None
+    self._file.seek(0)
+    self._file.truncate()
+    self._file.write(str(os.getpid()))
+    self._file.flush()
+    return self
+
+  def __exit__(self, *exc):
+    if self._file:
+      self._file.close()  # closing releases the flock
 
 
 def _check_finite(scalars: dict[str, float], step: int) -> None:

@@ -96,3 +96,33 @@ def test_signal_checkpoints_and_resumes(tmp_path, sig, code):
     f'{steps[0] + 1}/{steps[0] + 2}',
     f'{steps[0] + 2}/{steps[0] + 2}',
   ]
+
+
+def test_one_run_per_workdir_and_lock_freed_by_kill(tmp_path):
+  env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+  args = [
+    *CMD,
+    f'--workdir={tmp_path}',
+    '--config.num_steps=100000',
+    '--config.log_every=10',
+    '--config.checkpoint_every=10',
+    '--config.sample_every=0',
+  ]
+  first = subprocess.Popen(
+    args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+  )
+  try:
+    for line in first.stdout:
+      if line.startswith('step '):
+        break
+    second = run(tmp_path)
+    assert second.returncode == 2
+    assert f'is in use by another jaxgan run (pid {first.pid})' in second.stderr
+  finally:
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+  # SIGKILL leaves no time to clean up; the OS frees the lock and the next run resumes.
+  latest = max(int(s) for s in os.listdir(tmp_path / 'checkpoints') if s.isdigit())
+  again = run(tmp_path, f'--config.num_steps={latest + 2}', '--config.sample_every=0')
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert f'Resumed from step {latest}' in again.stderr
