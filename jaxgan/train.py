@@ -224,6 +224,8 @@ def _train(config, workdir: str, devices: list) -> GANState:
         writers.save_png(os.path.join(workdir, 'samples', f'step_{step:06d}.png'), grid)
         writer.write_image(step, 'samples', grid)
       if ckpt_now:
+        if pending:  # never checkpoint a diverged state, even between log steps
+          _check_finite(_reduce_metrics(pending), step)
         ckpt.save(state, force=last)
       if sample_now or ckpt_now:
         t_log += time.time() - t_hooks
@@ -307,7 +309,8 @@ def _check_finite(scalars: dict[str, float], step: int) -> None:
   for name, value in scalars.items():
     if not np.isfinite(value):
       raise JaxganError(
-        f'{name} is {value} at step {step}: training diverged; the last checkpoint is intact'
+        f'{name} is {value} in the steps up to {step}: training diverged (lower the learning '
+        'rates?); the checkpoints written before are intact'
       )
 
 

@@ -220,3 +220,17 @@ def test_unreadable_latest_checkpoint_falls_back_and_is_kept(test_config, tmp_pa
   assert _leaves_equal(straight, resumed)  # redone from step 3, bit for bit
   assert (workdir / 'corrupt_checkpoints' / '6').is_dir()
   assert sorted(os.listdir(workdir / 'checkpoints')) == ['3', '6']
+
+
+def test_divergence_stops_with_a_clear_error_and_no_bad_checkpoint(test_config, tmp_path):
+  test_config.num_steps = 3
+  train.train_and_evaluate(test_config, str(tmp_path))
+  test_config.num_steps = 6
+  test_config.log_every = 100  # the check must also guard checkpoints between log steps
+  with test_config.ignore_type():
+    test_config.optim.d_lr = 1e30  # D's weights overflow in a step or two
+  with pytest.raises(
+    JaxganError, match=r'^(d|g)_\w+ is nan in the steps up to 6: training diverged'
+  ):
+    train.train_and_evaluate(test_config, str(tmp_path))
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['3']
