@@ -26,6 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.dir = ''  # folder with the four MNIST IDX files; '' fetches and caches them
   config.data.cache_dir = ''  # '' means ~/.cache/jaxgan (or $JAXGAN_CACHE)
   config.data.url = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
+  config.data.stacked_size = 60_000  # data.name='stacked_mnist': images built from the split
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'dcgan'
@@ -36,6 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.upsample = 'conv_transpose'  # conv_transpose | pixel_shuffle
   config.model.downsample = 'strided_conv'  # strided_conv | avg_pool
   config.model.norm = 'batch'  # batch | none
+  config.model.dtype = 'float32'  # compute dtype: float32 | bfloat16 (mixed precision, GPU/TPU)
 
   config.optim = ml_collections.ConfigDict()
   config.optim.g_lr = 2e-4

@@ -103,3 +103,21 @@ def test_each_variant_trains(test_config, overrides):
     assert any(
       bool(jnp.any(x != y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
     )
+
+
+def test_bfloat16_compute_keeps_float32_params_and_outputs(test_config):
+  g32, d32 = models.create(test_config.model, (28, 28, 1))
+  test_config.model.dtype = 'bfloat16'
+  g16, d16 = models.create(test_config.model, (28, 28, 1))
+  z = jax.random.normal(jax.random.PRNGKey(0), (4, test_config.model.latent_dim))
+  g_vars = g32.init(jax.random.PRNGKey(1), z)
+  param_dtypes = {leaf.dtype for leaf in jax.tree.leaves(g16.init(jax.random.PRNGKey(1), z))}
+  assert param_dtypes == {np.dtype(np.float32)}
+  x32, x16 = g32.apply(g_vars, z, train=False), g16.apply(g_vars, z, train=False)
+  assert x16.dtype == jnp.float32
+  np.testing.assert_allclose(x16, x32, atol=0.05)  # bf16 keeps ~3 significant digits
+  d_vars = d32.init(jax.random.PRNGKey(2), x32)
+  np.testing.assert_allclose(
+    d16.apply(d_vars, x32, train=False), d32.apply(d_vars, x32, train=False), atol=0.05
+  )
+  assert float(jnp.abs(x16 - x32).max()) > 0  # really computed in lower precision

@@ -13,8 +13,11 @@ def _dcgan(cfg, image_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
     features=tuple(cfg.g_features),
     upsample=cfg.upsample,
     norm=cfg.norm,
+    dtype=cfg.dtype,
   )
-  d = dcgan.Discriminator(features=tuple(cfg.d_features), downsample=cfg.downsample, norm=cfg.norm)
+  d = dcgan.Discriminator(
+    features=tuple(cfg.d_features), downsample=cfg.downsample, norm=cfg.norm, dtype=cfg.dtype
+  )
   return g, d
 
 

@@ -14,7 +14,8 @@ _init = nn.initializers.normal(0.02)  # the DCGAN paper's initialisation
 def _norm(kind: str, train: bool, x: jax.Array) -> jax.Array:
   if kind == 'batch':
     # momentum 0.9 here is PyTorch's BatchNorm momentum 0.1.
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(x)
+    bn = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=x.dtype)
+    return bn(x)
   if kind == 'none':
     return x
   raise ValueError(f'unknown norm {kind!r}')
@@ -24,8 +25,8 @@ def _upsample(kind: str, features: int, use_bias: bool, x: jax.Array) -> jax.Arr
   if kind == 'conv_transpose':
     return layers.ConvTranspose4x4s2(features, use_bias=use_bias, kernel_init=_init)(x)
   if kind == 'pixel_shuffle':
-    x = nn.Conv(4 * features, (3, 3), padding='SAME', use_bias=use_bias, kernel_init=_init)(x)
-    return layers.depth_to_space(x, 2)
+    conv = nn.Conv(4 * features, (3, 3), use_bias=use_bias, kernel_init=_init, dtype=x.dtype)
+    return layers.depth_to_space(conv(x), 2)
   raise ValueError(f'unknown upsample {kind!r}')
 
 
@@ -33,8 +34,8 @@ def _downsample(kind: str, features: int, use_bias: bool, x: jax.Array) -> jax.A
   if kind == 'strided_conv':
     return layers.Conv4x4s2(features, use_bias=use_bias, kernel_init=_init)(x)
   if kind == 'avg_pool':
-    x = nn.Conv(features, (3, 3), padding='SAME', use_bias=use_bias, kernel_init=_init)(x)
-    return nn.avg_pool(x, (2, 2), (2, 2))
+    conv = nn.Conv(features, (3, 3), use_bias=use_bias, kernel_init=_init, dtype=x.dtype)
+    return nn.avg_pool(conv(x), (2, 2), (2, 2))
   raise ValueError(f'unknown downsample {kind!r}')
 
 
@@ -49,20 +50,22 @@ class Generator(nn.Module):
   features: Sequence[int] = (128, 64)
   upsample: str = 'conv_transpose'
   norm: str = 'batch'
+  dtype: str = 'float32'  # compute dtype; 'bfloat16' for mixed precision (params stay f32)
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    z = z.astype(self.dtype)
     height, width, channels = self.image_shape
     scale = 2 ** len(self.features)
     h, w = height // scale, width // scale
     bias = self.norm == 'none'  # a bias before batch norm is cancelled by its mean
-    x = nn.Dense(h * w * self.features[0], use_bias=bias, kernel_init=_init)(z)
+    x = nn.Dense(h * w * self.features[0], use_bias=bias, kernel_init=_init, dtype=self.dtype)(z)
     x = x.reshape(z.shape[0], h, w, self.features[0])
     x = nn.relu(_norm(self.norm, train, x))
     for f in self.features[1:]:
       x = nn.relu(_norm(self.norm, train, _upsample(self.upsample, f, bias, x)))
     x = _upsample(self.upsample, channels, True, x)
-    return jnp.tanh(x)
+    return jnp.tanh(x.astype(jnp.float32))
 
 
 class Discriminator(nn.Module):
@@ -74,9 +77,11 @@ class Discriminator(nn.Module):
   features: Sequence[int] = (64, 128)
   downsample: str = 'strided_conv'
   norm: str = 'batch'
+  dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    x = x.astype(self.dtype)
     for i, f in enumerate(self.features):
       normed = i > 0 and self.norm != 'none'
       x = _downsample(self.downsample, f, not normed, x)
@@ -84,4 +89,4 @@ class Discriminator(nn.Module):
         x = _norm(self.norm, train, x)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape(x.shape[0], -1)
-    return nn.Dense(1, kernel_init=_init)(x)[:, 0]
+    return nn.Dense(1, kernel_init=_init, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
