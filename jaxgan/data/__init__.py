@@ -5,10 +5,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from absl import logging
 
-from jaxgan.data import mnist, tfds_source
+from jaxgan.data import mnist, stacked_mnist, tfds_source
 from jaxgan.data.mnist import MNIST_FILES
 
-__all__ = ['MNIST_FILES', 'Dataset', 'load_dataset', 'mnist', 'tfds_source']
+__all__ = ['MNIST_FILES', 'Dataset', 'load_dataset', 'mnist', 'stacked_mnist', 'tfds_source']
 
 
 class Dataset(NamedTuple):
@@ -30,6 +30,14 @@ def load_dataset(data_config: Any) -> Dataset:
   if name == 'mnist':
     images, labels = mnist.load_mnist(
       split,
+      data_dir=data_dir,
+      cache_dir=getattr(data_config, 'cache_dir', ''),
+      url=getattr(data_config, 'url', '') or mnist.DEFAULT_URL,
+    )
+  elif name == 'stacked_mnist':
+    images, labels = stacked_mnist.load_stacked_mnist(
+      split,
+      size=getattr(data_config, 'stacked_size', stacked_mnist.DEFAULT_SIZE),
       data_dir=data_dir,
       cache_dir=getattr(data_config, 'cache_dir', ''),
       url=getattr(data_config, 'url', '') or mnist.DEFAULT_URL,
