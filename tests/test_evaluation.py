@@ -1,0 +1,182 @@
+"""Sample-quality metrics: closed forms, scipy, hand-made cases, and the shipped classifier."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+from scipy.spatial.distance import cdist
+
+from jaxgan import evaluation
+from jaxgan.data import mnist
+from jaxgan.evaluation import classifier, metrics
+from tests.conftest import SHARED_MNIST
+
+# --- FID -------------------------------------------------------------------------------------
+
+
+def _fid_scipy(mu1, s1, mu2, s2) -> float:
+  """The reference formula, with scipy's general (non-symmetric) matrix square root."""
+  covmean = scipy.linalg.sqrtm(s1 @ s2).real
+  return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_frechet_distance_closed_form():
+  # Diagonal covariances commute: the distance is |mu1 - mu2|^2 + sum (sqrt(a) - sqrt(b))^2.
+  a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.25])
+  mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+  expected = 1 + 4 + (1 - 2) ** 2 + (2 - 1) ** 2 + (3 - 0.5) ** 2
+  got = metrics.frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
+  assert got == pytest.approx(expected, rel=1e-12)
+  # Rotating both Gaussians together changes nothing.
+  q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+  rotated = metrics.frechet_distance(q @ mu1, q @ np.diag(a) @ q.T, q @ mu2, q @ np.diag(b) @ q.T)
+  assert rotated == pytest.approx(expected, rel=1e-9)
+
+
+def test_fid_matches_scipy_on_random_data():
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(2000, 16)) @ rng.normal(size=(16, 16))
+  y = rng.normal(size=(2000, 16)) @ rng.normal(size=(16, 16)) + 0.5
+  mu1, s1 = metrics.gaussian_stats(x)
+  mu2, s2 = metrics.gaussian_stats(y)
+  assert metrics.fid(x, y) == pytest.approx(_fid_scipy(mu1, s1, mu2, s2), rel=1e-8)
+
+
+def test_fid_identical_and_rank_deficient():
+  x = np.random.default_rng(2).normal(size=(500, 8))
+  assert metrics.fid(x, x) == pytest.approx(0, abs=1e-9)
+  # Fewer points than dimensions, and a dead (constant) feature: singular covariances.
+  low_rank = np.random.default_rng(3).normal(size=(20, 64))
+  low_rank[:, 0] = 0
+  value = metrics.fid(low_rank, low_rank + 1.0)
+  assert value == pytest.approx(64, rel=1e-6)  # only the means differ, by 1 in each feature
+
+
+# --- Classifier score, class histogram -------------------------------------------------------
+
+
+def test_classifier_score_bounds():
+  confident_diverse = np.eye(10)[np.arange(1000) % 10]
+  assert metrics.classifier_score(confident_diverse) == pytest.approx(10, rel=1e-6)
+  assert metrics.classifier_score(np.eye(10)[np.full(1000, 3)]) == pytest.approx(1, rel=1e-6)
+  assert metrics.classifier_score(np.full((1000, 10), 0.1)) == pytest.approx(1, rel=1e-6)
+
+
+def test_class_kl_and_coverage():
+  balanced = np.arange(1000) % 10
+  assert metrics.kl_from_uniform(balanced, 10) == pytest.approx(0, abs=1e-12)
+  assert metrics.num_covered(balanced, 10) == 10
+  one = np.full(1000, 7)
+  assert metrics.kl_from_uniform(one, 10) == pytest.approx(np.log(10))
+  assert metrics.num_covered(one, 10) == 1
+  # Two stray samples among 1000 appear, but do not hold 1% of the samples.
+  stray = np.concatenate([np.full(998, 7), [1, 2]])
+  assert metrics.num_covered(stray, 10) == 3
+  assert metrics.num_covered(stray, 10, min_fraction=0.01) == 1
+
+
+# --- Precision and recall --------------------------------------------------------------------
+
+
+def test_precision_recall_by_hand():
+  real = np.arange(10.0)[:, None]  # 0..9 on a line; k=3 radii: 3 at the ends, 2 inside
+  assert metrics.precision_recall(real, real) == (1.0, 1.0)
+  assert metrics.precision_recall(real, real + 100) == (0.0, 0.0)
+  # Fakes 0..4 and 100..104: half of them are real-looking. Their balls (radius 3 at 4,
+  # the last point of the left group) reach real points 0..7: recall 0.8.
+  fake = np.concatenate([np.arange(5.0), np.arange(100.0, 105.0)])[:, None]
+  assert metrics.precision_recall(real, fake) == (0.5, 0.8)
+
+
+def test_knn_radii_and_chunking():
+  rng = np.random.default_rng(4)
+  x, y = rng.normal(size=(300, 5)), rng.normal(size=(200, 5)) + 0.3
+  brute = np.sort(cdist(x, x, 'sqeuclidean'), axis=1)[:, 3]
+  np.testing.assert_allclose(metrics.knn_radii(x, k=3, chunk=7), brute, rtol=1e-4)
+  assert metrics.precision_recall(x, y, chunk=7) == metrics.precision_recall(x, y, chunk=1000)
+
+
+# --- The shipped classifier on real MNIST ----------------------------------------------------
+
+
+@pytest.fixture(scope='module')
+def mnist_test():
+  return mnist.load_mnist('test', data_dir=SHARED_MNIST)
+
+
+@pytest.fixture(scope='module')
+def mnist_train():
+  return mnist.load_mnist('train', data_dir=SHARED_MNIST)
+
+
+def test_classifier_accuracy(mnist_test):
+  images, labels = mnist_test
+  _, probs = classifier.classify(images)
+  accuracy = np.mean(probs.argmax(-1) == labels)
+  assert accuracy >= 0.99, accuracy
+
+
+def test_identical_sets(mnist_test):
+  images = mnist_test[0][:1000]
+  m = evaluation.evaluate_images(images, images)
+  assert m['fid'] == pytest.approx(0, abs=1e-6)
+  assert m['precision'] == 1.0 and m['recall'] == 1.0
+  assert m['classes_covered'] == 10 and m['class_kl'] < 0.02
+  assert m['classifier_score'] > 9
+
+
+def test_noise_is_far_from_digits(mnist_test, mnist_train):
+  real = mnist_test[0][:1000]
+  noise = np.random.default_rng(5).uniform(-1, 1, size=real.shape).astype(np.float32)
+  m = evaluation.evaluate_images(noise, real)
+  ref = evaluation.reference_metrics(mnist_train[0], mnist_test[0], 1000)
+  assert m['fid'] > 50 * ref['fid']
+  assert m['precision'] < 0.01 and m['recall'] < 0.01
+
+
+def _collapsed_generator(images: np.ndarray):
+  """A generator that only ever draws (different) images of one digit."""
+
+  def generate_fn(key):
+    rng = np.random.default_rng(int(key[-1]))
+    return images[rng.integers(0, len(images), 100)].astype(np.float32) / 127.5 - 1
+
+  return generate_fn
+
+
+def test_collapsed_generator(mnist_test):
+  images, labels = mnist_test
+  sevens = images[labels == 7]
+  m = evaluation.evaluate_generator(_collapsed_generator(sevens), images, num_samples=1000)
+  assert m['classes_covered'] == 1
+  assert m['class_kl'] > 2.0  # log(10) = 2.30 for exactly one class
+  assert m['classifier_score'] < 1.2
+  assert m['recall'] < 0.3 and m['precision'] > 0.9  # realistic, but no variety
+  assert m['fid'] > 10 * evaluation.evaluate_images(images[:1000], images, 1000)['fid'] + 1
+
+
+def test_reference_metrics(mnist_train, mnist_test):
+  ref = evaluation.reference_metrics(mnist_train[0], mnist_test[0], 1000)
+  assert ref['classes_covered'] == 10 and ref['class_kl'] < 0.02
+  assert ref['precision'] > 0.6 and ref['recall'] > 0.6
+  assert ref['classifier_score'] > 9
+  # Deterministic, and remembered for the process.
+  assert evaluation.reference_metrics(mnist_train[0], mnist_test[0], 1000) is ref
+
+
+def test_stacked_metrics(mnist_test):
+  from jaxgan.data import stacked_mnist
+
+  stacked, modes = stacked_mnist.stack(*mnist_test, size=600, seed=1)
+  m = evaluation.evaluate_images(stacked, stacked)
+  assert set(m) == {'fid', 'precision', 'recall', 'modes_covered', 'mode_kl'}
+  assert m['precision'] == 1.0 and m['fid'] == pytest.approx(0, abs=1e-6)
+  true_modes = len(np.unique(modes))  # about 1000 (1 - exp(-0.6)) = 451
+  assert abs(m['modes_covered'] - true_modes) <= 0.05 * true_modes
+  assert m['mode_kl'] == pytest.approx(metrics.kl_from_uniform(modes, 1000), rel=0.05)
+
+
+def test_bad_shapes():
+  with pytest.raises(ValueError, match='28x28'):
+    evaluation.evaluate_images(np.zeros((10, 32, 32, 1), np.uint8), np.zeros((10, 32, 32, 1)))
+  with pytest.raises(ValueError, match='differ'):
+    evaluation.evaluate_images(np.zeros((10, 28, 28, 1), np.uint8), np.zeros((10, 28, 28, 3)))
