@@ -1,0 +1,68 @@
+"""Samples from a trained run: `python -m jaxgan.sample --workdir=DIR --num_samples=N --out=FILE`.
+
+FILE ending in .npz: uint8 images under the key `images` (N, H, W, C); ending in .png: a grid.
+The latents for --seed are those `python -m jaxgan.evaluate --seed` measures.
+"""
+
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+
+from jaxgan import evaluation, writers
+from jaxgan.errors import JaxganError
+from jaxgan.evaluation import checkpoints
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+  """[-1, 1] floats -> uint8 pixels, rounded as in the sample grids."""
+  return np.clip((images + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def sample(workdir: str, num_samples: int, out: str, checkpoint: str = 'latest', seed: int = 0):
+  """Writes `num_samples` images of the run's checkpoint to `out` (.npz or .png)."""
+  kind = os.path.splitext(out)[1].lower()
+  if kind not in ('.npz', '.png'):
+    raise JaxganError(f'--out must end in .npz or .png, got {out!r}')
+  if num_samples < 1:
+    raise JaxganError(f'--num_samples must be at least 1, got {num_samples}')
+  _, gan, state = checkpoints.load(workdir, checkpoint)
+  # The default batch size: with the same seed, the same latents as jaxgan.evaluate.
+  generate_fn = evaluation.make_generate_fn(gan, state)
+  images = np.concatenate(list(evaluation.generate(generate_fn, num_samples, seed)))
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  if kind == '.png':
+    writers.save_png(out, writers.image_grid(images))
+  else:
+    np.savez_compressed(out, images=to_uint8(images))
+
+
+def _define_flags() -> None:
+  # Defined only when run as a program, so that tests and other tools can import `sample`.
+  flags.DEFINE_string('workdir', None, 'A training run directory.')
+  flags.DEFINE_integer('num_samples', None, 'How many images.')
+  flags.DEFINE_string('out', None, 'Output file: .npz (uint8 images) or .png (a grid).')
+  flags.DEFINE_string('checkpoint', 'latest', 'latest, best (checkpoints_best) or a step number.')
+  flags.DEFINE_integer('seed', 0, 'Seeds the latent vectors.')
+  flags.DEFINE_bool('verbose', False, 'Show tracebacks for input errors.')
+  flags.mark_flags_as_required(['workdir', 'num_samples', 'out'])
+
+
+def main(argv):
+  FLAGS = flags.FLAGS
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    sample(FLAGS.workdir, FLAGS.num_samples, FLAGS.out, FLAGS.checkpoint, FLAGS.seed)
+  except JaxganError as e:
+    if FLAGS.verbose:
+      raise
+    print(f'jaxgan: error: {e}', file=sys.stderr)
+    sys.exit(2)
+  print(f'wrote {FLAGS.num_samples} samples to {FLAGS.out}')
+
+
+if __name__ == '__main__':
+  _define_flags()
+  app.run(main)

@@ -1,0 +1,102 @@
+"""`python -m jaxgan.evaluate` and `python -m jaxgan.sample` on a tiny trained run."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import test as test_config_lib
+from jaxgan import evaluate, evaluation, sample, train
+from jaxgan.errors import CheckpointError, JaxganError
+from jaxgan.evaluation import checkpoints
+from tests.conftest import REPO
+
+
+def run(module, *args, timeout=240):
+  return subprocess.run(
+    [sys.executable, '-m', module, *args],
+    cwd=REPO,
+    env={**os.environ, 'PYTHONUNBUFFERED': '1'},
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
+
+
+@pytest.fixture(scope='module')
+def workdir(tmp_path_factory):
+  """A configs/test.py run: checkpoints at steps 3 and 6; step 3 also as the 'best' one."""
+  path = tmp_path_factory.mktemp('run')
+  train.train_and_evaluate(test_config_lib.get_config(), str(path))
+  shutil.copytree(path / 'checkpoints' / '3', path / 'checkpoints_best' / '3')
+  return path
+
+
+def test_evaluate_command(workdir):
+  r = run('jaxgan.evaluate', f'--workdir={workdir}', '--num_samples=300')
+  assert r.returncode == 0, r.stderr[-2000:]
+  report = json.loads(r.stdout)  # stdout is exactly one JSON object
+  assert report['step'] == 6 and report['num_samples'] == 300 and report['dataset'] == 'mnist'
+  keys = {'fid', 'classifier_score', 'precision', 'recall', 'class_kl', 'classes_covered'}
+  assert set(report['metrics']) == keys and set(report['reference']) == keys
+  assert report['reference']['fid'] < report['metrics']['fid']  # 6 steps of G: far from real
+  assert json.loads((workdir / 'eval_step_000006.json').read_text()) == report
+
+
+def test_checkpoint_choice(workdir):
+  assert checkpoints.resolve(str(workdir), 'latest')[1] == 6
+  assert checkpoints.resolve(str(workdir), '3')[1] == 3
+  directory, step = checkpoints.resolve(str(workdir), 'best')
+  assert step == 3 and directory.endswith('checkpoints_best')
+  _, _, state = checkpoints.load(str(workdir), 'best')
+  _, _, state_3 = train.load_run(str(workdir), 3)
+  assert np.array_equal(
+    state.g_params['Dense_0']['kernel'], state_3.g_params['Dense_0']['kernel']
+  ), 'best restores checkpoints_best/3'
+  with pytest.raises(CheckpointError, match='no checkpoint at step 4 .*there are: 3, 6'):
+    checkpoints.resolve(str(workdir), '4')
+  with pytest.raises(CheckpointError, match='latest, best or a step number'):
+    checkpoints.resolve(str(workdir), 'last')
+  report = evaluate.run(str(workdir), 'best', num_samples=100)
+  assert report['step'] == 3 and (workdir / 'eval_step_000003.json').exists()
+  with pytest.raises(JaxganError, match='at least 10'):
+    evaluate.run(str(workdir), num_samples=5)
+
+
+def test_evaluate_without_checkpoint(tmp_path):
+  r = run('jaxgan.evaluate', f'--workdir={tmp_path}')
+  assert r.returncode == 2
+  errors = [ln for ln in r.stderr.splitlines() if ln.startswith('jaxgan: error:')]
+  assert len(errors) == 1 and 'no checkpoint in' in errors[0], r.stderr[-2000:]
+  assert 'Traceback' not in r.stderr and os.listdir(tmp_path) == []
+  for which in ('best', '12'):
+    with pytest.raises(CheckpointError, match='no checkpoint in'):
+      evaluate.run(str(tmp_path), which)
+  assert os.listdir(tmp_path) == []
+
+
+def test_sample_npz_and_png(workdir, tmp_path):
+  r = run('jaxgan.sample', f'--workdir={workdir}', '--num_samples=20', f'--out={tmp_path}/s.npz')
+  assert r.returncode == 0, r.stderr[-2000:]
+  images = np.load(tmp_path / 's.npz')['images']
+  assert images.shape == (20, 28, 28, 1) and images.dtype == np.uint8
+  # The same latents as the evaluation's for the same seed.
+  _, gan, state = train.load_run(str(workdir))
+  expected = next(evaluation.generate(evaluation.make_generate_fn(gan, state), 20))
+  assert np.abs(images.astype(int) - sample.to_uint8(expected)).max() <= 1
+
+  sample.sample(str(workdir), 10, str(tmp_path / 'grid.png'), checkpoint='3', seed=1)
+  assert Image.open(tmp_path / 'grid.png').size == (4 * 29 + 1, 3 * 29 + 1)  # 4 columns, 3 rows
+  with pytest.raises(JaxganError, match='.npz or .png'):
+    sample.sample(str(workdir), 10, str(tmp_path / 'x.jpg'))
+
+
+def test_sample_without_checkpoint(tmp_path):
+  r = run('jaxgan.sample', f'--workdir={tmp_path}', '--num_samples=4', f'--out={tmp_path}/s.png')
+  errors = [ln for ln in r.stderr.splitlines() if ln.startswith('jaxgan: error:')]
+  assert r.returncode == 2 and len(errors) == 1 and 'no checkpoint' in errors[0], r.stderr
