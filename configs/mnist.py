@@ -19,6 +19,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every = 1000
   config.keep_checkpoints = 3
   config.num_grid_samples = 64  # images in each sample grid, from one fixed latent batch
+  config.eval_every = 2000  # FID etc. against the test split (docs/evaluation.md); 0: off
+  config.eval_num_samples = 10_000
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'mnist'  # or any tfds dataset name, read with tfds.data_source

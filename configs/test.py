@@ -20,6 +20,8 @@ def get_config():
   config.sample_every = 3
   config.checkpoint_every = 3
   config.num_grid_samples = 16
+  config.eval_every = 0
+  config.eval_num_samples = 200
   config.data.dir = str(SHARED_MNIST)
   config.model.latent_dim = 16
   config.model.g_features = (16, 8)

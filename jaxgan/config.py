@@ -62,6 +62,8 @@ SCHEMA: dict[str, Check] = {
   'checkpoint_every': _int(1),
   'keep_checkpoints': _int(1),
   'num_grid_samples': _int(1),
+  'eval_every': _int(0),
+  'eval_num_samples': _int(1),
   'data.name': _str,
   'data.split': _str,
   'data.dir': _str,

@@ -22,7 +22,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgan import config as config_lib
-from jaxgan import data, models, steps, writers
+from jaxgan import data, evaluation, models, steps, writers
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.errors import CheckpointError, ConfigError, JaxganError
 from jaxgan.state import GAN, GANState, init_state
@@ -108,9 +108,9 @@ class _StopFlag:
 
 def _next_event(step: int, config) -> int:
   """The first step after `step` at which something happens (log, sample, checkpoint, end)."""
-  periods = [config.log_every, config.checkpoint_every] + (
-    [config.sample_every] if config.sample_every else []
-  )
+  periods = [config.log_every, config.checkpoint_every] + [
+    p for p in (config.sample_every, config.eval_every) if p
+  ]
   return min([config.num_steps] + [(step // p + 1) * p for p in periods])
 
 
@@ -178,6 +178,13 @@ def _train(config, workdir: str, devices: list) -> GANState:
   )
   grid_z = gan.sample_latent(sample_key, config.num_grid_samples)
 
+  # --- Evaluation: sample quality against the test split, best checkpoint by FID -------------
+  if config.eval_every:
+    test_config = config.data.copy_and_resolve_references()
+    test_config.split = 'test'
+    test_images = data.load_dataset(test_config).images
+    best = _Best(workdir, is_main)
+
   # --- Train loop --------------------------------------------------------------------------
   writer = writers.MetricWriter(workdir, resume_step=start, enabled=is_main)
   progress = writers.Progress(config.num_steps)
@@ -216,7 +223,8 @@ def _train(config, workdir: str, devices: list) -> GANState:
           print(writers.status_line(step, config.num_steps, scalars), flush=True)
       sample_now = config.sample_every and (step % config.sample_every == 0 or last)
       ckpt_now = step % config.checkpoint_every == 0 or last
-      if sample_now or ckpt_now:  # keep hook time out of steps_per_sec
+      eval_now = config.eval_every and (step % config.eval_every == 0 or step == config.num_steps)
+      if sample_now or ckpt_now or eval_now:  # keep hook time out of steps_per_sec
         jax.block_until_ready(state)
         t_hooks = time.time()
       if is_main and sample_now:
@@ -227,12 +235,23 @@ def _train(config, workdir: str, devices: list) -> GANState:
         if pending:  # never checkpoint a diverged state, even between log steps
           _check_finite(_reduce_metrics(pending), step)
         ckpt.save(state, force=last)
-      if sample_now or ckpt_now:
+      if eval_now:
+        results = evaluation.evaluate_generator(
+          evaluation.make_generate_fn(gan, state), test_images, config.eval_num_samples, seed=step
+        )
+        results['eval_seconds'] = time.time() - t_hooks
+        if is_main:
+          writer.write_scalars(step, {f'eval_{k}': v for k, v in results.items()})
+          print(writers.eval_line(step, results), flush=True)
+        best.update(step, results['fid'], state)
+      if sample_now or ckpt_now or eval_now:
         t_log += time.time() - t_hooks
 
   progress.clear()
   ckpt.wait()
   ckpt.close()
+  if config.eval_every:
+    best.close()
   writer.close()
   if stop.signum is not None:
     name = signal.Signals(stop.signum).name
@@ -271,6 +290,34 @@ def load_run(workdir: str, step: int | None = None):
   state = ckpt.restore(_abstract_state(gan, image_shape, replicated), step)
   ckpt.close()
   return config, gan, state
+
+
+class _Best:
+  """Keeps the lowest-FID state in WORKDIR/checkpoints_best (one checkpoint) and best.json."""
+
+  def __init__(self, workdir: str, is_main: bool):
+    self.path = os.path.join(workdir, 'best.json')
+    self.is_main = is_main
+    self.fid = float('inf')
+    if os.path.exists(self.path):
+      with open(self.path) as f:
+        self.fid = json.load(f)['fid']
+    self._ckpt = Checkpointer(os.path.join(workdir, 'checkpoints_best'), keep=1)
+
+  def update(self, step: int, fid: float, state: GANState) -> None:
+    if not fid < self.fid:
+      return
+    self.fid = fid
+    self._ckpt.save(state, force=True)
+    self._ckpt.wait()  # best.json must never point at a checkpoint that is not written yet
+    if self.is_main:
+      tmp = self.path + '.tmp'
+      with open(tmp, 'w') as f:
+        json.dump({'step': step, 'fid': fid}, f)
+      os.replace(tmp, self.path)
+
+  def close(self) -> None:
+    self._ckpt.close()
 
 
 class _WorkdirLock:

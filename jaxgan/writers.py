@@ -111,6 +111,16 @@ def status_line(step: int, total: int, m: dict[str, float]) -> str:
   return line
 
 
+def eval_line(step: int, r: dict[str, float]) -> str:
+  """One line per evaluation: the sample-quality metrics that exist for this dataset."""
+  parts = [f'{k} {r[k]:.4g}' for k in ('fid', 'classifier_score', 'precision', 'recall') if k in r]
+  if 'classes_covered' in r:
+    parts.append(f'classes {r["classes_covered"]:.0f}/10')
+  if 'modes_covered' in r:
+    parts.append(f'modes {r["modes_covered"]:.0f}/1000')
+  return f'eval step {step} | ' + ' | '.join(parts) + f' | {r.get("eval_seconds", 0):.0f} s'
+
+
 class Progress:
   """A self-overwriting progress line on a terminal (stderr); silent when not a TTY."""
 

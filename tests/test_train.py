@@ -234,3 +234,18 @@ def test_divergence_stops_with_a_clear_error_and_no_bad_checkpoint(test_config, 
   ):
     train.train_and_evaluate(test_config, str(tmp_path))
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['3']
+
+
+def test_evaluation_during_training_keeps_the_best_checkpoint(test_config, tmp_path, capsys):
+  test_config.eval_every = 3
+  train.train_and_evaluate(test_config, str(tmp_path))
+  evals = [r for r in _metrics(tmp_path) if 'eval_fid' in r]
+  assert [r['step'] for r in evals] == [3, 6]
+  for r in evals:
+    assert (
+      r['eval_fid'] > 0 and 0 <= r['eval_precision'] <= 1 and 1 <= r['eval_classes_covered'] <= 10
+    )
+  best = json.loads((tmp_path / 'best.json').read_text())
+  assert best['fid'] == min(r['eval_fid'] for r in evals)
+  assert os.listdir(tmp_path / 'checkpoints_best') == [str(best['step'])]
+  assert 'eval step 6 | fid' in capsys.readouterr().out
