@@ -1,0 +1,285 @@
+"""Training-step throughput of the real trainer step, optionally against the PyTorch reference.
+
+  python -m jaxgan.bench --config=configs/mnist.py [--config.batch_size=256] [--steps=50] [--torch]
+
+Runs `train.make_train_fn` exactly as the trainer jits it, on synthetic uint8 images of the
+dataset's shape (no data files needed): reports compile time, steps/s, images/s, XLA's FLOP
+count per step and the FLOP/s achieved (and the fraction of the chip's peak where known). With
+--torch it alternates rounds of JAX and of `benchmarks/torch_dcgan.py` (same network and step),
+so that both see the same machine load, and reports the median per-round ratio. Run it from the
+repository root (for `configs/` and `benchmarks/`). Prints a table and one JSON line.
+"""
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import jax
+import jaxlib
+import numpy as np
+from absl import app, flags
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from ml_collections import config_flags
+
+from jaxgan import train
+from jaxgan.state import init_state
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
+flags.DEFINE_integer('steps', 50, 'Train steps timed per round (per framework with --torch).')
+flags.DEFINE_integer('rounds', 5, 'Timed rounds; with --torch, JAX and PyTorch alternate.')
+flags.DEFINE_bool('torch', False, 'Also time the PyTorch reference (benchmarks/torch_dcgan.py).')
+flags.DEFINE_list('image_shape', None, 'H,W,C of the images; default: known for the dataset.')
+flags.DEFINE_multi_string(
+  'xla_option', [], 'KEY=VALUE XLA compiler option for the step, to try one (not the trainer).'
+)
+
+# Image shapes of the datasets jaxgan knows, so the bench needs no data files.
+IMAGE_SHAPES = {'mnist': (28, 28, 1), 'fashion_mnist': (28, 28, 1), 'stacked_mnist': (28, 28, 3)}
+NUM_IMAGES = 60_000  # MNIST's size: the on-device sampler gathers from an array this long
+
+# Dense peak FLOP/s per device from vendor datasheets: (bfloat16, float32 without tensor cores).
+# Matched as a substring of jax's device_kind, first match wins.
+PEAK_FLOPS = (
+  ('H100 PCIe', 756e12, 51e12),
+  ('H100', 989e12, 67e12),  # SXM
+  ('H200', 989e12, 67e12),
+  ('A100', 312e12, 19.5e12),
+  ('L4', 121e12, 30.3e12),
+  ('TPU v4', 275e12, None),
+  ('TPU v5 lite', 197e12, None),
+  ('TPU v5', 459e12, None),  # v5p
+  ('TPU v6 lite', 918e12, None),
+)
+
+
+class JaxStep:
+  """The trainer's jitted step on synthetic data: `compile()` once, then `run(n)` -> seconds."""
+
+  def __init__(self, config, image_shape: tuple[int, ...], compiler_options: dict | None = None):
+    self.steps_per_call = config.train.steps_per_call
+    gan = train.build_gan(config, image_shape)
+    # The same mesh, shardings and jit arguments as train.train_and_evaluate.
+    mesh = Mesh(np.array(jax.devices()), ('data',))
+    replicated = NamedSharding(mesh, P())
+    batch_sharding = NamedSharding(mesh, P(None, 'data'))
+    rng = jax.random.PRNGKey(config.seed)
+    state_key, data_key, _ = jax.random.split(rng, 3)
+    pixels = np.random.default_rng(config.seed).integers(0, 256, (NUM_IMAGES, *image_shape))
+    self.images_host = pixels.astype(np.uint8)
+    self.images = jax.device_put(self.images_host, replicated)
+    init = jax.jit(lambda key: init_state(gan, key, image_shape), out_shardings=replicated)
+    self.state = init(state_key)
+    self.jitted = jax.jit(
+      train.make_train_fn(gan, config.batch_size, data_key, batch_sharding),
+      static_argnums=2,
+      donate_argnums=0,
+      compiler_options=compiler_options or None,
+    )
+    self.compiled = None
+
+  def compile(self) -> float:
+    """Lowers and compiles the step; returns the seconds it took."""
+    t0 = time.perf_counter()
+    self.compiled = self.jitted.lower(self.state, self.images, self.steps_per_call).compile()
+    return time.perf_counter() - t0
+
+  def flops_per_step(self) -> float | None:
+    """XLA's FLOP count of one train step, or None if the backend gives none."""
+    cost = self.compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list | tuple) else cost
+    flops = (cost or {}).get('flops')
+    return flops / self.steps_per_call if flops and flops > 0 else None
+
+  def run(self, num_steps: int) -> float:
+    """Runs at least num_steps steps (whole calls); returns seconds per step."""
+    calls = max(1, -(-num_steps // self.steps_per_call))
+    t0 = time.perf_counter()
+    for _ in range(calls):
+      self.state, _ = self.compiled(self.state, self.images)
+    jax.block_until_ready(self.state)
+    return (time.perf_counter() - t0) / (calls * self.steps_per_call)
+
+
+class TorchStep:
+  """The PyTorch reference step of the same network: `run(n)` -> seconds per step."""
+
+  def __init__(self, config, image_shape: tuple[int, ...], images: np.ndarray):
+    try:
+      import torch
+
+      from benchmarks import torch_dcgan
+    except ImportError as e:
+      raise app.UsageError(f'--torch needs torch and the repo root as cwd: {e}') from e
+    self.torch, self.ref = torch, torch_dcgan
+    self.batch_size = config.batch_size
+    self.net = torch_dcgan.TorchDCGAN(config, image_shape, seed=config.seed)
+    self.images = torch.from_numpy(images)
+    self.version = torch.__version__
+    self.threads = torch.get_num_threads()
+
+  def run(self, num_steps: int) -> float:
+    return self.ref.time_steps(self.net, self.images, self.batch_size, num_steps) / num_steps
+
+
+def peak_flops(device_kind: str) -> tuple[float | None, float | None]:
+  """(bf16, fp32) dense peak FLOP/s of one device, None where unknown."""
+  for name, bf16, fp32 in PEAK_FLOPS:
+    if name in device_kind:
+      return bf16, fp32
+  return None, None
+
+
+def image_shape_for(config, override: list[str] | None) -> tuple[int, ...]:
+  """The images' (H, W, C): --image_shape, else the known shape of config.data.name."""
+  if override:
+    return tuple(int(v) for v in override)
+  name = config.data.name
+  if name not in IMAGE_SHAPES:
+    raise app.UsageError(f'unknown image shape for dataset {name!r}: pass --image_shape=H,W,C')
+  return IMAGE_SHAPES[name]
+
+
+def benchmark(
+  config,
+  image_shape: tuple[int, ...],
+  steps: int = 50,
+  rounds: int = 5,
+  with_torch: bool = False,
+  compiler_options: dict | None = None,
+) -> dict:
+  """Compiles and times the train step (alternating with PyTorch); returns the results."""
+  jax_step = JaxStep(config, image_shape, compiler_options)
+  compile_s = jax_step.compile()
+  torch_step = TorchStep(config, image_shape, jax_step.images_host) if with_torch else None
+  # Warm-up: first-call allocations here, oneDNN's primitive cache in PyTorch.
+  jax_step.run(min(steps, 5))
+  if torch_step:
+    torch_step.run(min(steps, 5))
+  jax_s, torch_s = [], []
+  load_before = os.getloadavg()[0]
+  for _ in range(rounds):
+    jax_s.append(jax_step.run(steps))
+    if torch_step:
+      torch_s.append(torch_step.run(steps))
+  step_s = statistics.median(jax_s)
+  flops = jax_step.flops_per_step()
+  device = jax.devices()[0]
+  result = {
+    'batch_size': config.batch_size,
+    'image_shape': list(image_shape),
+    'steps_per_s': 1 / step_s,
+    'images_per_s': config.batch_size / step_s,
+    'step_ms': 1e3 * step_s,
+    'compile_s': compile_s,
+    'gflop_per_step': flops / 1e9 if flops else None,
+    'gflop_per_s': flops / step_s / 1e9 if flops else None,
+    'rounds': rounds,
+    'steps_per_round': steps,
+    'jax_steps_per_s_rounds': [1 / s for s in jax_s],
+    'backend': jax.default_backend(),
+    'device_kind': device.device_kind,
+    'num_devices': jax.device_count(),
+    'jax': jax.__version__,
+    'jaxlib': jaxlib.__version__,
+    'compiler_options': compiler_options or {},
+    'cpu': _cpu_model(),
+    'nproc': os.cpu_count(),
+    'loadavg_1m': [load_before, os.getloadavg()[0]],
+  }
+  bf16, fp32 = peak_flops(device.device_kind) if result['backend'] != 'cpu' else (None, None)
+  if flops and bf16:
+    result['fraction_of_peak_bf16'] = flops / step_s / (bf16 * jax.device_count())
+  if flops and fp32:
+    result['fraction_of_peak_fp32'] = flops / step_s / (fp32 * jax.device_count())
+  if torch_step:
+    ratios = [t / j for j, t in zip(jax_s, torch_s, strict=True)]
+    result.update(
+      torch_steps_per_s=1 / statistics.median(torch_s),
+      torch_steps_per_s_rounds=[1 / s for s in torch_s],
+      ratio_jax_over_torch=statistics.median(ratios),
+      torch=torch_step.version,
+      torch_threads=torch_step.threads,
+    )
+  return result
+
+
+def _cpu_model() -> str:
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor()
+
+
+def format_table(r: dict) -> str:
+  """The results as aligned `name  value` lines."""
+
+  def num(v, fmt):
+    return '-' if v is None else format(v, fmt)
+
+  rows = [
+    (
+      'device',
+      f'{r["backend"]}: {r["num_devices"]} x {r["device_kind"]} ({r["cpu"]}, {r["nproc"]} CPUs)',
+    ),
+    ('versions', f'jax {r["jax"]}' + (f', torch {r["torch"]}' if 'torch' in r else '')),
+    ('batch, image', f'{r["batch_size"]}, {"x".join(map(str, r["image_shape"]))}'),
+    ('compile', f'{r["compile_s"]:.1f} s'),
+    (
+      'jax steps/s',
+      f'{r["steps_per_s"]:.2f}  (rounds: '
+      + ' '.join(f'{v:.2f}' for v in r['jax_steps_per_s_rounds'])
+      + ')',
+    ),
+    ('images/s', f'{r["images_per_s"]:.0f}'),
+    ('GFLOP/step', num(r['gflop_per_step'], '.2f')),
+    ('GFLOP/s', num(r['gflop_per_s'], '.1f')),
+  ]
+  for key in ('fraction_of_peak_bf16', 'fraction_of_peak_fp32'):
+    if key in r:
+      rows.append((key.replace('_', ' '), f'{r[key]:.1%}'))
+  if 'torch' in r:
+    rows += [
+      (
+        'torch steps/s',
+        f'{r["torch_steps_per_s"]:.2f}  (rounds: '
+        + ' '.join(f'{v:.2f}' for v in r['torch_steps_per_s_rounds'])
+        + f'; {r["torch_threads"]} threads)',
+      ),
+      ('jax / torch', f'{r["ratio_jax_over_torch"]:.2f}x  (median of per-round ratios)'),
+    ]
+  rows.append(('load average', ' -> '.join(f'{v:.2f}' for v in r['loadavg_1m'])))
+  width = max(len(k) for k, _ in rows)
+  return '\n'.join(f'{k:<{width}}  {v}' for k, v in rows)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  if FLAGS.config is None:
+    raise app.UsageError('--config is required')
+  options = dict(o.split('=', 1) for o in FLAGS.xla_option)
+  config = FLAGS.config
+  result = benchmark(
+    config,
+    image_shape_for(config, FLAGS.image_shape),
+    steps=FLAGS.steps,
+    rounds=FLAGS.rounds,
+    with_torch=FLAGS.torch,
+    compiler_options=options,
+  )
+  print(format_table(result))
+  print(json.dumps(result), flush=True)
+  sys.stdout.flush()
+
+
+if __name__ == '__main__':
+  app.run(main)
