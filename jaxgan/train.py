@@ -237,7 +237,11 @@ def _train(config, workdir: str, devices: list) -> GANState:
         ckpt.save(state, force=last)
       if eval_now:
         results = evaluation.evaluate_generator(
-          evaluation.make_generate_fn(gan, state), test_images, config.eval_num_samples, seed=step
+          # The same latents every time, so FIDs of successive evaluations compare fairly.
+          evaluation.make_generate_fn(gan, state),
+          test_images,
+          config.eval_num_samples,
+          seed=config.seed,
         )
         results['eval_seconds'] = time.time() - t_hooks
         if is_main:
@@ -269,17 +273,18 @@ def _abstract_state(gan: GAN, image_shape: tuple[int, ...], sharding) -> GANStat
   return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
 
 
-def load_run(workdir: str, step: int | None = None):
+def load_run(workdir: str, step: int | None = None, folder: str = 'checkpoints'):
   """(config, gan, state) of a finished or running training run, from its workdir.
 
-  Restores the checkpoint at `step` (default: the latest) onto the local devices.
+  Restores the checkpoint at `step` (default: the latest) in WORKDIR/`folder` (`checkpoints`,
+  or `checkpoints_best` for the best by FID) onto the local devices.
   """
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise CheckpointError(f'{workdir!r} has no config.json: is it a jaxgan workdir?')
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
+  ckpt = Checkpointer(os.path.join(workdir, folder), keep=config.keep_checkpoints)
   step = ckpt.latest_step() if step is None else step
   if step is None or step not in ckpt.all_steps():
     raise CheckpointError(f'no checkpoint {"" if step is None else step} in {workdir!r}')

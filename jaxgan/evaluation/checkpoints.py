@@ -4,17 +4,11 @@
 are in WORKDIR/checkpoints.
 """
 
-import json
 import os
 
-import jax
 import ml_collections
-import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from jaxgan import train
-from jaxgan.checkpoint import Checkpointer
 from jaxgan.errors import CheckpointError
 from jaxgan.state import GAN, GANState
 
@@ -57,16 +51,4 @@ def load(
   for name in ('config.json', 'run.json'):
     if not os.path.exists(os.path.join(workdir, name)):
       raise CheckpointError(f'{workdir!r} has no {name}: is it a jaxgan workdir?')
-  if checkpoint != 'best':
-    return train.load_run(workdir, step)
-  # train.load_run reads WORKDIR/checkpoints only; these are its steps, for checkpoints_best.
-  with open(os.path.join(workdir, 'config.json')) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  with open(os.path.join(workdir, 'run.json')) as f:
-    image_shape = tuple(json.load(f)['image_shape'])
-  gan = train.build_gan(config, image_shape)
-  replicated = NamedSharding(Mesh(np.array(jax.devices()), ('data',)), P())
-  ckpt = Checkpointer(directory)
-  state = ckpt.restore(train._abstract_state(gan, image_shape, replicated), step)
-  ckpt.close()
-  return config, gan, state
+  return train.load_run(workdir, step, folder=os.path.basename(directory))
