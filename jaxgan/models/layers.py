@@ -1,11 +1,17 @@
-"""Stride-2 convolutions written so that XLA lowers them, and their gradients, to fast kernels.
+"""The DCGAN's stride-2 convolutions (kernel 4, padding 1, PyTorch's conventions), fast on CPU.
 
-XLA lowers a transposed convolution, and the input gradient of a strided convolution, to a
-convolution with `lhs_dilation`. On CPU (and, per jax-ml/jax#23783, on GPU too) that path is
-slow; the weight gradient of the DCGAN generator's transposed conv ran at 1-3 GFLOP/s here. The
-functions below compute exactly the textbook layers (same parameters, same outputs, same
-gradients up to float rounding) from stride-1 2x2 convolutions, each done as one matrix multiply
-over four shifted views of the input, plus reshapes. Their gradients are matmuls and pads.
+Both layers keep a (4, 4, in, out) kernel with PyTorch's semantics, so weights move between the
+two frameworks by a transpose. A training step needs three products per layer, and the two
+layers share them, because the transposed convolution is the adjoint of the convolution:
+
+  conv(x, k)           conv_4x4s2 forward; input gradient of conv_transpose_4x4s2
+  conv_t(x, k)         conv_transpose_4x4s2 forward; input gradient of conv_4x4s2
+  conv_wgrad(x, dy)    kernel gradient of both (with the roles of x and dy swapped)
+
+Autodiff would write the kernel gradient of a transposed convolution as a convolution over an
+lhs-dilated input, which XLA:CPU runs at 1-3 GFLOP/s, so both layers have custom VJPs built from
+the three products, and each product picks, by channel count, the formulation that measured
+fastest on XLA:CPU (docs/benchmarks.md has the per-op table).
 """
 
 import flax.linen as nn
@@ -15,63 +21,137 @@ import numpy as np
 from jax import lax
 
 _DN = ('NHWC', 'HWIO', 'NHWC')
-# Output phase r of a k4 s2 p1 transposed conv reads input rows (m - 1 + r, m + r) with these taps.
+_PAD1 = ((0, 0), (1, 1), (1, 1), (0, 0))
+# Below this many input channels a conv is an im2col matmul: XLA's convolution emitter is slow
+# for such a thin contraction, and the patches (16 values per pixel per channel) are cheap.
+_FEW_CHANNELS = 4
+# Output phase r of a transposed conv row reads input rows (m - 1 + r, m + r) with these taps.
 _PHASE_TAPS = np.array([[3, 1], [2, 0]])
 
 
-def _conv2x2(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """VALID stride-1 2x2 convolution as one GEMM over the four shifted views (im2col)."""
-  h, w = x.shape[1] - 1, x.shape[2] - 1
-  patches = jnp.concatenate([x[:, a : a + h, b : b + w] for a in (0, 1) for b in (0, 1)], -1)
-  return patches @ kernel.reshape(-1, kernel.shape[-1]).astype(x.dtype)
+def _xla_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=_DN)
 
 
-def conv_transpose_4x4s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """Transposed conv, kernel 4, stride 2, padding 1 (PyTorch's DCGAN layer): NHWC, 2x the size.
-
-  Per spatial axis y[2i + k - 1] += x[i] * kernel[k]; kernel is (4, 4, in, out). Computed as a
-  2x2 conv into the four sub-pixel phases followed by depth-to-space.
-  """
-  n, h, w, _ = x.shape
-  cin, cout = kernel.shape[2:]
-  k = kernel[_PHASE_TAPS[:, :, None, None], _PHASE_TAPS[None, None, :, :]]  # ry, a, rx, b, i, o
-  k = k.transpose(1, 3, 4, 0, 2, 5).reshape(2, 2, cin, 4 * cout)
-  z = _conv2x2(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), k)
-  z = z.reshape(n, h + 1, w + 1, 2, 2, cout)
-  rows = [
-    jnp.stack([z[:, ry : ry + h, rx : rx + w, ry, rx] for rx in (0, 1)], axis=3) for ry in (0, 1)
-  ]
-  return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, cout)
-
-
-def conv_transpose_4x4s2_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """The textbook form of `conv_transpose_4x4s2`: an lhs-dilated convolution."""
-  pad = ((2, 2), (2, 2))
-  return lax.conv_general_dilated(
-    x, kernel[::-1, ::-1], (1, 1), pad, lhs_dilation=(2, 2), dimension_numbers=_DN
-  )
-
-
-def conv_4x4s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """Conv, kernel 4, stride 2, padding 1 (PyTorch's DCGAN layer; flax 'SAME' for even sizes).
-
-  Computed as space-to-depth of the padded input followed by a 2x2 conv, so the input gradient
-  needs no lhs-dilated convolution. Odd sizes fall back to XLA's strided convolution.
-  """
+def _im2col_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """conv as one matmul: space-to-depth of the padded input, then a 2x2 im2col."""
   n, h, w, c = x.shape
-  if h % 2 or w % 2:
-    return conv_4x4s2_reference(x, kernel)
-  cout = kernel.shape[3]
-  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
   hp, wp = h // 2 + 1, w // 2 + 1
-  s = xp.reshape(n, hp, 2, wp, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, hp, wp, 4 * c)
-  k = kernel.reshape(2, 2, 2, 2, c, cout).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, cout)
-  return _conv2x2(s, k)
+  s = jnp.pad(x, _PAD1).reshape(n, hp, 2, wp, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  s = s.reshape(n, hp, wp, 4 * c)
+  patches = jnp.concatenate(
+    [s[:, a : a + hp - 1, b : b + wp - 1] for a in (0, 1) for b in (0, 1)], -1
+  )
+  k = kernel.reshape(2, 2, 2, 2, c, -1).transpose(0, 2, 1, 3, 4, 5)  # (a, b, dy, dx, c, o)
+  return patches @ k.reshape(16 * c, -1)
+
+
+def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """y[i] = sum_k x[2i + k - 1] @ kernel[k] per spatial axis."""
+  kernel = kernel.astype(x.dtype)
+  if x.shape[-1] <= _FEW_CHANNELS and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0:
+    return _im2col_conv(x, kernel)
+  return _xla_conv(x, kernel)
+
+
+def _conv_t_dilated(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """conv_t as XLA's lhs-dilated convolution (autodiff's own form)."""
+  pad = ((2, 2), (2, 2))
+  k = kernel[::-1, ::-1]
+  return lax.conv_general_dilated(x, k, (1, 1), pad, lhs_dilation=(2, 2), dimension_numbers=_DN)
+
+
+def _conv_t_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """conv_t as four stride-1 2x2 convolutions, one per output sub-pixel phase, interleaved."""
+  n, h, w, _ = x.shape
+  rows = []
+  for ry in (0, 1):
+    phases = []
+    for rx in (0, 1):
+      k = kernel[_PHASE_TAPS[ry]][:, _PHASE_TAPS[rx]]
+      pad = ((1 - ry, ry), (1 - rx, rx))
+      phases.append(lax.conv_general_dilated(x, k, (1, 1), pad, dimension_numbers=_DN))
+    rows.append(jnp.stack(phases, axis=3))
+  return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, kernel.shape[-1])
+
+
+def _conv_t(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """y[2i + k - 1] += x[i] @ kernel[k] per spatial axis."""
+  kernel = kernel.astype(x.dtype)
+  # XLA's lhs-dilated form is fast for a thin output but slows down with batch size otherwise.
+  if kernel.shape[-1] <= _FEW_CHANNELS:
+    return _conv_t_dilated(x, kernel)
+  return _conv_t_phases(x, kernel)
+
+
+def _conv_wgrad(x: jax.Array, dy: jax.Array) -> jax.Array:
+  """d conv(x, kernel) / d kernel applied to dy: sum_i x[2i + k - 1] (outer) dy[i]."""
+  n, h, w, c = dy.shape[0], dy.shape[1], dy.shape[2], x.shape[-1]
+  if c <= _FEW_CHANNELS:
+    # One matmul over all output pixels, with the 16 taps of x as rows.
+    xp = jnp.pad(x, _PAD1)[:, : 2 * h + 2, : 2 * w + 2]
+    taps = [xp[:, a : a + 2 * h : 2, b : b + 2 * w : 2] for a in range(4) for b in range(4)]
+    cols = jnp.stack(taps).transpose(0, 4, 1, 2, 3).reshape(16 * c, n * h * w)
+    return (cols @ dy.reshape(n * h * w, -1)).reshape(4, 4, c, -1)
+  kernel = jax.ShapeDtypeStruct((4, 4, c, dy.shape[-1]), x.dtype)
+  return jax.linear_transpose(lambda k: _xla_conv(x, k), kernel)(dy)[0]
+
+
+@jax.custom_vjp
+def conv_4x4s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Conv, kernel 4, stride 2, padding 1: NHWC, half the size; kernel (4, 4, in, out).
+
+  y[i] = sum_k x[2i + k - 1] @ kernel[k] per spatial axis (cross-correlation, as in PyTorch).
+  """
+  return _conv(x, kernel)
+
+
+def _conv_fwd(x, kernel):
+  return _conv(x, kernel), (x, kernel)
+
+
+def _conv_bwd(res, dy):
+  x, kernel = res
+  if x.shape[1] % 2 or x.shape[2] % 2:  # conv_t only makes even sizes; autodiff covers odd ones
+    return jax.vjp(conv_4x4s2_reference, x, kernel)[1](dy)
+  dx = conv_transpose_4x4s2(dy, kernel.swapaxes(2, 3))
+  return dx.astype(x.dtype), _conv_wgrad(x, dy).astype(kernel.dtype)
+
+
+conv_4x4s2.defvjp(_conv_fwd, _conv_bwd)
+
+
+@jax.custom_vjp
+def conv_transpose_4x4s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Transposed conv, kernel 4, stride 2, padding 1: NHWC, twice the size; kernel (4, 4, in, out).
+
+  y[2i + k - 1] += x[i] @ kernel[k] per spatial axis (PyTorch's ConvTranspose2d).
+  """
+  return _conv_t(x, kernel)
+
+
+def _conv_t_fwd(x, kernel):
+  return _conv_t(x, kernel), (x, kernel)
+
+
+def _conv_t_bwd(res, dy):
+  x, kernel = res
+  dx = conv_4x4s2(dy, kernel.swapaxes(2, 3))
+  dkernel = _conv_wgrad(dy, x).swapaxes(2, 3)
+  return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
+
+
+conv_transpose_4x4s2.defvjp(_conv_t_fwd, _conv_t_bwd)
 
 
 def conv_4x4s2_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """The textbook form of `conv_4x4s2`: XLA's strided convolution."""
-  return lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=_DN)
+  """The textbook form of `conv_4x4s2`, differentiated by JAX itself: XLA's strided conv."""
+  return _xla_conv(x, kernel.astype(x.dtype))
+
+
+def conv_transpose_4x4s2_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """The textbook form of `conv_transpose_4x4s2`, differentiated by JAX: lhs-dilated conv."""
+  return _conv_t_dilated(x, kernel.astype(x.dtype))
 
 
 class _Stride2Conv(nn.Module):
