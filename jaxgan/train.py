@@ -31,12 +31,18 @@ from jaxgan.state import GAN, GANState, init_state
 def build_gan(config, image_shape: tuple[int, ...]) -> GAN:
   """The GAN (networks, optimizers, schedule) that `config` describes."""
   generator, discriminator = models.create(config.model, image_shape)
-  opt = config.optim
+  opt, tr = config.optim, config.train
+
+  def optimizer(lr):
+    if opt.weight_decay:  # decoupled (Loshchilov & Hutter), not an L2 term in the loss
+      return optax.adamw(lr, b1=opt.b1, b2=opt.b2, weight_decay=opt.weight_decay)
+    return optax.adam(lr, b1=opt.b1, b2=opt.b2)
+
   return GAN(
     generator=generator,
     discriminator=discriminator,
-    g_optimizer=optax.adam(opt.g_lr, b1=opt.b1, b2=opt.b2),
-    d_optimizer=optax.adam(opt.d_lr, b1=opt.b1, b2=opt.b2),
+    g_optimizer=optimizer(opt.g_lr),
+    d_optimizer=optimizer(opt.d_lr),
     latent_dim=config.model.latent_dim,
     latent_dist=config.model.latent_dist,
     loss=config.train.loss,
@@ -45,6 +51,12 @@ def build_gan(config, image_shape: tuple[int, ...]) -> GAN:
     balance=config.train.balance,
     balance_a=config.train.balance_a,
     balance_b=config.train.balance_b,
+    gp_weight=tr.gp_weight,
+    r1_weight=tr.r1_weight,
+    r1_every=tr.r1_every,
+    label_smoothing=tr.label_smoothing,
+    ema_decay=tr.ema_decay,
+    ema_start=tr.ema_start,
   )
 
 
@@ -220,7 +232,9 @@ def _train(config, workdir: str, devices: list) -> GANState:
         jax.block_until_ready(state)
         t_hooks = time.time()
       if is_main and sample_now:
-        grid = writers.image_grid(jax.device_get(sample_fn(state.g_params, state.g_vars, grid_z)))
+        # g_ema_params is G's EMA when train.ema_decay > 0, else G's params themselves.
+        samples = sample_fn(state.g_ema_params, state.g_vars, grid_z)
+        grid = writers.image_grid(jax.device_get(samples))
         writers.save_png(os.path.join(workdir, 'samples', f'step_{step:06d}.png'), grid)
         writer.write_image(step, 'samples', grid)
       if ckpt_now:
