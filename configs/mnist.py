@@ -36,7 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.d_features = (64, 128)  # D: 28x28 -> 14x14x64 -> 7x7x128 -> dense
   config.model.upsample = 'conv_transpose'  # conv_transpose | pixel_shuffle
   config.model.downsample = 'strided_conv'  # strided_conv | avg_pool
-  config.model.norm = 'batch'  # batch | none
+  config.model.norm = 'batch'  # batch | layer | group | none
   config.model.dtype = 'float32'  # compute dtype: float32 | bfloat16 (mixed precision, GPU/TPU)
 
   config.optim = ml_collections.ConfigDict()
@@ -65,4 +65,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.label_smoothing = 0.0  # one-sided: real target 1 - s (BCE losses only)
   config.train.ema_decay = 0.0  # > 0: sample grids from an EMA of G's params (e.g. 0.999)
   config.train.ema_start = 0  # step from which the EMA averages (before: a copy of G)
+  config.model.d_norm = ''  # D's norm if not model.norm: batch | layer | group | none
+  config.model.spectral_norm = False  # spectral normalisation of D's layers (SNGAN)
   return config

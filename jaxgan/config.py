@@ -43,6 +43,10 @@ def _beta(v) -> str | None:
   return None
 
 
+def _bool(v) -> str | None:
+  return None if isinstance(v, bool) else f'must be True or False, got {v!r}'
+
+
 def _str(v) -> str | None:
   return None if isinstance(v, str) else f'must be a string, got {v!r}'
 
@@ -81,7 +85,7 @@ SCHEMA: dict[str, Check] = {
   'model.d_features': _int_tuple,
   'model.upsample': _one_of('conv_transpose', 'pixel_shuffle'),
   'model.downsample': _one_of('strided_conv', 'avg_pool'),
-  'model.norm': _one_of('batch', 'none'),
+  'model.norm': _one_of('batch', 'layer', 'group', 'none'),
   'model.dtype': _one_of('float32', 'bfloat16'),
   'optim.g_lr': _positive_float,
   'optim.d_lr': _positive_float,
@@ -102,6 +106,8 @@ SCHEMA: dict[str, Check] = {
   'train.label_smoothing': _beta,
   'train.ema_decay': _beta,
   'train.ema_start': _int(0),
+  'model.d_norm': _one_of('', 'batch', 'layer', 'group', 'none'),
+  'model.spectral_norm': _bool,
 }
 
 

@@ -196,3 +196,75 @@ def test_ema_off_keeps_the_ema_equal_to_the_params():
   state = init_state(gan, jax.random.PRNGKey(0), (4,))
   new, _ = steps.train_step(gan, state, _real())
   jax.tree.map(np.testing.assert_array_equal, new.g_ema_params, new.g_params)
+
+
+# --- Spectral norm and other norms ------------------------------------------------------------
+
+
+class _SNDense(nn.Module):
+  @nn.compact
+  def __call__(self, x, train=True):
+    return nn.SpectralNorm(nn.Dense(3, use_bias=False))(x, update_stats=train)
+
+
+def test_spectral_norm_sigma_converges_to_the_largest_singular_value():
+  kernel = jnp.asarray([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0], [1.0, 0.0, 1.0]])
+  module, x = _SNDense(), jnp.ones((2, 4))
+  variables = module.init(jax.random.PRNGKey(0), x)
+  params = jax.tree.map(lambda _: kernel, variables['params'])  # the one leaf: the kernel
+  stats = variables['batch_stats']
+  step = jax.jit(
+    lambda s: module.apply({'params': params, 'batch_stats': s}, x, mutable=['batch_stats'])[1]
+  )
+  for _ in range(30):
+    stats = step(stats)['batch_stats']
+  (sigma,) = [v for p, v in jax.tree_util.tree_leaves_with_path(stats) if 'sigma' in str(p)]
+  np.testing.assert_allclose(sigma, np.linalg.svd(np.asarray(kernel))[1][0], rtol=1e-4)
+  # The layer then computes x W / sigma: a map with spectral norm 1.
+  y = module.apply({'params': params, 'batch_stats': stats}, jnp.eye(4), train=False)
+  np.testing.assert_allclose(np.linalg.svd(np.asarray(y))[1][0], 1.0, rtol=1e-4)
+
+
+def _dcgan_gan(**d_kw):
+  from jaxgan.models import dcgan
+
+  return GAN(
+    dcgan.Generator(image_shape=(8, 8, 1), features=(8, 4)),
+    dcgan.Discriminator(features=(4, 8), **d_kw),
+    optax.adam(1e-2),
+    optax.adam(1e-2),
+    latent_dim=6,
+  )
+
+
+def test_spectral_norm_state_is_in_the_gan_state_and_changes_with_training():
+  gan = _dcgan_gan(spectral_norm=True, norm='none')
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  names = [str(p) for p, _ in jax.tree_util.tree_leaves_with_path(state.d_vars)]
+  # Two convs and the dense layer, each with its power-iteration vector and sigma.
+  assert sum('/u' in n for n in names) == 3 and sum('/sigma' in n for n in names) == 3
+  real = jax.random.uniform(jax.random.PRNGKey(1), (1, 4, 8, 8, 1), minval=-1)
+  new, m = jax.jit(lambda s, r: steps.train_step(gan, s, r))(state, real)
+  changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), new.d_vars, state.d_vars)
+  assert all(jax.tree.leaves(changed))
+  assert np.isfinite(float(m['d_loss']))
+
+
+@pytest.mark.parametrize('norm, layer', [('layer', 'LayerNorm_0'), ('group', 'GroupNorm_0')])
+def test_layer_and_group_norm(test_config, norm, layer):
+  from jaxgan import models
+
+  test_config.model.norm = norm
+  g, d = models.create(test_config.model, (28, 28, 1))
+  g_vars = g.init(jax.random.PRNGKey(0), jnp.zeros((2, test_config.model.latent_dim)))
+  d_vars = d.init(jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)))
+  assert layer in g_vars['params'] and layer in d_vars['params']
+  assert set(g_vars) == {'params'}  # no running statistics to carry
+
+
+def test_d_norm_overrides_the_norm_for_d_only(test_config):
+  from jaxgan import models
+
+  test_config.model.d_norm = 'none'
+  g, d = models.create(test_config.model, (28, 28, 1))
+  assert g.norm == 'batch' and d.norm == 'none'

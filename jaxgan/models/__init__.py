@@ -16,7 +16,11 @@ def _dcgan(cfg, image_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
     dtype=cfg.dtype,
   )
   d = dcgan.Discriminator(
-    features=tuple(cfg.d_features), downsample=cfg.downsample, norm=cfg.norm, dtype=cfg.dtype
+    features=tuple(cfg.d_features),
+    downsample=cfg.downsample,
+    norm=cfg.get('d_norm') or cfg.norm,  # d_norm '' (or absent): D uses model.norm too
+    dtype=cfg.dtype,
+    spectral_norm=cfg.get('spectral_norm', False),
   )
   return g, d
 
