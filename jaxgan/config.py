@@ -108,6 +108,8 @@ SCHEMA: dict[str, Check] = {
   'train.ema_start': _int(0),
   'model.d_norm': _one_of('', 'batch', 'layer', 'group', 'none'),
   'model.spectral_norm': _bool,
+  'model.conditional': _bool,
+  'data.num_classes': _int(1),
 }
 
 

@@ -268,3 +268,82 @@ def test_d_norm_overrides_the_norm_for_d_only(test_config):
   test_config.model.d_norm = 'none'
   g, d = models.create(test_config.model, (28, 28, 1))
   assert g.norm == 'batch' and d.norm == 'none'
+
+
+# --- Conditional generation ---------------------------------------------------------------------
+
+
+def _conditional_gan(num_classes=3):
+  from jaxgan.models import dcgan
+
+  return GAN(
+    dcgan.Generator(image_shape=(8, 8, 1), features=(8, 4), num_classes=num_classes),
+    dcgan.Discriminator(features=(4, 8), num_classes=num_classes),
+    optax.adam(1e-2),
+    optax.adam(1e-2),
+    latent_dim=6,
+    num_classes=num_classes,
+  )
+
+
+def test_conditional_generator_output_depends_on_the_label():
+  gan = _conditional_gan()
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  z = jnp.tile(gan.sample_latent(jax.random.PRNGKey(1), 1), (3, 1))  # one latent, 3 classes
+  x, _ = steps.apply(gan.generator, state.g_params, state.g_vars, z, False, jnp.arange(3))
+  assert float(jnp.abs(x[0] - x[1]).max()) > 1e-4 and float(jnp.abs(x[1] - x[2]).max()) > 1e-4
+  with pytest.raises(ValueError, match='labels'):
+    steps.apply(gan.generator, state.g_params, state.g_vars, z, False)
+
+
+def test_projection_discriminator_adds_embed_dot_features():
+  """logit = w.h + b + e_y.h, so d logit/d e_y = h = d logit/d w, and other classes get 0."""
+  gan = _conditional_gan()
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  x = jax.random.uniform(jax.random.PRNGKey(2), (1, 8, 8, 1), minval=-1)
+
+  def logit(params):
+    return steps.apply(gan.discriminator, params, state.d_vars, x, False, jnp.array([2]))[0][0]
+
+  grads = jax.grad(logit)(state.d_params)
+  h = grads['Dense_0']['kernel'][:, 0]
+  embed_grad = grads['class_embed']['embedding']
+  np.testing.assert_allclose(embed_grad[2], h, rtol=1e-6)
+  assert float(jnp.abs(embed_grad[:2]).max()) == 0.0
+  # And the value: zeroing the embedding removes exactly <e_2, h>.
+  e2 = state.d_params['class_embed']['embedding'][2]
+  zeroed = jax.tree.map(lambda a: a, state.d_params)
+  zeroed['class_embed'] = {'embedding': jnp.zeros_like(state.d_params['class_embed']['embedding'])}
+  np.testing.assert_allclose(
+    logit(state.d_params) - logit(zeroed), jnp.dot(e2, h), rtol=1e-5, atol=1e-7
+  )
+
+
+def test_conditional_train_step_needs_labels_and_trains():
+  gan = _conditional_gan()
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  real = jax.random.uniform(jax.random.PRNGKey(1), (1, 4, 8, 8, 1), minval=-1)
+  with pytest.raises(ValueError, match='labels'):
+    steps.train_step(gan, state, real)
+  new, m = jax.jit(lambda s, r, y: steps.train_step(gan, s, r, y))(
+    state, real, jnp.array([[0, 1, 2, 1]])
+  )
+  assert np.isfinite(float(m['d_loss'])) and np.isfinite(float(m['g_loss']))
+  old, trained = state.g_params['Embed_0'], new.g_params['Embed_0']
+  assert float(jnp.abs(trained['embedding'] - old['embedding']).max()) > 0
+
+
+def test_conditional_grid_has_one_row_per_class():
+  from jaxgan import writers
+
+  gan = _conditional_gan(num_classes=10)
+  z, labels, cols = train.grid_inputs(gan, jax.random.PRNGKey(0), 64)
+  assert cols == 6 and z.shape == (60, 6)
+  rows = np.asarray(labels).reshape(10, 6)
+  np.testing.assert_array_equal(rows, np.repeat(np.arange(10)[:, None], 6, axis=1))
+  np.testing.assert_array_equal(z[:6], z[6:12])  # a column shares its latent
+  grid = writers.image_grid(np.zeros((60, 8, 8, 1)), pad=1, cols=cols)
+  assert grid.shape == (10 * 9 + 1, 6 * 9 + 1, 1)
+  # Unconditional grids are unchanged.
+  z, labels, cols = train.grid_inputs(_linear_gan(), jax.random.PRNGKey(0), 64)
+  assert z.shape == (64, 3) and labels is None and cols is None

@@ -62,6 +62,7 @@ class Generator(nn.Module):
 
   A dense layer makes a (H/2**k, W/2**k, features[0]) map, then k upsamplings go through
   features[1:] to `image_shape[-1]` channels, each but the last followed by norm and ReLU.
+  With `num_classes` > 0 it is conditional: a learned class embedding is concatenated to z.
   """
 
   image_shape: Sequence[int] = (28, 28, 1)
@@ -69,9 +70,14 @@ class Generator(nn.Module):
   upsample: str = 'conv_transpose'
   norm: str = 'batch'
   dtype: str = 'float32'  # compute dtype; 'bfloat16' for mixed precision (params stay f32)
+  num_classes: int = 0
+  class_embed_dim: int = 32
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool = True, labels: jax.Array | None = None):
+    if self.num_classes:
+      embed = nn.Embed(self.num_classes, self.class_embed_dim)(_labels(labels))
+      z = jnp.concatenate([z, embed.astype(z.dtype)], axis=-1)
     z = z.astype(self.dtype)
     height, width, channels = self.image_shape
     scale = 2 ** len(self.features)
@@ -90,7 +96,8 @@ class Discriminator(nn.Module):
   """images (N, H, W, C) -> logits (N,): len(features) downsamplings, LeakyReLU(0.2), dense.
 
   As in DCGAN, the first layer has no norm. `spectral_norm` normalises every conv and the
-  dense layer by its spectral norm (SNGAN).
+  dense layer by its spectral norm (SNGAN). With `num_classes` > 0 it is a projection
+  discriminator (Miyato & Koyama 2018): logit = dense(h) + <embed(y), h> on the features h.
   """
 
   features: Sequence[int] = (64, 128)
@@ -98,9 +105,10 @@ class Discriminator(nn.Module):
   norm: str = 'batch'
   dtype: str = 'float32'
   spectral_norm: bool = False
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = True, labels: jax.Array | None = None):
     x = x.astype(self.dtype)
     sn = self.spectral_norm
     for i, f in enumerate(self.features):
@@ -110,5 +118,14 @@ class Discriminator(nn.Module):
         x = _norm(self.norm, train, x)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape(x.shape[0], -1)
-    logits = _apply(nn.Dense(1, kernel_init=_init, dtype=self.dtype), x, sn, train)
-    return logits[:, 0].astype(jnp.float32)
+    logits = _apply(nn.Dense(1, kernel_init=_init, dtype=self.dtype), x, sn, train)[:, 0]
+    if self.num_classes:
+      embed = nn.Embed(self.num_classes, x.shape[-1], embedding_init=_init, name='class_embed')
+      logits = logits + jnp.sum(embed(_labels(labels)).astype(x.dtype) * x, axis=-1)
+    return logits.astype(jnp.float32)
+
+
+def _labels(labels: jax.Array | None) -> jax.Array:
+  if labels is None:
+    raise ValueError('this network is conditional (num_classes > 0): pass labels=')
+  return labels
