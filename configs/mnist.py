@@ -67,4 +67,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.ema_start = 0  # step from which the EMA averages (before: a copy of G)
   config.model.d_norm = ''  # D's norm if not model.norm: batch | layer | group | none
   config.model.spectral_norm = False  # spectral normalisation of D's layers (SNGAN)
+  config.model.conditional = False  # class-conditional G and projection D, from data labels
+  config.data.num_classes = 10  # classes of data.name (used when model.conditional)
   return config
