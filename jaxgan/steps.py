@@ -64,9 +64,9 @@ def d_step(
   this update's index within the iteration, counts D updates for lazy R1. The metric `d_loss`
   is the adversarial loss; the penalties are reported apart as `gp` and `r1`.
   """
+  if gan.gp_weight and key is None:
+    raise ValueError('gan.gp_weight > 0: pass key= to draw the interpolates')
   fake = jax.lax.stop_gradient(fake)
-  # Lazy R1 (StyleGAN2): on every r1_every-th D update, decided on device from the step.
-  r1_due = (state.step * gan.d_steps + substep) % gan.r1_every == 0
 
   def loss_fn(d_params):
     real_logits, d_vars = apply(gan.discriminator, d_params, state.d_vars, real, True, real_labels)
@@ -80,6 +80,9 @@ def d_step(
     if gan.gp_weight:  # interpolates are scored with the real labels
       penalties['gp'] = losses.gradient_penalty(d_fn, real, fake, key)
     if gan.r1_weight:
+      # Lazy R1 (StyleGAN2): on every r1_every-th D update, decided on device from the step;
+      # lax.cond skips the double backward pass on the other updates.
+      r1_due = (state.step * gan.d_steps + substep) % gan.r1_every == 0
       penalties['r1'] = jax.lax.cond(
         r1_due, lambda: losses.r1_penalty(d_fn, real), lambda: jnp.zeros((), jnp.float32)
       )

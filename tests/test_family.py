@@ -347,3 +347,42 @@ def test_conditional_grid_has_one_row_per_class():
   # Unconditional grids are unchanged.
   z, labels, cols = train.grid_inputs(_linear_gan(), jax.random.PRNGKey(0), 64)
   assert z.shape == (64, 3) and labels is None and cols is None
+
+
+# --- Config checks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+  'key, value, message',
+  [
+    ('train.gp_weight', -1.0, 'gp_weight must be >= 0'),
+    ('train.r1_every', 0, 'r1_every must be >= 1'),
+    ('train.label_smoothing', 1.0, r'label_smoothing must be a number in \[0, 1\)'),
+    ('train.ema_decay', 1.5, 'ema_decay must be a number'),
+    ('optim.weight_decay', -0.1, 'weight_decay must be >= 0'),
+    ('model.spectral_norm', 1, 'spectral_norm must be True or False'),
+    ('model.d_norm', 'instance', 'd_norm must be one of'),
+    ('model.conditional', 'yes', 'conditional must be True or False'),
+    ('data.num_classes', 0, 'num_classes must be >= 1'),
+  ],
+)
+def test_bad_family_config_values(test_config, key, value, message):
+  from jaxgan import config as config_lib
+  from jaxgan.errors import ConfigError
+
+  section, leaf = key.split('.')
+  with test_config[section].ignore_type():
+    test_config[section][leaf] = value
+  with pytest.raises(ConfigError, match=message):
+    config_lib.validate(test_config)
+
+
+def test_label_smoothing_needs_a_bce_loss(test_config):
+  from jaxgan import config as config_lib
+  from jaxgan.errors import ConfigError
+
+  test_config.train.label_smoothing = 0.1
+  config_lib.validate(test_config)
+  test_config.train.loss = 'hinge'
+  with pytest.raises(ConfigError, match='label_smoothing needs a BCE loss'):
+    config_lib.validate(test_config)
