@@ -386,3 +386,31 @@ def test_label_smoothing_needs_a_bce_loss(test_config):
   test_config.train.loss = 'hinge'
   with pytest.raises(ConfigError, match='label_smoothing needs a BCE loss'):
     config_lib.validate(test_config)
+
+
+# --- In the trainer ---------------------------------------------------------------------------
+
+
+def test_trainer_keeps_and_checkpoints_the_ema(test_config, tmp_path):
+  test_config.num_steps = 3
+  test_config.train.ema_decay = 0.5
+  state = train.train_and_evaluate(test_config, str(tmp_path))
+  diffs = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state.g_ema_params, state.g_params)
+  assert all(v > 0 for v in jax.tree.leaves(diffs))
+  _, _, restored = train.load_run(str(tmp_path))
+  jax.tree.map(np.testing.assert_array_equal, restored.g_ema_params, state.g_ema_params)
+
+
+def test_conditional_training_needs_labelled_data(test_config, tmp_path, monkeypatch):
+  from jaxgan import data
+  from jaxgan.errors import ConfigError
+
+  test_config.model.conditional = True
+  load = data.load_dataset
+  monkeypatch.setattr(data, 'load_dataset', lambda cfg: load(cfg)._replace(labels=None))
+  with pytest.raises(ConfigError, match='model.conditional needs labels'):
+    train.train_and_evaluate(test_config, str(tmp_path))
+  test_config.data.num_classes = 5
+  monkeypatch.setattr(data, 'load_dataset', load)
+  with pytest.raises(ConfigError, match='num_classes=5'):
+    train.train_and_evaluate(test_config, str(tmp_path))
