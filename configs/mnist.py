@@ -38,7 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.d_features = (64, 128)  # D: 28x28 -> 14x14x64 -> 7x7x128 -> dense
   config.model.upsample = 'conv_transpose'  # conv_transpose | pixel_shuffle
   config.model.downsample = 'strided_conv'  # strided_conv | avg_pool
-  config.model.norm = 'batch'  # batch | none
+  config.model.norm = 'batch'  # batch | layer | group | none
   config.model.dtype = 'float32'  # compute dtype: float32 | bfloat16 (mixed precision, GPU/TPU)
 
   config.optim = ml_collections.ConfigDict()
@@ -59,4 +59,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.steps_per_call = (
     1  # iterations fused per jitted call (lax.scan); 1 is fastest on CPU
   )
+  # --- The GAN family (README "GAN family"); these defaults leave all of it off ---------
+  config.optim.weight_decay = 0.0  # > 0: decoupled weight decay (AdamW) for G and D
+  config.train.gp_weight = 0.0  # WGAN-GP gradient penalty weight (10 in the paper)
+  config.train.r1_weight = 0.0  # R1 gamma: gamma / 2 * ||grad_x D(real)||^2
+  config.train.r1_every = 1  # lazy R1: every k-th D update, scaled by k (StyleGAN2 uses 16)
+  config.train.label_smoothing = 0.0  # one-sided: real target 1 - s (BCE losses only)
+  config.train.ema_decay = 0.0  # > 0: sample grids from an EMA of G's params (e.g. 0.999)
+  config.train.ema_start = 0  # step from which the EMA averages (before: a copy of G)
+  config.model.d_norm = ''  # D's norm if not model.norm: batch | layer | group | none
+  config.model.spectral_norm = False  # spectral normalisation of D's layers (SNGAN)
+  config.model.conditional = False  # class-conditional G and projection D, from data labels
+  config.data.num_classes = 10  # classes of data.name (used when model.conditional)
   return config

@@ -31,10 +31,20 @@ def _positive_float(v) -> str | None:
   return None if v > 0 else f'must be > 0, got {v}'
 
 
+def _nonneg_float(v) -> str | None:
+  if not isinstance(v, int | float) or isinstance(v, bool):
+    return f'must be a number, got {v!r}'
+  return None if v >= 0 else f'must be >= 0, got {v}'
+
+
 def _beta(v) -> str | None:
   if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v < 1:
     return f'must be a number in [0, 1), got {v!r}'
   return None
+
+
+def _bool(v) -> str | None:
+  return None if isinstance(v, bool) else f'must be True or False, got {v!r}'
 
 
 def _str(v) -> str | None:
@@ -77,7 +87,7 @@ SCHEMA: dict[str, Check] = {
   'model.d_features': _int_tuple,
   'model.upsample': _one_of('conv_transpose', 'pixel_shuffle'),
   'model.downsample': _one_of('strided_conv', 'avg_pool'),
-  'model.norm': _one_of('batch', 'none'),
+  'model.norm': _one_of('batch', 'layer', 'group', 'none'),
   'model.dtype': _one_of('float32', 'bfloat16'),
   'optim.g_lr': _positive_float,
   'optim.d_lr': _positive_float,
@@ -90,6 +100,18 @@ SCHEMA: dict[str, Check] = {
   'train.balance_a': _positive_float,
   'train.balance_b': _positive_float,
   'train.steps_per_call': _int(1),
+  # --- The GAN family: regularisers, EMA, spectral norm, conditioning ----------------------
+  'optim.weight_decay': _nonneg_float,
+  'train.gp_weight': _nonneg_float,
+  'train.r1_weight': _nonneg_float,
+  'train.r1_every': _int(1),
+  'train.label_smoothing': _beta,
+  'train.ema_decay': _beta,
+  'train.ema_start': _int(0),
+  'model.d_norm': _one_of('', 'batch', 'layer', 'group', 'none'),
+  'model.spectral_norm': _bool,
+  'model.conditional': _bool,
+  'data.num_classes': _int(1),
 }
 
 
@@ -116,7 +138,17 @@ def validate(config, num_devices: int = 1) -> None:
     problem = check(flat[key])
     if problem:
       raise ConfigError(f'config.{key} {problem}')
+  _check_family(config)
   if config.batch_size % num_devices:
     raise ConfigError(
       f'config.batch_size={config.batch_size} must be divisible by the {num_devices} devices'
+    )
+
+
+def _check_family(config) -> None:
+  """Combinations of the GAN-family keys that cannot work together."""
+  if config.train.label_smoothing and config.train.loss not in ('non_saturating', 'minimax'):
+    raise ConfigError(
+      f'config.train.label_smoothing needs a BCE loss (non_saturating, minimax), '
+      f'not train.loss={config.train.loss!r}'
     )

@@ -30,13 +30,20 @@ from jaxgan.state import GAN, GANState, init_state
 
 def build_gan(config, image_shape: tuple[int, ...]) -> GAN:
   """The GAN (networks, optimizers, schedule) that `config` describes."""
-  generator, discriminator = models.create(config.model, image_shape)
-  opt = config.optim
+  num_classes = config.data.num_classes if config.model.conditional else 0
+  generator, discriminator = models.create(config.model, image_shape, num_classes)
+  opt, tr = config.optim, config.train
+
+  def optimizer(lr):
+    if opt.weight_decay:  # decoupled (Loshchilov & Hutter), not an L2 term in the loss
+      return optax.adamw(lr, b1=opt.b1, b2=opt.b2, weight_decay=opt.weight_decay)
+    return optax.adam(lr, b1=opt.b1, b2=opt.b2)
+
   return GAN(
     generator=generator,
     discriminator=discriminator,
-    g_optimizer=optax.adam(opt.g_lr, b1=opt.b1, b2=opt.b2),
-    d_optimizer=optax.adam(opt.d_lr, b1=opt.b1, b2=opt.b2),
+    g_optimizer=optimizer(opt.g_lr),
+    d_optimizer=optimizer(opt.d_lr),
     latent_dim=config.model.latent_dim,
     latent_dist=config.model.latent_dist,
     loss=config.train.loss,
@@ -45,6 +52,13 @@ def build_gan(config, image_shape: tuple[int, ...]) -> GAN:
     balance=config.train.balance,
     balance_a=config.train.balance_a,
     balance_b=config.train.balance_b,
+    gp_weight=tr.gp_weight,
+    r1_weight=tr.r1_weight,
+    r1_every=tr.r1_every,
+    label_smoothing=tr.label_smoothing,
+    ema_decay=tr.ema_decay,
+    ema_start=tr.ema_start,
+    num_classes=num_classes,
   )
 
 
@@ -54,27 +68,48 @@ def to_float(images: jax.Array) -> jax.Array:
 
 
 def make_train_fn(gan: GAN, batch_size: int, data_key: jax.Array, batch_sharding=None):
-  """(state, images, num_steps) -> (state, metrics stacked over steps), to be jitted.
+  """(state, images, num_steps, labels=None) -> (state, metrics stacked over steps), to be jitted.
 
   Real batches are drawn on device, uniformly with replacement, with the key for step t
   folded from `data_key`, so a resumed run sees the same batches as an uninterrupted one.
+  `labels` (the dataset's classes) are drawn with their images for a conditional GAN.
   """
 
-  def real_fn(state: GANState, images: jax.Array) -> jax.Array:
+  def real_fn(state: GANState, images: jax.Array, labels: jax.Array | None = None):
     key = jax.random.fold_in(data_key, state.step)
     idx = jax.random.randint(key, (gan.d_steps, batch_size), 0, images.shape[0])
     real = to_float(images[idx])
     if batch_sharding is not None:
       real = jax.lax.with_sharding_constraint(real, batch_sharding)
-    return real
+    if labels is None:
+      return real
+    y = labels[idx]
+    if batch_sharding is not None:
+      y = jax.lax.with_sharding_constraint(y, batch_sharding)
+    return real, y
 
-  def train_fn(state: GANState, images: jax.Array, num_steps: int):
+  def train_fn(state: GANState, images: jax.Array, num_steps: int, labels=None):
     if num_steps == 1:  # a rolled scan is several times slower per step on CPU
-      state, metrics = steps.train_step(gan, state, real_fn(state, images))
+      batch = real_fn(state, images, labels)
+      real, y = batch if isinstance(batch, tuple) else (batch, None)
+      state, metrics = steps.train_step(gan, state, real, y)
       return state, jax.tree.map(lambda m: m[None], metrics)
-    return steps.multi_step(gan, state, lambda s: real_fn(s, images), num_steps)
+    return steps.multi_step(gan, state, lambda s: real_fn(s, images, labels), num_steps)
 
   return train_fn
+
+
+def grid_inputs(gan: GAN, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array | None, int | None]:
+  """(latents, labels, columns) of the sample grid: n latents; conditional: a row per class.
+
+  In a conditional grid each column shares one latent, so a row shows one class and a column
+  one style.
+  """
+  if not gan.num_classes:
+    return gan.sample_latent(key, n), None, None
+  cols = max(1, n // gan.num_classes)
+  z = jnp.tile(gan.sample_latent(key, cols), (gan.num_classes, 1))
+  return z, jnp.repeat(jnp.arange(gan.num_classes), cols), cols
 
 
 def _reduce_metrics(chunks: list[dict]) -> dict[str, float]:
@@ -150,6 +185,7 @@ def _train(config, workdir: str, devices: list) -> GANState:
   images = jax.make_array_from_callback(
     dataset.images.shape, replicated, lambda index: dataset.images[index]
   )
+  labels = _device_labels(dataset, gan.num_classes, replicated)
   init = jax.jit(
     functools.partial(init_state, gan, image_shape=image_shape), out_shardings=replicated
   )
@@ -173,10 +209,10 @@ def _train(config, workdir: str, devices: list) -> GANState:
     donate_argnums=0,
   )
   sample_fn = jax.jit(
-    lambda p, v, z: steps.apply(gan.generator, p, v, z, train=False)[0],
+    lambda p, v, z, y: steps.apply(gan.generator, p, v, z, False, y)[0],
     out_shardings=replicated,
   )
-  grid_z = gan.sample_latent(sample_key, config.num_grid_samples)
+  grid_z, grid_y, grid_cols = grid_inputs(gan, sample_key, config.num_grid_samples)
 
   # --- Evaluation: sample quality against the test split, best checkpoint by FID -------------
   if config.eval_every:
@@ -196,7 +232,7 @@ def _train(config, workdir: str, devices: list) -> GANState:
     while step < config.num_steps and stop.signum is None:
       k = min(config.train.steps_per_call, _next_event(step, config) - step)
       t0 = time.time()
-      state, metrics = train_fn(state, images, k)
+      state, metrics = train_fn(state, images, k, labels)
       pending.append(metrics)
       step += k
       if t_log is None:  # first call: compile; time the steady state from here on
@@ -228,7 +264,9 @@ def _train(config, workdir: str, devices: list) -> GANState:
         jax.block_until_ready(state)
         t_hooks = time.time()
       if is_main and sample_now:
-        grid = writers.image_grid(jax.device_get(sample_fn(state.g_params, state.g_vars, grid_z)))
+        # g_ema_params is G's EMA when train.ema_decay > 0, else G's params themselves.
+        samples = sample_fn(state.g_ema_params, state.g_vars, grid_z, grid_y)
+        grid = writers.image_grid(jax.device_get(samples), cols=grid_cols)
         writers.save_png(os.path.join(workdir, 'samples', f'step_{step:06d}.png'), grid)
         writer.write_image(step, 'samples', grid)
       if ckpt_now:
@@ -263,6 +301,21 @@ def _train(config, workdir: str, devices: list) -> GANState:
     if stop.signum == signal.SIGINT:
       raise KeyboardInterrupt
   return state
+
+
+def _device_labels(dataset, num_classes: int, sharding) -> jax.Array | None:
+  """The dataset's labels on every device for a conditional GAN (num_classes > 0), else None."""
+  if not num_classes:
+    return None
+  if dataset.labels is None:
+    raise ConfigError(f'model.conditional needs labels, and {dataset.name!r} has none')
+  if dataset.labels.min() < 0 or dataset.labels.max() >= num_classes:
+    raise ConfigError(
+      f'{dataset.name!r} has labels in [{dataset.labels.min()}, {dataset.labels.max()}]: '
+      f'more than data.num_classes={num_classes}'
+    )
+  labels = dataset.labels.astype(np.int32)
+  return jax.make_array_from_callback(labels.shape, sharding, lambda index: labels[index])
 
 
 def _abstract_state(gan: GAN, image_shape: tuple[int, ...], sharding) -> GANState:

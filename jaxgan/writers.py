@@ -67,10 +67,10 @@ def _truncate_after(path: str, step: int) -> None:
     os.replace(tmp, path)
 
 
-def image_grid(images: np.ndarray, pad: int = 1) -> np.ndarray:
-  """(N, H, W, C) floats in [-1, 1] -> one uint8 (rows*H, cols*W, C) grid, near-square."""
+def image_grid(images: np.ndarray, pad: int = 1, cols: int | None = None) -> np.ndarray:
+  """(N, H, W, C) floats in [-1, 1] -> one uint8 grid, `cols` wide (default: near-square)."""
   n, h, w, c = images.shape
-  cols = math.ceil(math.sqrt(n))
+  cols = cols or math.ceil(math.sqrt(n))
   rows = math.ceil(n / cols)
   pixels = np.clip((np.asarray(images, np.float32) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
   grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), np.uint8)

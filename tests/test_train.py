@@ -140,7 +140,7 @@ BAD_CONFIGS = [
   ('optim.d_lr', 0.0, 'd_lr must be > 0'),
   ('model.upsample', 'bilinear', 'upsample must be one of'),
   ('model.downsample', 'maxpool', 'downsample must be one of'),
-  ('model.norm', 'layer', 'norm must be one of'),
+  ('model.norm', 'instance', 'norm must be one of'),
   ('model.latent_dist', 'cauchy', 'latent_dist must be one of'),
   ('train.balance', 'always', 'balance must be one of'),
   ('train.loss', 'bce', 'loss must be one of'),

@@ -168,7 +168,11 @@ def reference_metrics(
 def _generator(gan: GAN, batch_size: int) -> Callable:
   def generate(g_params, g_vars, key):
     z = gan.sample_latent(key, batch_size)
-    return steps.apply(gan.generator, g_params, g_vars, z, train=False)[0]
+    # A conditional GAN is measured on classes drawn uniformly, like the data's.
+    y = None
+    if gan.num_classes:
+      y = jax.random.randint(jax.random.fold_in(key, 1), (batch_size,), 0, gan.num_classes)
+    return steps.apply(gan.generator, g_params, g_vars, z, False, y)[0]
 
   return jax.jit(generate)
 
@@ -176,6 +180,7 @@ def _generator(gan: GAN, batch_size: int) -> Callable:
 def make_generate_fn(gan: GAN, state: GANState, batch_size: int = 500) -> GenerateFn:
   """generate_fn(key) -> batch_size images of `state`'s generator (inference mode).
 
-  Compiled once per (gan, batch_size): a new state reuses the compiled function.
+  Uses G's EMA parameters (the same as G's own when train.ema_decay is 0). Compiled once per
+  (gan, batch_size): a new state reuses the compiled function.
   """
-  return functools.partial(_generator(gan, batch_size), state.g_params, state.g_vars)
+  return functools.partial(_generator(gan, batch_size), state.g_ema_params, state.g_vars)

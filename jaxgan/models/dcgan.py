@@ -1,5 +1,6 @@
 """DCGAN (Radford et al. 2016) for small images, with configurable up/down-sampling and norm."""
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -16,9 +17,24 @@ def _norm(kind: str, train: bool, x: jax.Array) -> jax.Array:
     # momentum 0.9 here is PyTorch's BatchNorm momentum 0.1.
     bn = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=x.dtype)
     return bn(x)
+  if kind == 'layer':  # over each example's whole (H, W, C) map, with per-channel scale/bias
+    return nn.LayerNorm(reduction_axes=(-3, -2, -1), epsilon=1e-5, dtype=x.dtype)(x)
+  if kind == 'group':  # up to 32 groups (Wu & He 2018), fewer if the channels are not divisible
+    return nn.GroupNorm(num_groups=math.gcd(32, x.shape[-1]), epsilon=1e-5, dtype=x.dtype)(x)
   if kind == 'none':
     return x
   raise ValueError(f'unknown norm {kind!r}')
+
+
+def _apply(layer: nn.Module, x: jax.Array, spectral_norm: bool, train: bool) -> jax.Array:
+  """layer(x), with the weights divided by their largest singular value if `spectral_norm`.
+
+  The power iteration's vector lives in the 'batch_stats' collection: updated in training,
+  read in evaluation (Miyato et al. 2018, one iteration per call).
+  """
+  if spectral_norm:
+    return nn.SpectralNorm(layer)(x, update_stats=train)
+  return layer(x)
 
 
 def _upsample(kind: str, features: int, use_bias: bool, x: jax.Array) -> jax.Array:
@@ -30,12 +46,14 @@ def _upsample(kind: str, features: int, use_bias: bool, x: jax.Array) -> jax.Arr
   raise ValueError(f'unknown upsample {kind!r}')
 
 
-def _downsample(kind: str, features: int, use_bias: bool, x: jax.Array) -> jax.Array:
+def _downsample(
+  kind: str, features: int, use_bias: bool, x: jax.Array, sn: bool = False, train: bool = True
+) -> jax.Array:
   if kind == 'strided_conv':
-    return layers.Conv4x4s2(features, use_bias=use_bias, kernel_init=_init)(x)
+    return _apply(layers.Conv4x4s2(features, use_bias=use_bias, kernel_init=_init), x, sn, train)
   if kind == 'avg_pool':
     conv = nn.Conv(features, (3, 3), use_bias=use_bias, kernel_init=_init, dtype=x.dtype)
-    return nn.avg_pool(conv(x), (2, 2), (2, 2))
+    return nn.avg_pool(_apply(conv, x, sn, train), (2, 2), (2, 2))
   raise ValueError(f'unknown downsample {kind!r}')
 
 
@@ -44,6 +62,7 @@ class Generator(nn.Module):
 
   A dense layer makes a (H/2**k, W/2**k, features[0]) map, then k upsamplings go through
   features[1:] to `image_shape[-1]` channels, each but the last followed by norm and ReLU.
+  With `num_classes` > 0 it is conditional: a learned class embedding is concatenated to z.
   """
 
   image_shape: Sequence[int] = (28, 28, 1)
@@ -51,9 +70,14 @@ class Generator(nn.Module):
   upsample: str = 'conv_transpose'
   norm: str = 'batch'
   dtype: str = 'float32'  # compute dtype; 'bfloat16' for mixed precision (params stay f32)
+  num_classes: int = 0
+  class_embed_dim: int = 32
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool = True, labels: jax.Array | None = None):
+    if self.num_classes:
+      embed = nn.Embed(self.num_classes, self.class_embed_dim)(_labels(labels))
+      z = jnp.concatenate([z, embed.astype(z.dtype)], axis=-1)
     z = z.astype(self.dtype)
     height, width, channels = self.image_shape
     scale = 2 ** len(self.features)
@@ -71,22 +95,37 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
   """images (N, H, W, C) -> logits (N,): len(features) downsamplings, LeakyReLU(0.2), dense.
 
-  As in DCGAN, the first layer has no norm.
+  As in DCGAN, the first layer has no norm. `spectral_norm` normalises every conv and the
+  dense layer by its spectral norm (SNGAN). With `num_classes` > 0 it is a projection
+  discriminator (Miyato & Koyama 2018): logit = dense(h) + <embed(y), h> on the features h.
   """
 
   features: Sequence[int] = (64, 128)
   downsample: str = 'strided_conv'
   norm: str = 'batch'
   dtype: str = 'float32'
+  spectral_norm: bool = False
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = True, labels: jax.Array | None = None):
     x = x.astype(self.dtype)
+    sn = self.spectral_norm
     for i, f in enumerate(self.features):
       normed = i > 0 and self.norm != 'none'
-      x = _downsample(self.downsample, f, not normed, x)
+      x = _downsample(self.downsample, f, not normed, x, sn, train)
       if i > 0:
         x = _norm(self.norm, train, x)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape(x.shape[0], -1)
-    return nn.Dense(1, kernel_init=_init, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+    logits = _apply(nn.Dense(1, kernel_init=_init, dtype=self.dtype), x, sn, train)[:, 0]
+    if self.num_classes:
+      embed = nn.Embed(self.num_classes, x.shape[-1], embedding_init=_init, name='class_embed')
+      logits = logits + jnp.sum(embed(_labels(labels)).astype(x.dtype) * x, axis=-1)
+    return logits.astype(jnp.float32)
+
+
+def _labels(labels: jax.Array | None) -> jax.Array:
+  if labels is None:
+    raise ValueError('this network is conditional (num_classes > 0): pass labels=')
+  return labels

@@ -1,0 +1,416 @@
+"""The GAN family: penalties, label smoothing, weight decay, generator EMA."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgan import losses, steps, train
+from jaxgan.state import GAN, init_state
+
+W = np.array([[0.5, -1.0], [2.0, 0.3], [-0.7, 1.5]])  # (3 inputs, 2 hidden)
+V = np.array([1.0, -2.0])
+
+
+def _d_tanh(x, w=W):
+  """A smooth nonlinear 'D' on (N, 3) inputs: v . tanh(x W), one logit per row."""
+  return jnp.tanh(x @ jnp.asarray(w, jnp.float32)) @ jnp.asarray(V, jnp.float32)
+
+
+def _gp_numpy(w, x_hat):
+  """WGAN-GP in float64, with D's input gradient from central finite differences."""
+
+  def d(x):
+    return np.tanh(x @ w) @ V
+
+  h = 1e-6
+  grads = np.stack(
+    [(d(x_hat + h * e) - d(x_hat - h * e)) / (2 * h) for e in np.eye(x_hat.shape[1])], axis=1
+  )
+  return np.mean((np.linalg.norm(grads, axis=1) - 1) ** 2)
+
+
+def _interpolates(key, real, fake):
+  eps = np.asarray(jax.random.uniform(key, (real.shape[0], 1)), np.float64)
+  return eps * real + (1 - eps) * fake
+
+
+REAL = np.array([[0.1, 0.2, -0.3], [1.0, -0.5, 0.2], [0.0, 0.3, 0.9], [-1.0, 0.4, 0.0]])
+FAKE = np.array([[0.4, -0.2, 0.1], [0.3, 0.5, -0.8], [-0.6, 0.1, 0.2], [0.2, -0.9, 0.7]])
+
+
+def test_gradient_penalty_matches_finite_differences():
+  key = jax.random.PRNGKey(3)
+  got = losses.gradient_penalty(_d_tanh, jnp.asarray(REAL), jnp.asarray(FAKE), key)
+  want = _gp_numpy(W, _interpolates(key, REAL, FAKE))
+  assert want > 0.01
+  np.testing.assert_allclose(float(got), want, rtol=1e-4)
+
+
+def test_gradient_penalty_differentiates_through_d_under_jit():
+  """d GP / d W (a gradient of a gradient) against finite differences of the float64 GP."""
+  key = jax.random.PRNGKey(3)
+  real, fake = jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32)
+  grad = jax.jit(
+    jax.grad(lambda w: losses.gradient_penalty(lambda x: _d_tanh(x, w), real, fake, key))
+  )(jnp.asarray(W, jnp.float32))
+  x_hat, h = _interpolates(key, REAL, FAKE), 1e-5
+  want = np.zeros_like(W)
+  for idx in np.ndindex(W.shape):
+    e = np.zeros_like(W)
+    e[idx] = h
+    want[idx] = (_gp_numpy(W + e, x_hat) - _gp_numpy(W - e, x_hat)) / (2 * h)
+  np.testing.assert_allclose(np.asarray(grad), want, rtol=2e-3, atol=2e-4)
+
+
+class LinearD(nn.Module):
+  """D(x) = <w, x> + b: its input gradient is w for every x."""
+
+  @nn.compact
+  def __call__(self, x, train=True):
+    return nn.Dense(1)(x.reshape(x.shape[0], -1))[:, 0]
+
+
+class DenseG(nn.Module):
+  @nn.compact
+  def __call__(self, z, train=True):
+    return jnp.tanh(nn.Dense(4)(z))
+
+
+def _linear_gan(**kw):
+  kw.setdefault('d_optimizer', optax.sgd(1.0))
+  kw.setdefault('g_optimizer', optax.sgd(0.1))
+  return GAN(DenseG(), LinearD(), latent_dim=3, **kw)
+
+
+def _real(seed=0, n_steps=1):
+  return jax.random.uniform(jax.random.PRNGKey(seed), (n_steps, 5, 4), minval=-1)
+
+
+def test_r1_on_a_linear_d_is_the_squared_weight_norm():
+  gan = _linear_gan()
+  state = init_state(gan, jax.random.PRNGKey(0), (4,))
+  w = state.d_params['Dense_0']['kernel'][:, 0]
+
+  def d_fn(x):
+    return steps.apply(gan.discriminator, state.d_params, state.d_vars, x, True)[0]
+
+  np.testing.assert_allclose(losses.r1_penalty(d_fn, _real()[0]), jnp.sum(w**2), rtol=1e-6)
+
+
+@pytest.mark.parametrize('every', [1, 3])
+def test_r1_in_the_d_step_adds_gamma_times_k_times_w_to_the_gradient(every):
+  """gamma/2 * k * ||w||^2 has gradient gamma * k * w: SGD(1) moves w by exactly that more."""
+  gamma = 0.5
+  plain, r1 = _linear_gan(), _linear_gan(r1_weight=gamma, r1_every=every)
+  state = init_state(plain, jax.random.PRNGKey(0), (4,))
+  fake = jnp.zeros((5, 4))
+  new_plain, _ = jax.jit(lambda s: steps.d_step(plain, s, _real()[0], fake))(state)
+  new_r1, m = jax.jit(lambda s: steps.d_step(r1, s, _real()[0], fake))(state)
+  w = state.d_params['Dense_0']['kernel']
+  diff = new_plain.d_params['Dense_0']['kernel'] - new_r1.d_params['Dense_0']['kernel']
+  np.testing.assert_allclose(diff, gamma * every * w, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(m['r1'], jnp.sum(w**2), rtol=1e-6)
+
+
+def test_lazy_r1_is_applied_on_every_kth_d_update_only():
+  gan = _linear_gan(r1_weight=1.0, r1_every=3, d_steps=2)
+  state = init_state(gan, jax.random.PRNGKey(0), (4,))
+  step = jax.jit(lambda s, r: steps.d_step(gan, s, r[0], jnp.zeros((5, 4)), substep=1))
+  applied = []
+  for t in range(5):  # D update index t * d_steps + 1 = 1, 3, 5, 7, 9
+    state = state.replace(step=jnp.asarray(t, jnp.int32))
+    _, m = step(state, _real(t))
+    applied.append(float(m['r1']) > 0)
+  assert applied == [False, True, False, False, True]
+
+
+def test_train_step_reports_penalties_and_stays_finite():
+  gan = _linear_gan(gp_weight=10.0, r1_weight=1.0, d_optimizer=optax.adam(1e-3))
+  state = init_state(gan, jax.random.PRNGKey(0), (4,))
+  new, m = jax.jit(lambda s, r: steps.train_step(gan, s, r))(state, _real())
+  assert {'gp', 'r1'} <= set(m) and all(np.isfinite(float(v)) for v in m.values())
+  # The linear D's input gradient is w, so its GP is exactly (||w|| - 1)^2.
+  w = state.d_params['Dense_0']['kernel'][:, 0]
+  np.testing.assert_allclose(m['gp'], (jnp.linalg.norm(w) - 1) ** 2, rtol=1e-5)
+
+
+def test_one_sided_label_smoothing_by_hand():
+  real, fake = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
+  r, f = 1 / (1 + np.exp(-np.asarray(real, np.float64))), 1 / (1 + np.exp(-np.asarray(fake)))
+  s = 0.1
+  want = np.mean(-(1 - s) * np.log(r) - s * np.log(1 - r)) + np.mean(-np.log(1 - f))
+  got = losses.d_loss('non_saturating', real, fake, label_smoothing=s)
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+  assert float(got) != float(losses.d_loss('non_saturating', real, fake))
+  with pytest.raises(ValueError, match='label_smoothing'):
+    losses.d_loss('hinge', real, fake, label_smoothing=s)
+
+
+def test_weight_decay_is_decoupled(test_config):
+  test_config.optim.weight_decay = 0.1
+  gan = train.build_gan(test_config, (28, 28, 1))
+  params = {'w': jnp.array([1.0, -2.0])}
+  # Zero gradients: Adam's step is 0, so all that is left is -lr * wd * params.
+  updates, _ = gan.d_optimizer.update({'w': jnp.zeros(2)}, gan.d_optimizer.init(params), params)
+  np.testing.assert_allclose(updates['w'], -test_config.optim.d_lr * 0.1 * params['w'], rtol=1e-6)
+
+
+def test_ema_update_on_a_known_sequence():
+  ema = {'p': jnp.array(0.0)}
+  got = []
+  for t, p in enumerate([1.0, 2.0, 4.0, 8.0]):
+    ema = steps.ema_update(ema, {'p': jnp.array(p)}, 0.5, jnp.array(t), start=1)
+    got.append(float(ema['p']))
+  # Step 0 is before start: a copy. Then 0.5 * ema + 0.5 * p.
+  assert got == [1.0, 1.5, 2.75, 5.375]
+
+
+def test_ema_after_training_is_the_closed_form():
+  d, n = 0.8, 4
+  gan = _linear_gan(ema_decay=d, d_optimizer=optax.adam(1e-2), g_optimizer=optax.adam(1e-1))
+  state = init_state(gan, jax.random.PRNGKey(0), (4,))
+  step = jax.jit(lambda s, r: steps.train_step(gan, s, r))
+  history = [state.g_params]
+  for t in range(n):
+    state, _ = step(state, _real(t))
+    history.append(state.g_params)
+  # ema_n = d^n p_0 + (1 - d) sum_{t=1..n} d^(n-t) p_t, with p_0 the initial params.
+  want = jax.tree.map(
+    lambda *ps: d**n * ps[0] + (1 - d) * sum(d ** (n - t) * ps[t] for t in range(1, n + 1)),
+    *history,
+  )
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+    state.g_ema_params,
+    want,
+  )
+  diffs = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state.g_ema_params, state.g_params)
+  assert all(v > 1e-4 for v in jax.tree.leaves(diffs))
+
+
+def test_ema_off_keeps_the_ema_equal_to_the_params():
+  gan = _linear_gan()
+  state = init_state(gan, jax.random.PRNGKey(0), (4,))
+  new, _ = steps.train_step(gan, state, _real())
+  jax.tree.map(np.testing.assert_array_equal, new.g_ema_params, new.g_params)
+
+
+# --- Spectral norm and other norms ------------------------------------------------------------
+
+
+class _SNDense(nn.Module):
+  @nn.compact
+  def __call__(self, x, train=True):
+    return nn.SpectralNorm(nn.Dense(3, use_bias=False))(x, update_stats=train)
+
+
+def test_spectral_norm_sigma_converges_to_the_largest_singular_value():
+  kernel = jnp.asarray([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0], [1.0, 0.0, 1.0]])
+  module, x = _SNDense(), jnp.ones((2, 4))
+  variables = module.init(jax.random.PRNGKey(0), x)
+  params = jax.tree.map(lambda _: kernel, variables['params'])  # the one leaf: the kernel
+  stats = variables['batch_stats']
+  step = jax.jit(
+    lambda s: module.apply({'params': params, 'batch_stats': s}, x, mutable=['batch_stats'])[1]
+  )
+  for _ in range(30):
+    stats = step(stats)['batch_stats']
+  (sigma,) = [v for p, v in jax.tree_util.tree_leaves_with_path(stats) if 'sigma' in str(p)]
+  np.testing.assert_allclose(sigma, np.linalg.svd(np.asarray(kernel))[1][0], rtol=1e-4)
+  # The layer then computes x W / sigma: a map with spectral norm 1.
+  y = module.apply({'params': params, 'batch_stats': stats}, jnp.eye(4), train=False)
+  np.testing.assert_allclose(np.linalg.svd(np.asarray(y))[1][0], 1.0, rtol=1e-4)
+
+
+def _dcgan_gan(**d_kw):
+  from jaxgan.models import dcgan
+
+  return GAN(
+    dcgan.Generator(image_shape=(8, 8, 1), features=(8, 4)),
+    dcgan.Discriminator(features=(4, 8), **d_kw),
+    optax.adam(1e-2),
+    optax.adam(1e-2),
+    latent_dim=6,
+  )
+
+
+def test_spectral_norm_state_is_in_the_gan_state_and_changes_with_training():
+  gan = _dcgan_gan(spectral_norm=True, norm='none')
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  names = [str(p) for p, _ in jax.tree_util.tree_leaves_with_path(state.d_vars)]
+  # Two convs and the dense layer, each with its power-iteration vector and sigma.
+  assert sum('/u' in n for n in names) == 3 and sum('/sigma' in n for n in names) == 3
+  real = jax.random.uniform(jax.random.PRNGKey(1), (1, 4, 8, 8, 1), minval=-1)
+  new, m = jax.jit(lambda s, r: steps.train_step(gan, s, r))(state, real)
+  changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), new.d_vars, state.d_vars)
+  assert all(jax.tree.leaves(changed))
+  assert np.isfinite(float(m['d_loss']))
+
+
+@pytest.mark.parametrize('norm, layer', [('layer', 'LayerNorm_0'), ('group', 'GroupNorm_0')])
+def test_layer_and_group_norm(test_config, norm, layer):
+  from jaxgan import models
+
+  test_config.model.norm = norm
+  g, d = models.create(test_config.model, (28, 28, 1))
+  g_vars = g.init(jax.random.PRNGKey(0), jnp.zeros((2, test_config.model.latent_dim)))
+  d_vars = d.init(jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)))
+  assert layer in g_vars['params'] and layer in d_vars['params']
+  assert set(g_vars) == {'params'}  # no running statistics to carry
+
+
+def test_d_norm_overrides_the_norm_for_d_only(test_config):
+  from jaxgan import models
+
+  test_config.model.d_norm = 'none'
+  g, d = models.create(test_config.model, (28, 28, 1))
+  assert g.norm == 'batch' and d.norm == 'none'
+
+
+# --- Conditional generation ---------------------------------------------------------------------
+
+
+def _conditional_gan(num_classes=3):
+  from jaxgan.models import dcgan
+
+  return GAN(
+    dcgan.Generator(image_shape=(8, 8, 1), features=(8, 4), num_classes=num_classes),
+    dcgan.Discriminator(features=(4, 8), num_classes=num_classes),
+    optax.adam(1e-2),
+    optax.adam(1e-2),
+    latent_dim=6,
+    num_classes=num_classes,
+  )
+
+
+def test_conditional_generator_output_depends_on_the_label():
+  gan = _conditional_gan()
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  z = jnp.tile(gan.sample_latent(jax.random.PRNGKey(1), 1), (3, 1))  # one latent, 3 classes
+  x, _ = steps.apply(gan.generator, state.g_params, state.g_vars, z, False, jnp.arange(3))
+  assert float(jnp.abs(x[0] - x[1]).max()) > 1e-4 and float(jnp.abs(x[1] - x[2]).max()) > 1e-4
+  with pytest.raises(ValueError, match='labels'):
+    steps.apply(gan.generator, state.g_params, state.g_vars, z, False)
+
+
+def test_projection_discriminator_adds_embed_dot_features():
+  """logit = w.h + b + e_y.h, so d logit/d e_y = h = d logit/d w, and other classes get 0."""
+  gan = _conditional_gan()
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  x = jax.random.uniform(jax.random.PRNGKey(2), (1, 8, 8, 1), minval=-1)
+
+  def logit(params):
+    return steps.apply(gan.discriminator, params, state.d_vars, x, False, jnp.array([2]))[0][0]
+
+  grads = jax.grad(logit)(state.d_params)
+  h = grads['Dense_0']['kernel'][:, 0]
+  embed_grad = grads['class_embed']['embedding']
+  np.testing.assert_allclose(embed_grad[2], h, rtol=1e-6)
+  assert float(jnp.abs(embed_grad[:2]).max()) == 0.0
+  # And the value: zeroing the embedding removes exactly <e_2, h>.
+  e2 = state.d_params['class_embed']['embedding'][2]
+  zeroed = jax.tree.map(lambda a: a, state.d_params)
+  zeroed['class_embed'] = {'embedding': jnp.zeros_like(state.d_params['class_embed']['embedding'])}
+  np.testing.assert_allclose(
+    logit(state.d_params) - logit(zeroed), jnp.dot(e2, h), rtol=1e-5, atol=1e-7
+  )
+
+
+def test_conditional_train_step_needs_labels_and_trains():
+  gan = _conditional_gan()
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  real = jax.random.uniform(jax.random.PRNGKey(1), (1, 4, 8, 8, 1), minval=-1)
+  with pytest.raises(ValueError, match='labels'):
+    steps.train_step(gan, state, real)
+  new, m = jax.jit(lambda s, r, y: steps.train_step(gan, s, r, y))(
+    state, real, jnp.array([[0, 1, 2, 1]])
+  )
+  assert np.isfinite(float(m['d_loss'])) and np.isfinite(float(m['g_loss']))
+  old, trained = state.g_params['Embed_0'], new.g_params['Embed_0']
+  assert float(jnp.abs(trained['embedding'] - old['embedding']).max()) > 0
+
+
+def test_conditional_grid_has_one_row_per_class():
+  from jaxgan import writers
+
+  gan = _conditional_gan(num_classes=10)
+  z, labels, cols = train.grid_inputs(gan, jax.random.PRNGKey(0), 64)
+  assert cols == 6 and z.shape == (60, 6)
+  rows = np.asarray(labels).reshape(10, 6)
+  np.testing.assert_array_equal(rows, np.repeat(np.arange(10)[:, None], 6, axis=1))
+  np.testing.assert_array_equal(z[:6], z[6:12])  # a column shares its latent
+  grid = writers.image_grid(np.zeros((60, 8, 8, 1)), pad=1, cols=cols)
+  assert grid.shape == (10 * 9 + 1, 6 * 9 + 1, 1)
+  # Unconditional grids are unchanged.
+  z, labels, cols = train.grid_inputs(_linear_gan(), jax.random.PRNGKey(0), 64)
+  assert z.shape == (64, 3) and labels is None and cols is None
+
+
+# --- Config checks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+  'key, value, message',
+  [
+    ('train.gp_weight', -1.0, 'gp_weight must be >= 0'),
+    ('train.r1_every', 0, 'r1_every must be >= 1'),
+    ('train.label_smoothing', 1.0, r'label_smoothing must be a number in \[0, 1\)'),
+    ('train.ema_decay', 1.5, 'ema_decay must be a number'),
+    ('optim.weight_decay', -0.1, 'weight_decay must be >= 0'),
+    ('model.spectral_norm', 1, 'spectral_norm must be True or False'),
+    ('model.d_norm', 'instance', 'd_norm must be one of'),
+    ('model.conditional', 'yes', 'conditional must be True or False'),
+    ('data.num_classes', 0, 'num_classes must be >= 1'),
+  ],
+)
+def test_bad_family_config_values(test_config, key, value, message):
+  from jaxgan import config as config_lib
+  from jaxgan.errors import ConfigError
+
+  section, leaf = key.split('.')
+  with test_config[section].ignore_type():
+    test_config[section][leaf] = value
+  with pytest.raises(ConfigError, match=message):
+    config_lib.validate(test_config)
+
+
+def test_label_smoothing_needs_a_bce_loss(test_config):
+  from jaxgan import config as config_lib
+  from jaxgan.errors import ConfigError
+
+  test_config.train.label_smoothing = 0.1
+  config_lib.validate(test_config)
+  test_config.train.loss = 'hinge'
+  with pytest.raises(ConfigError, match='label_smoothing needs a BCE loss'):
+    config_lib.validate(test_config)
+
+
+# --- In the trainer ---------------------------------------------------------------------------
+
+
+def test_trainer_keeps_and_checkpoints_the_ema(test_config, tmp_path):
+  test_config.num_steps = 3
+  test_config.train.ema_decay = 0.5
+  state = train.train_and_evaluate(test_config, str(tmp_path))
+  diffs = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state.g_ema_params, state.g_params)
+  assert all(v > 0 for v in jax.tree.leaves(diffs))
+  _, _, restored = train.load_run(str(tmp_path))
+  jax.tree.map(np.testing.assert_array_equal, restored.g_ema_params, state.g_ema_params)
+
+
+def test_conditional_training_needs_labelled_data(test_config, tmp_path, monkeypatch):
+  from jaxgan import data
+  from jaxgan.errors import ConfigError
+
+  test_config.model.conditional = True
+  load = data.load_dataset
+  monkeypatch.setattr(data, 'load_dataset', lambda cfg: load(cfg)._replace(labels=None))
+  with pytest.raises(ConfigError, match='model.conditional needs labels'):
+    train.train_and_evaluate(test_config, str(tmp_path))
+  test_config.data.num_classes = 5
+  monkeypatch.setattr(data, 'load_dataset', load)
+  with pytest.raises(ConfigError, match='num_classes=5'):
+    train.train_and_evaluate(test_config, str(tmp_path))
