@@ -6,6 +6,7 @@ import time
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
 
 from jaxgan.errors import CheckpointError
 from jaxgan.state import GANState
@@ -37,14 +38,41 @@ class Checkpointer:
   def restore(self, abstract_state: GANState, step: int | None = None) -> GANState:
     """Restores into the shapes, dtypes and shardings of `abstract_state` (jax.eval_shape)."""
     step = self.latest_step() if step is None else step
+    self._check_fits(step, abstract_state)
     try:
       return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
-    except Exception as e:  # orbax raises many types for a mismatched tree; all mean the same
-      first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    except Exception as e:  # shapes matched, so the data itself is damaged
       raise CheckpointError(
-        f'the checkpoint at step {step} in {self.directory} does not fit this config '
-        f'(was it written with another model or dataset?): {first[:300]}'
+        f'the checkpoint at step {step} in {self.directory} is unreadable: {_first_line(e)}'
       ) from e
+
+  def _check_fits(self, step: int, abstract_state: GANState) -> None:
+    """Compares the checkpoint's array shapes with the config's before orbax reads anything.
+
+    A mismatch is the common user error (another model or dataset in the same workdir); this
+    names the first differing array, and spares the user the noise of a failed async restore.
+    """
+    path = epath.Path(self.directory) / str(step) / 'default'
+    if not path.exists():
+      return  # an unusual layout: leave the verdict to orbax's restore
+    try:
+      saved = _shapes(ocp.StandardCheckpointHandler().metadata(path))
+    except Exception as e:  # unreadable metadata: a damaged checkpoint
+      raise CheckpointError(f'the checkpoint at step {step} is unreadable: {_first_line(e)}') from e
+    wanted = _shapes(abstract_state)
+    if saved == wanted:
+      return
+    if missing := sorted(wanted.keys() - saved.keys()):
+      detail = f'the config has {missing[0]}, which the checkpoint lacks'
+    elif extra := sorted(saved.keys() - wanted.keys()):
+      detail = f'the checkpoint has {extra[0]}, which the config lacks'
+    else:
+      name = next(k for k in sorted(wanted) if wanted[k] != saved[k])
+      detail = f'{name} is {saved[name]} in the checkpoint, {wanted[name]} in the config'
+    raise CheckpointError(
+      f'the checkpoint at step {step} in {self.directory} does not fit this config '
+      f'(was it written with another model or dataset?): {detail}'
+    )
 
   def restore_latest(self, abstract_state: GANState) -> GANState | None:
     """The newest checkpoint that restores, or None if there is none.
@@ -82,3 +110,18 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def _first_line(e: Exception) -> str:
+  text = str(e).strip()
+  return text.splitlines()[0][:300] if text else type(e).__name__
+
+
+def _shapes(tree) -> dict[str, tuple]:
+  """{'g_params/Dense_0/kernel': ((100, 6272), 'float32'), ...} for arrays or their metadata."""
+  tree = getattr(tree, 'tree', tree)  # orbax's tree metadata wraps the tree
+  out = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    name = '/'.join(str(getattr(k, 'key', getattr(k, 'idx', getattr(k, 'name', k)))) for k in path)
+    out[name] = (tuple(leaf.shape), str(leaf.dtype))
+  return out

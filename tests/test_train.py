@@ -111,7 +111,10 @@ def test_incompatible_checkpoint_is_refused_and_kept(test_config, tmp_path):
   train.train_and_evaluate(test_config, str(tmp_path))
   before = _tree_digest(tmp_path / 'checkpoints')
   test_config.model.g_features = (32, 8)
-  with pytest.raises(CheckpointError, match='does not fit this config'):
+  with pytest.raises(
+    CheckpointError,
+    match=r"does not fit this config.*is \(\(16,\), 'float32'\) in the checkpoint, \(\(32,\)",
+  ):
     train.train_and_evaluate(test_config, str(tmp_path))
   assert _tree_digest(tmp_path / 'checkpoints') == before
 
