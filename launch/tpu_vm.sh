@@ -216,6 +216,7 @@ remote_run() {
     echo "$(hostname): attaching to the trainer already running (log $state/train.log)"
   else
     rm -f "$state/rc"
+    : >"$state/train.log" # exists before tail opens it, however late the subshell starts
     cd "$repo"
     (
       trap '' HUP # ignored signals are inherited: the trainer outlives the ssh session
@@ -224,7 +225,7 @@ remote_run() {
       rc=0
       wait "$!" || rc="$?"
       echo "$rc" >"$state/rc"
-    ) >"$state/train.log" 2>&1 </dev/null &
+    ) >>"$state/train.log" 2>&1 </dev/null &
     echo "$!" >"$state/wrapper.pid"
   fi
   tail -n +1 --pid="$(<"$state/wrapper.pid")" -f "$state/train.log"
