@@ -4,7 +4,7 @@
 
 Runtime: measured with `--config.num_steps=100` on this 2-core CPU while it was shared (load
 ~4.7): 2.6-2.8 steps/s after a 15 s compile, where configs/mnist.py ran 2.5-4.2 steps/s; the
-default's speed: 6000 steps in 35-40 minutes. Uncontended, scale by configs/mnist.py's own
+default's speed: 5000 steps in 30-35 minutes. Uncontended, scale by configs/mnist.py's own
 speed.
 """
 
