@@ -3,7 +3,8 @@
   python -m jaxgan.main --config=configs/mnist.py --workdir=runs/mnist
 
 Runtime: about 8.5 steps/s at batch 64 on a 2-core CPU (docs/benchmarks.md), so the 5,000
-steps take about 10 minutes, plus about 35 s for each of the two evaluations. Override any field with --config.KEY=VALUE.
+steps take about 10 minutes, plus about 35 s for each of the two evaluations. Override any
+field with --config.KEY=VALUE.
 """
 
 import ml_collections
