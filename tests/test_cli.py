@@ -25,6 +25,22 @@ def run(workdir, *args, timeout=240):
   )
 
 
+def start_long_run(workdir, log_every: int, checkpoint_every: int) -> subprocess.Popen:
+  """A training process that runs until it is signalled; its status lines on stdout."""
+  env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+  args = [
+    *CMD,
+    f'--workdir={workdir}',
+    '--config.num_steps=100000',
+    '--config.sample_every=0',
+    f'--config.log_every={log_every}',
+    f'--config.checkpoint_every={checkpoint_every}',
+  ]
+  return subprocess.Popen(
+    args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+  )
+
+
 def test_train_command(tmp_path):
   r = run(tmp_path)
   assert r.returncode == 0, r.stderr[-2000:]
@@ -63,18 +79,7 @@ def test_incompatible_checkpoint_cli(tmp_path):
 
 @pytest.mark.parametrize('sig, code', [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_signal_checkpoints_and_resumes(tmp_path, sig, code):
-  env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
-  args = [
-    *CMD,
-    f'--workdir={tmp_path}',
-    '--config.num_steps=100000',
-    '--config.log_every=20',
-    '--config.checkpoint_every=100000',
-    '--config.sample_every=0',
-  ]
-  proc = subprocess.Popen(
-    args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-  )
+  proc = start_long_run(tmp_path, log_every=20, checkpoint_every=100000)
   try:
     deadline = time.time() + 180
     for line in proc.stdout:
@@ -99,18 +104,7 @@ def test_signal_checkpoints_and_resumes(tmp_path, sig, code):
 
 
 def test_one_run_per_workdir_and_lock_freed_by_kill(tmp_path):
-  env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
-  args = [
-    *CMD,
-    f'--workdir={tmp_path}',
-    '--config.num_steps=100000',
-    '--config.log_every=10',
-    '--config.checkpoint_every=10',
-    '--config.sample_every=0',
-  ]
-  first = subprocess.Popen(
-    args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-  )
+  first = start_long_run(tmp_path, log_every=10, checkpoint_every=10)
   try:
     for line in first.stdout:
       if line.startswith('step '):
