@@ -124,3 +124,20 @@ def test_modules_keep_parameters_and_dtype(module, size):
   y, grads = forward_and_grad(params)
   assert y.shape == (2, size, size, 5) and y.dtype == jnp.bfloat16
   assert grads['kernel'].dtype == jnp.float32
+
+
+@pytest.mark.skipif(jax.default_backend() != 'cpu', reason='CPU options')
+def test_compiler_options_keep_convolutions_out_of_ynnpack():
+  assert layers.compiler_options('gpu') == {}
+  x, kernel, _ = _inputs((2, 14, 14, 64, 64))  # YNNPACK leaves smaller convolutions to XLA
+
+  def hlo(options):
+    return jax.jit(layers.conv_4x4s2, compiler_options=options).lower(x, kernel).compile().as_text()
+
+  fast_compile = jax.config.read('jax_disable_most_optimizations')
+  jax.config.update('jax_disable_most_optimizations', False)  # conftest's setting skips YNNPACK
+  try:
+    assert '__ynn_fusion' in hlo({})  # XLA's default, which these options change
+    assert '__ynn_fusion' not in hlo(layers.compiler_options())
+  finally:
+    jax.config.update('jax_disable_most_optimizations', fast_compile)

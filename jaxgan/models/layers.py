@@ -14,6 +14,8 @@ the three products, and each product picks, by channel count, the formulation th
 fastest on XLA:CPU (docs/benchmarks.md has the per-op table).
 """
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -152,6 +154,35 @@ def conv_4x4s2_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:
 def conv_transpose_4x4s2_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """The textbook form of `conv_transpose_4x4s2`, differentiated by JAX: lhs-dilated conv."""
   return _conv_t_dilated(x, kernel.astype(x.dtype))
+
+
+# XLA:CPU hands convolutions to YNNPACK by default. XLA's own (Eigen) convolution kernels ran
+# the three products above 1.2-3x faster at batch 64-256 (docs/benchmarks.md), so on CPU keep
+# YNNPACK for matmuls and reductions only: the whole train step ran about 1.35x faster.
+_XLA_CPU_OPTIONS = {
+  'xla_cpu_experimental_ynn_fusion_type': (
+    'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE'
+  ),
+}
+
+
+def compiler_options(backend: str | None = None) -> dict[str, str]:
+  """XLA options for `jax.jit(compiler_options=...)` of a step using these layers on `backend`.
+
+  Empty off CPU, and where this jaxlib does not know the options (they are experimental).
+  """
+  if (backend or jax.default_backend()) != 'cpu' or not _cpu_options_known():
+    return {}
+  return dict(_XLA_CPU_OPTIONS)
+
+
+@functools.cache
+def _cpu_options_known() -> bool:
+  try:
+    jax.jit(lambda x: x + 1, compiler_options=_XLA_CPU_OPTIONS).lower(0.0).compile()
+  except Exception:  # an unknown option name or value
+    return False
+  return True
 
 
 class _Stride2Conv(nn.Module):
