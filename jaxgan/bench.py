@@ -2,8 +2,9 @@
 
   python -m jaxgan.bench --config=configs/mnist.py [--config.batch_size=256] [--steps=50] [--torch]
 
-Runs `train.make_train_fn` exactly as the trainer jits it, on synthetic uint8 images of the
-dataset's shape (no data files needed): reports compile time, steps/s, images/s, XLA's FLOP
+Runs `train.make_train_fn`, jitted as the trainer jits it with the XLA options of
+`jaxgan.models.layers.compiler_options()`, on synthetic uint8 images of the dataset's shape
+(no data files needed): reports compile time, steps/s, images/s, XLA's FLOP
 count per step and the FLOP/s achieved (and the fraction of the chip's peak where known). With
 --torch it alternates rounds of JAX and of `benchmarks/torch_dcgan.py` (same network and step),
 so that both see the same machine load, and reports the median per-round ratio. Run it from the
@@ -26,6 +27,7 @@ from jax.sharding import PartitionSpec as P
 from ml_collections import config_flags
 
 from jaxgan import train
+from jaxgan.models import layers
 from jaxgan.state import init_state
 
 FLAGS = flags.FLAGS
@@ -34,9 +36,19 @@ flags.DEFINE_integer('steps', 50, 'Train steps timed per round (per framework wi
 flags.DEFINE_integer('rounds', 5, 'Timed rounds; with --torch, JAX and PyTorch alternate.')
 flags.DEFINE_bool('torch', False, 'Also time the PyTorch reference (benchmarks/torch_dcgan.py).')
 flags.DEFINE_list('image_shape', None, 'H,W,C of the images; default: known for the dataset.')
-flags.DEFINE_multi_string(
-  'xla_option', [], 'KEY=VALUE XLA compiler option for the step, to try one (not the trainer).'
+flags.DEFINE_float(
+  'quiet_below',
+  None,
+  'Before each round, wait (up to a minute) until other processes use fewer '
+  'CPU cores than this; for shared machines. Each round reports the cores others used.',
 )
+flags.DEFINE_bool(
+  'layer_options',
+  True,
+  "Compile with jaxgan's XLA options (layers.compiler_options()), "
+  'as the trainer should; --nolayer_options measures XLA defaults.',
+)
+flags.DEFINE_multi_string('xla_option', [], 'KEY=VALUE XLA compiler option to try, on top.')
 
 # Image shapes of the datasets jaxgan knows, so the bench needs no data files.
 IMAGE_SHAPES = {'mnist': (28, 28, 1), 'fashion_mnist': (28, 28, 1), 'stacked_mnist': (28, 28, 3)}
@@ -126,6 +138,41 @@ class TorchStep:
     return self.ref.time_steps(self.net, self.images, self.batch_size, num_steps) / num_steps
 
 
+def _busy_jiffies() -> tuple[int, int]:
+  """CPU time used so far (clock ticks) by the whole machine and by this process; Linux only."""
+  try:
+    with open('/proc/stat') as f:
+      ticks = [int(v) for v in f.readline().split()[1:]]
+    with open('/proc/self/stat') as f:
+      own = f.read().rsplit(')', 1)[1].split()
+  except OSError:
+    return 0, 0
+  return sum(ticks) - ticks[3] - ticks[4], int(own[11]) + int(own[12])  # minus idle, iowait
+
+
+class OtherLoad:
+  """Measures the CPU cores that other processes use while the block runs (`.cores`)."""
+
+  def __enter__(self):
+    self.t0, self.jiffies = time.perf_counter(), _busy_jiffies()
+    return self
+
+  def __exit__(self, *exc):
+    (all1, own1), (all0, own0) = _busy_jiffies(), self.jiffies
+    seconds = (time.perf_counter() - self.t0) * os.sysconf('SC_CLK_TCK')
+    self.cores = max(0.0, (all1 - all0) - (own1 - own0)) / seconds
+
+
+def wait_until_quiet(max_cores: float, timeout_s: float = 60) -> float:
+  """Waits until other processes use fewer than max_cores cores; returns their last usage."""
+  deadline = time.perf_counter() + timeout_s
+  while True:
+    with OtherLoad() as load:
+      time.sleep(0.5)
+    if load.cores < max_cores or time.perf_counter() > deadline:
+      return load.cores
+
+
 def peak_flops(device_kind: str) -> tuple[float | None, float | None]:
   """(bf16, fp32) dense peak FLOP/s of one device, None where unknown."""
   for name, bf16, fp32 in PEAK_FLOPS:
@@ -151,6 +198,7 @@ def benchmark(
   rounds: int = 5,
   with_torch: bool = False,
   compiler_options: dict | None = None,
+  quiet_below: float | None = None,
 ) -> dict:
   """Compiles and times the train step (alternating with PyTorch); returns the results."""
   jax_step = JaxStep(config, image_shape, compiler_options)
@@ -160,12 +208,15 @@ def benchmark(
   jax_step.run(min(steps, 5))
   if torch_step:
     torch_step.run(min(steps, 5))
-  jax_s, torch_s = [], []
-  load_before = os.getloadavg()[0]
+  jax_s, torch_s, other_cores = [], [], []
   for _ in range(rounds):
-    jax_s.append(jax_step.run(steps))
-    if torch_step:
-      torch_s.append(torch_step.run(steps))
+    if quiet_below is not None:
+      wait_until_quiet(quiet_below)
+    with OtherLoad() as load:
+      jax_s.append(jax_step.run(steps))
+      if torch_step:
+        torch_s.append(torch_step.run(steps))
+    other_cores.append(load.cores)
   step_s = statistics.median(jax_s)
   flops = jax_step.flops_per_step()
   device = jax.devices()[0]
@@ -189,7 +240,7 @@ def benchmark(
     'compiler_options': compiler_options or {},
     'cpu': _cpu_model(),
     'nproc': os.cpu_count(),
-    'loadavg_1m': [load_before, os.getloadavg()[0]],
+    'other_processes_cores_rounds': other_cores,
   }
   bf16, fp32 = peak_flops(device.device_kind) if result['backend'] != 'cpu' else (None, None)
   if flops and bf16:
@@ -256,7 +307,8 @@ def format_table(r: dict) -> str:
       ),
       ('jax / torch', f'{r["ratio_jax_over_torch"]:.2f}x  (median of per-round ratios)'),
     ]
-  rows.append(('load average', ' -> '.join(f'{v:.2f}' for v in r['loadavg_1m'])))
+  others = ' '.join(f'{v:.2f}' for v in r['other_processes_cores_rounds'])
+  rows.append(('other load', f'{others} cores (per round, other processes)'))
   width = max(len(k) for k, _ in rows)
   return '\n'.join(f'{k:<{width}}  {v}' for k, v in rows)
 
@@ -266,7 +318,8 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   if FLAGS.config is None:
     raise app.UsageError('--config is required')
-  options = dict(o.split('=', 1) for o in FLAGS.xla_option)
+  options = layers.compiler_options() if FLAGS.layer_options else {}
+  options |= dict(o.split('=', 1) for o in FLAGS.xla_option)
   config = FLAGS.config
   result = benchmark(
     config,
@@ -275,6 +328,7 @@ def main(argv):
     rounds=FLAGS.rounds,
     with_torch=FLAGS.torch,
     compiler_options=options,
+    quiet_below=FLAGS.quiet_below,
   )
   print(format_table(result))
   print(json.dumps(result), flush=True)
