@@ -60,6 +60,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.steps_per_call = (
     1  # iterations fused per jitted call (lax.scan); 1 is fastest on CPU
   )
+  # A NaN/Inf in the losses, D outputs or grad norms: 'stop' the run, or 'rollback' to the last
+  # checkpoint with both learning rates x rollback_lr_factor, at most max_rollbacks times.
+  config.train.on_nan = 'stop'  # stop | rollback
+  config.train.rollback_lr_factor = 0.5
+  config.train.max_rollbacks = 3
   # --- The GAN family (README "GAN family"); these defaults leave all of it off ---------
   config.optim.weight_decay = 0.0  # > 0: decoupled weight decay (AdamW) for G and D
   config.train.gp_weight = 0.0  # WGAN-GP gradient penalty weight (10 in the paper)

@@ -43,6 +43,12 @@ def _beta(v) -> str | None:
   return None
 
 
+def _open_unit(v) -> str | None:
+  if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v < 1:
+    return f'must be a number in (0, 1), got {v!r}'
+  return None
+
+
 def _bool(v) -> str | None:
   return None if isinstance(v, bool) else f'must be True or False, got {v!r}'
 
@@ -100,6 +106,9 @@ SCHEMA: dict[str, Check] = {
   'train.balance_a': _positive_float,
   'train.balance_b': _positive_float,
   'train.steps_per_call': _int(1),
+  'train.on_nan': _one_of('stop', 'rollback'),
+  'train.rollback_lr_factor': _open_unit,
+  'train.max_rollbacks': _int(1),
   # --- The GAN family: regularisers, EMA, spectral norm, conditioning ----------------------
   'optim.weight_decay': _nonneg_float,
   'train.gp_weight': _nonneg_float,

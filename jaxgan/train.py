@@ -29,8 +29,11 @@ from jaxgan.models import layers
 from jaxgan.state import GAN, GANState, init_state
 
 
-def build_gan(config, image_shape: tuple[int, ...]) -> GAN:
-  """The GAN (networks, optimizers, schedule) that `config` describes."""
+def build_gan(config, image_shape: tuple[int, ...], lr_scale: float = 1.0) -> GAN:
+  """The GAN (networks, optimizers, schedule) that `config` describes.
+
+  `lr_scale` multiplies both learning rates: train.on_nan='rollback' lowers them this way.
+  """
   num_classes = config.data.num_classes if config.model.conditional else 0
   generator, discriminator = models.create(config.model, image_shape, num_classes)
   opt, tr = config.optim, config.train
@@ -43,8 +46,8 @@ def build_gan(config, image_shape: tuple[int, ...]) -> GAN:
   return GAN(
     generator=generator,
     discriminator=discriminator,
-    g_optimizer=optimizer(opt.g_lr),
-    d_optimizer=optimizer(opt.d_lr),
+    g_optimizer=optimizer(opt.g_lr * lr_scale),
+    d_optimizer=optimizer(opt.d_lr * lr_scale),
     latent_dim=config.model.latent_dim,
     latent_dist=config.model.latent_dist,
     loss=config.train.loss,
@@ -161,10 +164,40 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   config_lib.validate(config, num_devices=len(devices))
   _prepare_workdir(workdir)
   with _WorkdirLock(workdir, enabled=jax.process_index() == 0):
-    return _train(config, workdir, devices)
+    return _train_with_rollbacks(config, workdir, devices)
 
 
-def _train(config, workdir: str, devices: list) -> GANState:
+def _train_with_rollbacks(config, workdir: str, devices: list) -> GANState:
+  """_train; on a divergence with train.on_nan='rollback', _train again with lower LRs.
+
+  _train resumes from the latest checkpoint, and checkpoints are only written after a
+  finiteness check, so running it again is the rollback: it restores the last good state (or
+  the initial one), truncates metrics.jsonl there, and rebuilds and recompiles with the lowered
+  learning rates.
+  """
+  rollbacks = _Rollbacks(workdir, is_main=jax.process_index() == 0)
+  while True:
+    try:
+      return _train(config, workdir, devices, rollbacks)
+    except _Diverged as e:
+      if config.train.on_nan == 'stop':
+        raise
+      if rollbacks.count >= config.train.max_rollbacks:
+        raise JaxganError(
+          f'{e.name} is {e.value} in the steps up to {e.step}: training diverged again after '
+          f'{rollbacks.done()} (learning rates x{rollbacks.lr_scale:g}); the checkpoints '
+          'written before are intact'
+        ) from None
+      rollbacks.record(config.train.rollback_lr_factor)
+      print(
+        f'step {e.step}: {e.name} is {e.value}; rolled back to step {e.good_step}, learning '
+        f'rates x{rollbacks.lr_scale:g} (rollback {rollbacks.count} of '
+        f'{config.train.max_rollbacks})',
+        flush=True,
+      )
+
+
+def _train(config, workdir: str, devices: list, rollbacks: '_Rollbacks') -> GANState:
   is_main = jax.process_index() == 0
 
   # --- Data -------------------------------------------------------------------------------
@@ -177,7 +210,9 @@ def _train(config, workdir: str, devices: list) -> GANState:
     )
 
   # --- Model, optimizers, sharding ---------------------------------------------------------
-  gan = build_gan(config, image_shape)
+  if rollbacks.count:
+    logging.info('Learning rates x%g after %s', rollbacks.lr_scale, rollbacks.done())
+  gan = build_gan(config, image_shape, rollbacks.lr_scale)
   mesh = Mesh(np.array(devices), ('data',))
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(None, 'data'))
@@ -230,6 +265,7 @@ def _train(config, workdir: str, devices: list) -> GANState:
     logging.info('Nothing to do: checkpoint step %d >= num_steps %d', start, config.num_steps)
   step, pending = start, []
   t_log, step_log = None, start
+  good_step, diverged = start, None  # the latest finite checkpoint; (quantity, value) if not
   with _StopFlag() as stop:
     while step < config.num_steps and stop.signum is None:
       k = min(config.train.steps_per_call, _next_event(step, config) - step)
@@ -254,7 +290,10 @@ def _train(config, workdir: str, devices: list) -> GANState:
           (step - step_log) / max(now - t_log, 1e-9) if step > step_log else 0.0
         )
         t_log, step_log = now, step
-        _check_finite(scalars, step)
+        if rollbacks.count:
+          scalars['rollbacks'] = rollbacks.count
+        if diverged := _first_nonfinite(scalars):
+          break
         if is_main:
           writer.write_scalars(step, scalars)
           progress.clear()
@@ -272,9 +311,11 @@ def _train(config, workdir: str, devices: list) -> GANState:
         writers.save_png(os.path.join(workdir, 'samples', f'step_{step:06d}.png'), grid)
         writer.write_image(step, 'samples', grid)
       if ckpt_now:
-        if pending:  # never checkpoint a diverged state, even between log steps
-          _check_finite(_reduce_metrics(pending), step)
+        # Never checkpoint a diverged state, even between log steps.
+        if pending and (diverged := _first_nonfinite(_reduce_metrics(pending))):
+          break
         ckpt.save(state, force=last)
+        good_step = step
       if eval_now:
         results = evaluation.evaluate_generator(
           # The same latents every time, so FIDs of successive evaluations compare fairly.
@@ -297,6 +338,8 @@ def _train(config, workdir: str, devices: list) -> GANState:
   if config.eval_every:
     best.close()
   writer.close()
+  if diverged:
+    raise _Diverged(*diverged, step=step, good_step=good_step)
   if stop.signum is not None:
     name = signal.Signals(stop.signum).name
     print(f'{name} received: checkpoint at step {step} saved; run again to resume.', flush=True)
@@ -345,7 +388,8 @@ def load_run(workdir: str, step: int | None = None, folder: str = 'checkpoints')
     raise CheckpointError(f'no checkpoint {"" if step is None else step} in {workdir!r}')
   with open(os.path.join(workdir, 'run.json')) as f:
     image_shape = tuple(json.load(f)['image_shape'])
-  gan = build_gan(config, image_shape)
+  # The learning rates the run trains with, so that `gan` can continue it.
+  gan = build_gan(config, image_shape, _Rollbacks(workdir, is_main=False).lr_scale)
   replicated = NamedSharding(Mesh(np.array(jax.devices()), ('data',)), P())
   state = ckpt.restore(_abstract_state(gan, image_shape, replicated), step)
   ckpt.close()
@@ -412,13 +456,51 @@ class _WorkdirLock:
       self._file.close()  # closing releases the flock
 
 
-def _check_finite(scalars: dict[str, float], step: int) -> None:
-  for name, value in scalars.items():
-    if not np.isfinite(value):
-      raise JaxganError(
-        f'{name} is {value} in the steps up to {step}: training diverged (lower the learning '
-        'rates?); the checkpoints written before are intact'
-      )
+def _first_nonfinite(scalars: dict[str, float]) -> tuple[str, float] | None:
+  return next(((k, v) for k, v in scalars.items() if not np.isfinite(v)), None)
+
+
+class _Diverged(JaxganError):
+  """A NaN or Inf in the steps up to `step`; `good_step` is the latest checkpoint (or start)."""
+
+  def __init__(self, name: str, value: float, step: int, good_step: int):
+    super().__init__(
+      f'{name} is {value} in the steps up to {step}: training diverged (lower the learning '
+      "rates, or set train.on_nan='rollback'); the checkpoints written before are intact"
+    )
+    self.name, self.value, self.step, self.good_step = name, value, step, good_step
+
+
+class _Rollbacks:
+  """WORKDIR/rollbacks.json: the rollbacks done so far and the learning-rate scale they left.
+
+  On disk so that a restarted run keeps the lowered learning rates and counts towards the same
+  train.max_rollbacks. Delete the file to go back to the config's learning rates.
+  """
+
+  def __init__(self, workdir: str, is_main: bool):
+    self.path = os.path.join(workdir, 'rollbacks.json')
+    self.is_main = is_main
+    self.count, self.lr_scale = 0, 1.0
+    if os.path.exists(self.path):
+      try:
+        with open(self.path) as f:
+          saved = json.load(f)
+        self.count, self.lr_scale = int(saved['rollbacks']), float(saved['lr_scale'])
+      except (ValueError, KeyError, TypeError) as e:
+        raise JaxganError(f'{self.path} is unreadable ({e!r}); delete it to start over') from e
+
+  def done(self) -> str:
+    return f'{self.count} rollback{"" if self.count == 1 else "s"}'
+
+  def record(self, factor: float) -> None:
+    self.count += 1
+    self.lr_scale *= factor
+    if self.is_main:
+      tmp = self.path + '.tmp'
+      with open(tmp, 'w') as f:
+        json.dump({'rollbacks': self.count, 'lr_scale': self.lr_scale}, f)
+      os.replace(tmp, self.path)
 
 
 def _prepare_workdir(workdir: str) -> None:
