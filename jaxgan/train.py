@@ -21,8 +21,8 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxgan import allocator, data, evaluation, models, steps, writers
 from jaxgan import config as config_lib
-from jaxgan import data, evaluation, models, steps, writers
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.errors import CheckpointError, ConfigError, JaxganError
 from jaxgan.models import layers
@@ -158,9 +158,12 @@ def train_and_evaluate(config, workdir: str) -> GANState:
 
   Resumes from the latest checkpoint in `workdir` if there is one. Returns the final state.
   On SIGTERM it checkpoints and returns; on Ctrl-C it checkpoints and raises KeyboardInterrupt.
+  On CPU it also applies `jaxgan.allocator.tune()` (malloc settings) to this process.
   """
   # --- Setup ------------------------------------------------------------------------------
   devices = jax.devices()
+  if jax.default_backend() == 'cpu':
+    allocator.tune()  # XLA:CPU's per-step temporaries: about 1.4x faster steps
   config_lib.validate(config, num_devices=len(devices))
   _prepare_workdir(workdir)
   with _WorkdirLock(workdir, enabled=jax.process_index() == 0):
