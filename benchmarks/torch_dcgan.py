@@ -6,10 +6,15 @@ reuses the same fake batch. Written as plain PyTorch eager code, the way its DCG
 PyTorch is an optional extra (`pip install -e .[torch]`); only this module imports it.
 
   python -m benchmarks.torch_dcgan --batch_size=64 --steps=50   # from the repo root
+
+`jaxgan.bench --torch` runs it as a worker process (`--serve`), so that PyTorch keeps its own
+process-wide settings (threads, malloc) while the two alternate.
 """
 
 import argparse
 import contextlib
+import json
+import sys
 import time
 from collections.abc import Sequence
 
@@ -186,13 +191,38 @@ def load_jaxgan_state(net: TorchDCGAN, state) -> None:
   net.d.dense.bias.data.copy_(_t(d['Dense_0']['bias']))
 
 
+def serve(image_shape: Sequence[int], num_images: int) -> None:
+  """Worker for `jaxgan.bench --torch`: a config as JSON on stdin's first line, then step counts.
+
+  Builds the net and the same synthetic uint8 images as the bench (seeded by config.seed),
+  prints its versions as one JSON line, then for each line N on stdin runs N train steps and
+  prints the seconds they took.
+  """
+  import ml_collections
+
+  config = ml_collections.ConfigDict(json.loads(sys.stdin.readline()))
+  net = TorchDCGAN(config, image_shape, seed=config.seed)
+  rng = np.random.default_rng(config.seed)
+  pixels = rng.integers(0, 256, (num_images, *image_shape)).astype(np.uint8)
+  images = torch.from_numpy(pixels)
+  print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads()}), flush=True)
+  for line in sys.stdin:
+    print(time_steps(net, images, config.batch_size, int(line)), flush=True)
+
+
 def main() -> None:
   from configs import mnist
 
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--batch_size', type=int, default=64)
   parser.add_argument('--steps', type=int, default=50)
+  parser.add_argument('--serve', action='store_true', help='worker mode for jaxgan.bench')
+  parser.add_argument('--image_shape', default='28,28,1', help='H,W,C (with --serve)')
+  parser.add_argument('--num_images', type=int, default=60_000, help='(with --serve)')
   args = parser.parse_args()
+  if args.serve:
+    serve(tuple(int(v) for v in args.image_shape.split(',')), args.num_images)
+    return
   net = TorchDCGAN(mnist.get_config(), (28, 28, 1))
   images = torch.randint(0, 256, (60000, 28, 28, 1), dtype=torch.uint8)
   time_steps(net, images, args.batch_size, 5)  # warm-up: allocator, oneDNN primitive caches

@@ -6,15 +6,19 @@ Runs `train.make_train_fn`, jitted as the trainer jits it with the XLA options o
 `jaxgan.models.layers.compiler_options()`, on synthetic uint8 images of the dataset's shape
 (no data files needed): reports compile time, steps/s, images/s, XLA's FLOP
 count per step and the FLOP/s achieved (and the fraction of the chip's peak where known). With
---torch it alternates rounds of JAX and of `benchmarks/torch_dcgan.py` (same network and step),
-so that both see the same machine load, and reports the median per-round ratio. Run it from the
-repository root (for `configs/` and `benchmarks/`). Prints a table and one JSON line.
+--torch it alternates rounds of JAX and of `benchmarks/torch_dcgan.py` (same network and step,
+run in a worker process of its own), so that both see the same machine load, and reports the
+median per-round ratio. On CPU the JAX side runs with the trainer's malloc settings
+(`jaxgan.allocator`); PyTorch with glibc's defaults, or with the same settings given
+--torch_malloc=tuned. Run it from the repository root (for `configs/` and `benchmarks/`). Prints
+a table and one JSON line.
 """
 
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -26,7 +30,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from ml_collections import config_flags
 
-from jaxgan import train
+from jaxgan import allocator, train
 from jaxgan.models import layers
 from jaxgan.state import init_state
 
@@ -49,6 +53,18 @@ flags.DEFINE_bool(
   'as the trainer should; --nolayer_options measures XLA defaults.',
 )
 flags.DEFINE_multi_string('xla_option', [], 'KEY=VALUE XLA compiler option to try, on top.')
+flags.DEFINE_bool(
+  'tune_malloc',
+  True,
+  "On CPU, run JAX with the trainer's malloc settings (jaxgan.allocator); "
+  '--notune_malloc measures glibc defaults.',
+)
+flags.DEFINE_enum(
+  'torch_malloc',
+  'default',
+  ['default', 'tuned'],
+  "PyTorch worker's malloc: glibc defaults (as PyTorch users run it) or jaxgan's settings.",
+)
 
 # Image shapes of the datasets jaxgan knows, so the bench needs no data files.
 IMAGE_SHAPES = {'mnist': (28, 28, 1), 'fashion_mnist': (28, 28, 1), 'stacked_mnist': (28, 28, 3)}
@@ -118,47 +134,73 @@ class JaxStep:
 
 
 class TorchStep:
-  """The PyTorch reference step of the same network: `run(n)` -> seconds per step."""
+  """The PyTorch reference step of the same network, in a worker process: `run(n)` -> s/step.
 
-  def __init__(self, config, image_shape: tuple[int, ...], images: np.ndarray):
-    try:
-      import torch
+  A process of its own, so that jaxgan's process-wide settings (malloc, XLA threads) are not
+  PyTorch's: `malloc='tuned'` gives it jaxgan's malloc settings too.
+  """
 
-      from benchmarks import torch_dcgan
-    except ImportError as e:
-      raise app.UsageError(f'--torch needs torch and the repo root as cwd: {e}') from e
-    self.torch, self.ref = torch, torch_dcgan
+  def __init__(self, config, image_shape: tuple[int, ...], malloc: str = 'default'):
+    env = dict(os.environ) | (allocator.env() if malloc == 'tuned' else {})
+    cmd = [sys.executable, '-m', 'benchmarks.torch_dcgan', '--serve']
+    cmd += [f'--image_shape={",".join(map(str, image_shape))}', f'--num_images={NUM_IMAGES}']
     self.batch_size = config.batch_size
-    self.net = torch_dcgan.TorchDCGAN(config, image_shape, seed=config.seed)
-    self.images = torch.from_numpy(images)
-    self.version = torch.__version__
-    self.threads = torch.get_num_threads()
+    self.proc = subprocess.Popen(
+      cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    self.malloc = malloc
+    hello = self._ask(config.to_json())
+    self.version, self.threads = hello['torch'], hello['threads']
+
+  def _ask(self, line: str):
+    self.proc.stdin.write(line + '\n')
+    self.proc.stdin.flush()
+    answer = self.proc.stdout.readline()
+    if not answer:
+      raise app.UsageError(
+        '--torch: the PyTorch worker (python -m benchmarks.torch_dcgan --serve) exited; it '
+        'needs torch installed and the repository root as the working directory'
+      )
+    return json.loads(answer)
 
   def run(self, num_steps: int) -> float:
-    return self.ref.time_steps(self.net, self.images, self.batch_size, num_steps) / num_steps
+    return self._ask(str(num_steps)) / num_steps
+
+  def close(self) -> None:
+    self.proc.stdin.close()
+    self.proc.wait()
 
 
-def _busy_jiffies() -> tuple[int, int]:
-  """CPU time used so far (clock ticks) by the whole machine and by this process; Linux only."""
+def _busy_jiffies(pids: tuple[int, ...] = ()) -> tuple[int, int]:
+  """CPU time used so far (clock ticks) by the whole machine and by this process and `pids`.
+
+  Linux only; (0, 0) elsewhere.
+  """
   try:
     with open('/proc/stat') as f:
       ticks = [int(v) for v in f.readline().split()[1:]]
-    with open('/proc/self/stat') as f:
-      own = f.read().rsplit(')', 1)[1].split()
+    own = 0
+    for pid in ('self', *pids):
+      with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+      own += int(fields[11]) + int(fields[12])  # utime, stime
   except OSError:
     return 0, 0
-  return sum(ticks) - ticks[3] - ticks[4], int(own[11]) + int(own[12])  # minus idle, iowait
+  return sum(ticks) - ticks[3] - ticks[4], own  # all minus idle and iowait
 
 
 class OtherLoad:
-  """Measures the CPU cores that other processes use while the block runs (`.cores`)."""
+  """Measures the CPU cores that other processes (not this one or `pids`) use in the block."""
+
+  def __init__(self, pids: tuple[int, ...] = ()):
+    self.pids = pids
 
   def __enter__(self):
-    self.t0, self.jiffies = time.perf_counter(), _busy_jiffies()
+    self.t0, self.jiffies = time.perf_counter(), _busy_jiffies(self.pids)
     return self
 
   def __exit__(self, *exc):
-    (all1, own1), (all0, own0) = _busy_jiffies(), self.jiffies
+    (all1, own1), (all0, own0) = _busy_jiffies(self.pids), self.jiffies
     seconds = (time.perf_counter() - self.t0) * os.sysconf('SC_CLK_TCK')
     self.cores = max(0.0, (all1 - all0) - (own1 - own0)) / seconds
 
@@ -199,11 +241,14 @@ def benchmark(
   with_torch: bool = False,
   compiler_options: dict | None = None,
   quiet_below: float | None = None,
+  tune_malloc: bool = True,
+  torch_malloc: str = 'default',
 ) -> dict:
   """Compiles and times the train step (alternating with PyTorch); returns the results."""
+  tuned = tune_malloc and jax.default_backend() == 'cpu' and allocator.tune()
   jax_step = JaxStep(config, image_shape, compiler_options)
   compile_s = jax_step.compile()
-  torch_step = TorchStep(config, image_shape, jax_step.images_host) if with_torch else None
+  torch_step = TorchStep(config, image_shape, torch_malloc) if with_torch else None
   # Warm-up: first-call allocations here, oneDNN's primitive cache in PyTorch.
   jax_step.run(min(steps, 5))
   if torch_step:
@@ -212,11 +257,13 @@ def benchmark(
   for _ in range(rounds):
     if quiet_below is not None:
       wait_until_quiet(quiet_below)
-    with OtherLoad() as load:
+    with OtherLoad((torch_step.proc.pid,) if torch_step else ()) as load:
       jax_s.append(jax_step.run(steps))
       if torch_step:
         torch_s.append(torch_step.run(steps))
     other_cores.append(load.cores)
+  if torch_step:
+    torch_step.close()
   step_s = statistics.median(jax_s)
   flops = jax_step.flops_per_step()
   device = jax.devices()[0]
@@ -238,6 +285,7 @@ def benchmark(
     'jax': jax.__version__,
     'jaxlib': jaxlib.__version__,
     'compiler_options': compiler_options or {},
+    'malloc_tuned': bool(tuned),
     'cpu': _cpu_model(),
     'nproc': os.cpu_count(),
     'other_processes_cores_rounds': other_cores,
@@ -255,6 +303,7 @@ def benchmark(
       ratio_jax_over_torch=statistics.median(ratios),
       torch=torch_step.version,
       torch_threads=torch_step.threads,
+      torch_malloc=torch_step.malloc,
     )
   return result
 
@@ -284,6 +333,7 @@ def format_table(r: dict) -> str:
     ('versions', f'jax {r["jax"]}' + (f', torch {r["torch"]}' if 'torch' in r else '')),
     ('batch, image', f'{r["batch_size"]}, {"x".join(map(str, r["image_shape"]))}'),
     ('compile', f'{r["compile_s"]:.1f} s'),
+    ('malloc', 'jaxgan.allocator settings' if r['malloc_tuned'] else 'glibc defaults'),
     (
       'jax steps/s',
       f'{r["steps_per_s"]:.2f}  (rounds: '
@@ -303,7 +353,7 @@ def format_table(r: dict) -> str:
         'torch steps/s',
         f'{r["torch_steps_per_s"]:.2f}  (rounds: '
         + ' '.join(f'{v:.2f}' for v in r['torch_steps_per_s_rounds'])
-        + f'; {r["torch_threads"]} threads)',
+        + f'; {r["torch_threads"]} threads, {r["torch_malloc"]} malloc)',
       ),
       ('jax / torch', f'{r["ratio_jax_over_torch"]:.2f}x  (median of per-round ratios)'),
     ]
@@ -329,6 +379,8 @@ def main(argv):
     with_torch=FLAGS.torch,
     compiler_options=options,
     quiet_below=FLAGS.quiet_below,
+    tune_malloc=FLAGS.tune_malloc,
+    torch_malloc=FLAGS.torch_malloc,
   )
   print(format_table(result))
   print(json.dumps(result), flush=True)
