@@ -2,10 +2,9 @@
 
   python -m jaxgan.main --config=configs/mnist_hinge_sn.py --workdir=runs/mnist_hinge_sn
 
-Runtime: measured with `--config.num_steps=100` on this 2-core CPU while it was shared (load
-~4.7): 2.6-3.3 steps/s after a 16 s compile, where configs/mnist.py ran 2.5-4.2 steps/s; about
-the default's speed: 6000 steps in 30-40 minutes. Uncontended, scale by configs/mnist.py's own
-speed.
+Runtime: 2,000 iterations trained in 234 s (8.5 steps/s) on the 2-core CPU of
+docs/results.md, shared with other work, so its 6,000 take about 12 minutes, plus compilation
+and 6-10 s per evaluation. What it reached at 1,000 and 2,000: docs/results.md.
 """
 
 from configs import mnist

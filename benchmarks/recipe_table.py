@@ -1,0 +1,36 @@
+"""The rows of docs/results.md's recipe table, from the trainer's own metrics.jsonl.
+
+  python -m benchmarks.recipe_table runs/mnist runs/mnist_wgan_gp ...   # workdirs
+
+For each evaluation row (`eval_*` keys) of each workdir: the step, the train time up to it (the
+sum over log intervals of steps / steps_per_sec, so compilation, grids, checkpoints and
+evaluations are excluded) and the metrics.
+"""
+
+import json
+import os
+import sys
+
+
+def rows(workdir: str) -> list[str]:
+  name = os.path.basename(os.path.normpath(workdir))
+  out, seconds, last = [], 0.0, 0
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    for line in f:
+      r = json.loads(line)
+      if 'steps_per_sec' in r:  # 0 on the first log after a resume: that interval is unknown
+        if r['steps_per_sec'] > 0:
+          seconds += (r['step'] - last) / r['steps_per_sec']
+        last = r['step']
+      if 'eval_fid' in r:
+        cells = [f'`{name}`', f'{r["step"]:,}', f'{seconds:.0f} s', f'{r["eval_fid"]:.1f}']
+        cells += [f'{r[f"eval_{k}"]:.3f}' for k in ('precision', 'recall', 'class_kl')]
+        cells.insert(4, f'{r["eval_classifier_score"]:.2f}')
+        cells.append(f'{r["eval_classes_covered"]:.0f}')
+        out.append('| ' + ' | '.join(cells) + ' |')
+  return out
+
+
+if __name__ == '__main__':
+  for workdir in sys.argv[1:]:
+    print('\n'.join(rows(workdir)))
