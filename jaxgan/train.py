@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import signal
+import tempfile
 import threading
 import time
 
@@ -269,8 +270,9 @@ def _train(config, workdir: str, devices: list, rollbacks: '_Rollbacks') -> GANS
   step, pending = start, []
   t_log, step_log = None, start
   good_step, diverged = start, None  # the latest finite checkpoint; (quantity, value) if not
+  stopping = False
   with _StopFlag() as stop:
-    while step < config.num_steps and stop.signum is None:
+    while step < config.num_steps and not stopping:
       k = min(config.train.steps_per_call, _next_event(step, config) - step)
       t0 = time.time()
       state, metrics = train_fn(state, images, k, labels)
@@ -283,8 +285,10 @@ def _train(config, workdir: str, devices: list, rollbacks: '_Rollbacks') -> GANS
       progress.update(step)
 
       # The last step of the run, or of this process when a stop was requested: log,
-      # sample and checkpoint it.
-      last = step == config.num_steps or stop.signum is not None
+      # sample and checkpoint it. One snapshot of the flag decides both this and the loop's
+      # end, so a signal arriving during the hooks below waits for the next step.
+      stopping = stop.signum is not None
+      last = step == config.num_steps or stopping
       if step % config.log_every == 0 or last:
         scalars = _reduce_metrics(pending)
         pending = []
@@ -509,10 +513,9 @@ class _Rollbacks:
 def _prepare_workdir(workdir: str) -> None:
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, '.write_test')
-    with open(probe, 'w'):
+    # A file of this process's own: every process of a multi-host run probes the same workdir.
+    with tempfile.TemporaryFile(dir=workdir):
       pass
-    os.remove(probe)
   except OSError as e:
     raise JaxganError(f'workdir {workdir!r} is not writable: {e.strerror}') from e
 

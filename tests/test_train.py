@@ -3,13 +3,14 @@
 import hashlib
 import json
 import os
+import signal
 
 import jax
 import numpy as np
 import pytest
 
 from jaxgan import config as config_lib
-from jaxgan import train
+from jaxgan import train, writers
 from jaxgan.errors import CheckpointError, ConfigError, DataError, JaxganError
 from jaxgan.state import init_state
 
@@ -251,3 +252,22 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(test_config, tmp_p
   assert best['fid'] == min(r['eval_fid'] for r in evals)
   assert os.listdir(tmp_path / 'checkpoints_best') == [str(best['step'])]
   assert 'eval step 6 | fid' in capsys.readouterr().out
+
+
+def test_signal_during_the_step_hooks_still_checkpoints_the_last_step(
+  test_config, tmp_path, monkeypatch
+):
+  """A SIGTERM that lands while a step's log line is written (after the stop flag was read)
+  is acted on after the next call, which is then logged and checkpointed."""
+  status_line = writers.status_line
+
+  def status_line_then_sigterm(step, *args):
+    if step == 2:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return status_line(step, *args)
+
+  monkeypatch.setattr(writers, 'status_line', status_line_then_sigterm)
+  state = train.train_and_evaluate(test_config, str(tmp_path))
+  assert int(state.step) == 3  # one more step, then stopped: not the full 6
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['3']
+  assert [r['step'] for r in _metrics(tmp_path)] == [2, 3]
