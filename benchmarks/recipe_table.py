@@ -23,10 +23,15 @@ def rows(workdir: str) -> list[str]:
           seconds += (r['step'] - last) / r['steps_per_sec']
         last = r['step']
       if 'eval_fid' in r:
-        cells = [f'`{name}`', f'{r["step"]:,}', f'{seconds:.0f} s', f'{r["eval_fid"]:.1f}']
-        cells += [f'{r[f"eval_{k}"]:.3f}' for k in ('precision', 'recall', 'class_kl')]
-        cells.insert(4, f'{r["eval_classifier_score"]:.2f}')
-        cells.append(f'{r["eval_classes_covered"]:.0f}')
+        cells = [
+          f'`{name}`',
+          f'{r["step"]:,}',
+          f'{seconds:.0f} s',
+          f'{r["eval_fid"]:.1f}',
+          f'{r["eval_classifier_score"]:.2f}',
+          *(f'{r[f"eval_{k}"]:.3f}' for k in ('precision', 'recall', 'class_kl')),
+          f'{r["eval_classes_covered"]:.0f}',
+        ]
         out.append('| ' + ' | '.join(cells) + ' |')
   return out
 

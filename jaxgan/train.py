@@ -164,7 +164,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   # --- Setup ------------------------------------------------------------------------------
   devices = jax.devices()
   if jax.default_backend() == 'cpu':
-    allocator.tune()  # XLA:CPU's per-step temporaries: about 1.4x faster steps
+    allocator.tune()  # XLA:CPU's per-step temporaries: 1.05-1.4x faster (docs/benchmarks.md)
   config_lib.validate(config, num_devices=len(devices))
   _prepare_workdir(workdir)
   with _WorkdirLock(workdir, enabled=jax.process_index() == 0):
