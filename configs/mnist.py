@@ -29,7 +29,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.dir = ''  # folder with the four MNIST IDX files; '' fetches and caches them
   config.data.cache_dir = ''  # '' means ~/.cache/jaxgan (or $JAXGAN_CACHE)
   config.data.url = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
-  config.data.stacked_size = 60_000  # data.name='stacked_mnist': images built from the split
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'dcgan'
@@ -41,12 +40,18 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.downsample = 'strided_conv'  # strided_conv | avg_pool
   config.model.norm = 'batch'  # batch | layer | group | none
   config.model.dtype = 'float32'  # compute dtype: float32 | bfloat16 (mixed precision, GPU/TPU)
+  config.model.g_dropout = 0.0  # dropout rate after each of G's hidden layers (0: none)
+  config.model.d_dropout = 0.0  # dropout rate after each of D's LeakyReLUs (0: none)
 
   config.optim = ml_collections.ConfigDict()
+  config.optim.name = 'adam'  # adam | adamw | rmsprop | sgd
   config.optim.g_lr = 2e-4
   config.optim.d_lr = 2e-4
-  config.optim.b1 = 0.5
-  config.optim.b2 = 0.999
+  config.optim.b1 = 0.5  # adam, adamw
+  config.optim.b2 = 0.999  # adam, adamw
+  config.optim.eps = 1e-8  # adam, adamw, rmsprop
+  config.optim.decay = 0.9  # rmsprop: decay of the squared-gradient average
+  config.optim.momentum = 0.0  # rmsprop, sgd
 
   config.train = ml_collections.ConfigDict()
   config.train.loss = (

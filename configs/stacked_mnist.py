@@ -12,5 +12,6 @@ from configs import mnist
 
 def get_config():
   config = mnist.get_config()
-  config.data.name = 'stacked_mnist'  # data.stacked_size (default 60,000) images, seed 0
+  config.data.name = 'stacked_mnist'
+  config.data.stacked_size = 60_000  # images built from the split, seed 0
   return config

@@ -26,11 +26,10 @@ import jax
 import jaxlib
 import numpy as np
 from absl import app, flags
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 from ml_collections import config_flags
 
-from jaxgan import allocator, train
+from jaxgan import allocator, data, parallel, train
+from jaxgan import gan as gan_lib
 from jaxgan.models import layers
 from jaxgan.state import init_state
 
@@ -66,8 +65,6 @@ flags.DEFINE_enum(
   "PyTorch worker's malloc: glibc defaults (as PyTorch users run it) or jaxgan's settings.",
 )
 
-# Image shapes of the datasets jaxgan knows, so the bench needs no data files.
-IMAGE_SHAPES = {'mnist': (28, 28, 1), 'fashion_mnist': (28, 28, 1), 'stacked_mnist': (28, 28, 3)}
 NUM_IMAGES = 60_000  # MNIST's size: the on-device sampler gathers from an array this long
 
 # Dense peak FLOP/s per device from vendor datasheets: (bfloat16, float32 without tensor cores).
@@ -90,11 +87,11 @@ class JaxStep:
 
   def __init__(self, config, image_shape: tuple[int, ...], compiler_options: dict | None = None):
     self.steps_per_call = config.train.steps_per_call
-    gan = train.build_gan(config, image_shape)
+    gan = gan_lib.from_config(config, image_shape)
     # The same mesh, shardings and jit arguments as train.train_and_evaluate.
-    mesh = Mesh(np.array(jax.devices()), ('data',))
-    replicated = NamedSharding(mesh, P())
-    batch_sharding = NamedSharding(mesh, P(None, 'data'))
+    mesh = parallel.mesh()
+    replicated = parallel.replicated(mesh)
+    batch_sharding = parallel.batch_sharding(mesh)
     rng = jax.random.PRNGKey(config.seed)
     state_key, data_key, _ = jax.random.split(rng, 3)
     pixels = np.random.default_rng(config.seed).integers(0, 256, (NUM_IMAGES, *image_shape))
@@ -230,13 +227,14 @@ def peak_flops(device_kind: str) -> tuple[float | None, float | None]:
 
 
 def image_shape_for(config, override: list[str] | None) -> tuple[int, ...]:
-  """The images' (H, W, C): --image_shape, else the known shape of config.data.name."""
+  """The images' (H, W, C): --image_shape, else the data source's, so no data files are read."""
   if override:
     return tuple(int(v) for v in override)
-  name = config.data.name
-  if name not in IMAGE_SHAPES:
+  shape = data.image_shape(config.data)
+  if shape is None:
+    name = config.data.name
     raise app.UsageError(f'unknown image shape for dataset {name!r}: pass --image_shape=H,W,C')
-  return IMAGE_SHAPES[name]
+  return shape
 
 
 def benchmark(

@@ -7,27 +7,24 @@ The metrics are explained in docs/evaluation.md.
 
 import json
 import os
-import sys
 import time
 
 import ml_collections
 from absl import app, flags, logging
 
-from jaxgan import data, evaluation
+from jaxgan import cli, data, evaluation, files
 from jaxgan.errors import JaxganError
 from jaxgan.evaluation import checkpoints
 
-DATASETS = ('mnist', 'stacked_mnist')  # what the MNIST feature classifier can measure
 MIN_SAMPLES = 10  # covariances and 3-NN balls need a few points; real use wants thousands
 
 
 def load_real(data_config, split: str, data_dir: str = '') -> data.Dataset:
   """The `split` of the run's dataset (data_dir, when given, replaces config.data.dir)."""
   cfg = ml_collections.ConfigDict(data_config.to_dict())
-  cfg.split = split
   if data_dir:
     cfg.dir = data_dir
-  return data.load_dataset(cfg)
+  return data.load_dataset(cfg, split)
 
 
 def run(
@@ -43,14 +40,12 @@ def run(
     raise JaxganError(f'--num_samples must be at least {MIN_SAMPLES}, got {num_samples}')
   config, gan, state = checkpoints.load(workdir, checkpoint)
   step = int(state.step)
-  if config.data.name not in DATASETS:
-    raise JaxganError(
-      f'the MNIST feature classifier measures {" and ".join(DATASETS)} runs, '
-      f'not {config.data.name!r}'
-    )
+  source = data.get(config.data.name)
+  if not getattr(source, 'FEATURES', None):
+    raise JaxganError(f'no feature network measures {config.data.name!r} runs')
   test = load_real(config.data, 'test', data_dir)
   train = load_real(config.data, 'train', data_dir)
-  n = evaluation.default_num_samples(test.images.shape) if num_samples is None else num_samples
+  n = source.EVAL_NUM_SAMPLES if num_samples is None else num_samples
   logging.info('Evaluating step %d of %s on %d samples', step, workdir, n)
   generate_fn = evaluation.make_generate_fn(gan, state)
   report = {
@@ -60,15 +55,12 @@ def run(
     'dataset': config.data.name,
     'num_samples': n,
     'seed': seed,
-    'metrics': evaluation.evaluate_generator(generate_fn, test.images, n, seed),
-    'reference': evaluation.reference_metrics(train.images, test.images, n),
+    'features': source.FEATURES,
+    'metrics': evaluation.evaluate_generator(generate_fn, test.images, n, seed, source.FEATURES),
+    'reference': evaluation.reference_metrics(train.images, test.images, n, source.FEATURES),
   }
   report['seconds'] = round(time.time() - t0, 1)
-  path = os.path.join(workdir, f'eval_step_{step:06d}.json')
-  with open(path + '.tmp', 'w') as f:
-    json.dump(report, f, indent=2)
-    f.write('\n')
-  os.replace(path + '.tmp', path)
+  files.write_json(os.path.join(workdir, f'eval_step_{step:06d}.json'), report, indent=2)
   return report
 
 
@@ -87,13 +79,10 @@ def main(argv):
   FLAGS = flags.FLAGS
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    report = run(FLAGS.workdir, FLAGS.checkpoint, FLAGS.num_samples, FLAGS.seed, FLAGS.data_dir)
-  except JaxganError as e:
-    if FLAGS.verbose:
-      raise
-    print(f'jaxgan: error: {e}', file=sys.stderr)
-    sys.exit(2)
+  report = cli.guarded(
+    lambda: run(FLAGS.workdir, FLAGS.checkpoint, FLAGS.num_samples, FLAGS.seed, FLAGS.data_dir),
+    FLAGS.verbose,
+  )
   print(json.dumps(report), flush=True)
 
 

@@ -10,8 +10,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import parallel, train
-from jaxgan.errors import JaxganError
+from jaxgan import cli, parallel, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
@@ -43,19 +42,9 @@ def main(argv):
     'JAX process %d/%d, devices: %s', jax.process_index(), jax.process_count(), jax.devices()
   )
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except JaxganError as e:
-    if FLAGS.verbose:
-      raise
-    print(f'jaxgan: error: {e}', file=sys.stderr)
-    sys.exit(2)
+    cli.guarded(lambda: train.train_and_evaluate(FLAGS.config, FLAGS.workdir), FLAGS.verbose)
   except KeyboardInterrupt:
     sys.exit(130)
-
-
-def _fail(message: str) -> None:
-  print(f'jaxgan: error: {message}', file=sys.stderr)
-  sys.exit(2)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -66,15 +55,15 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return argv
   except OSError as e:  # the config file is missing or raised on import
     detail = [ln.strip() for ln in str(e.__cause__ or e).splitlines() if ln.strip()][-1]
-    _fail(f'cannot load the config file given by --config: {detail}')
+    cli.fail(f'cannot load the config file given by --config: {detail}')
   except flags.Error as e:  # a missing flag, or an override of the wrong type
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    _fail(lines[0] + (f' {lines[-1]}' if lines[0].endswith(':') and len(lines) > 1 else ''))
+    cli.fail(lines[0] + (f' {lines[-1]}' if lines[0].endswith(':') and len(lines) > 1 else ''))
   except (AttributeError, KeyError) as e:  # ml_collections: an override of a key the config lacks
     if '--verbose' in argv:
       raise
     bad = [a.split('=')[0] for a in argv if a.startswith('--config.')]
-    _fail(f'unknown config key {e} (in {", ".join(bad)}); see configs/mnist.py for the keys')
+    cli.fail(f'unknown config key {e} (in {", ".join(bad)}); see configs/mnist.py for the keys')
 
 
 if __name__ == '__main__':

@@ -1,7 +1,12 @@
-"""Many processes: JAX's own multi-controller runtime, one process per host (or per GPU)."""
+"""Devices and processes: the mesh, the shardings, and JAX's own multi-controller runtime
+(one process per host, or per GPU) for many hosts."""
 
 import jax
+import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 
 def initialize(
@@ -25,3 +30,36 @@ def initialize(
     jax.local_device_count(),
     jax.device_count(),
   )
+
+
+def mesh(devices: list | None = None) -> Mesh:
+  """All devices (of every process) along one `data` axis: the only place a Mesh is built."""
+  return Mesh(np.array(jax.devices() if devices is None else devices), ('data',))
+
+
+def replicated(m: Mesh) -> NamedSharding:
+  """Every device holds the whole array (parameters, optimizer state, small datasets)."""
+  return NamedSharding(m, P())
+
+
+def batch_sharding(m: Mesh) -> NamedSharding:
+  """(sub-steps, batch, ...) arrays split over devices along the batch axis."""
+  return NamedSharding(m, P(None, 'data'))
+
+
+def put_replicated(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
+  """A host array on every device. Every process holds the same copy, so each fills its own
+  devices from it (with one process or many)."""
+  return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def any_process(flag: bool) -> bool:
+  """True on every process if `flag` is true on any: a decision all processes take together.
+
+  A blocking collective (it waits for the devices' queued work), so the trainer calls it once
+  per compiled call, and only with several processes.
+  """
+  if jax.process_count() == 1:
+    return flag
+  flags = multihost_utils.process_allgather(np.int32(flag))
+  return bool(np.any(flags))

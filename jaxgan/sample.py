@@ -5,19 +5,14 @@ The latents for --seed are those `python -m jaxgan.evaluate --seed` measures.
 """
 
 import os
-import sys
 
 import numpy as np
 from absl import app, flags
 
-from jaxgan import evaluation, writers
+from jaxgan import cli, evaluation
+from jaxgan import images as images_lib
 from jaxgan.errors import JaxganError
 from jaxgan.evaluation import checkpoints
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-  """[-1, 1] floats -> uint8 pixels, rounded as in the sample grids."""
-  return np.clip((images + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
 def sample(workdir: str, num_samples: int, out: str, checkpoint: str = 'latest', seed: int = 0):
@@ -30,12 +25,12 @@ def sample(workdir: str, num_samples: int, out: str, checkpoint: str = 'latest',
   _, gan, state = checkpoints.load(workdir, checkpoint)
   # The default batch size: with the same seed, the same latents as jaxgan.evaluate.
   generate_fn = evaluation.make_generate_fn(gan, state)
-  images = np.concatenate(list(evaluation.generate(generate_fn, num_samples, seed)))
+  samples = np.concatenate(list(evaluation.generate(generate_fn, num_samples, seed)))
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   if kind == '.png':
-    writers.save_png(out, writers.image_grid(images))
+    images_lib.save_png(out, images_lib.grid(samples))
   else:
-    np.savez_compressed(out, images=to_uint8(images))
+    np.savez_compressed(out, images=images_lib.to_uint8(samples))
 
 
 def _define_flags() -> None:
@@ -53,13 +48,10 @@ def main(argv):
   FLAGS = flags.FLAGS
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    sample(FLAGS.workdir, FLAGS.num_samples, FLAGS.out, FLAGS.checkpoint, FLAGS.seed)
-  except JaxganError as e:
-    if FLAGS.verbose:
-      raise
-    print(f'jaxgan: error: {e}', file=sys.stderr)
-    sys.exit(2)
+  cli.guarded(
+    lambda: sample(FLAGS.workdir, FLAGS.num_samples, FLAGS.out, FLAGS.checkpoint, FLAGS.seed),
+    FLAGS.verbose,
+  )
   print(f'wrote {FLAGS.num_samples} samples to {FLAGS.out}')
 
 

@@ -7,7 +7,9 @@
   decided on device. Jit it (the trainer does, with the state donated).
 
 All functions are pure: (gan, state, batch) -> (new state, metrics); metrics are scalars on
-device. `gan` is a `jaxgan.state.GAN`, `state` a `jaxgan.state.GANState`.
+device. `gan` is a `jaxgan.gan.GAN`, `state` a `jaxgan.state.GANState`. Networks with
+stochastic layers (dropout, noise inputs) get RNG streams from `key`, which `train_step` folds
+from the state's RNG and the step, so a resumed run draws the same numbers.
 """
 
 from collections.abc import Callable
@@ -18,10 +20,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import losses
-from jaxgan.state import GAN, GANState, PyTree
+from jaxgan.gan import GAN, PyTree
+from jaxgan.objectives import penalties
+from jaxgan.state import GANState
 
 Metrics = dict[str, jax.Array]
+
+# Which stream of a sub-step's key feeds what; fixed so that each draw keeps its numbers.
+_GP_KEY, _LABEL_KEY, _NET_KEY = 1, 2, 3
+# The network calls of one sub-step, each with RNG streams of its own.
+_G_PASS, _D_REAL, _D_FAKE, _D_OTHER = range(4)
 
 
 def apply(
@@ -31,21 +39,76 @@ def apply(
   x: jax.Array,
   train: bool,
   labels: jax.Array | None = None,
+  rngs: dict[str, jax.Array] | None = None,
 ):
   """Runs `module`; returns (output, non-param collections as updated by this call).
 
   `labels` (N,) int32 are passed on to conditional networks; None for unconditional ones.
+  `rngs` are the RNG streams of stochastic layers (training only).
   """
   variables = {'params': params, **vars_}
   kw = {} if labels is None else {'labels': labels}
+  if rngs:
+    kw['rngs'] = rngs
   if not train or not vars_:
     return module.apply(variables, x, train=train, **kw), vars_
   out, updates = module.apply(variables, x, train=True, mutable=list(vars_), **kw)
   return out, {**vars_, **updates}
 
 
-def _keep_if(skip: jax.Array, old: PyTree, new: PyTree) -> PyTree:
-  return jax.tree.map(lambda o, n: jnp.where(skip, o, n), old, new)
+def _net_rngs(gan: GAN, key: jax.Array | None, call: int) -> dict[str, jax.Array] | None:
+  if key is None:
+    return None
+  return gan.rngs(jax.random.fold_in(jax.random.fold_in(key, _NET_KEY), call))
+
+
+def _update(
+  optimizer: optax.GradientTransformation,
+  params: PyTree,
+  opt_state: PyTree,
+  grads: PyTree,
+  vars_: PyTree,
+  new_vars: PyTree,
+  skip: jax.Array | None,
+) -> tuple[PyTree, PyTree, PyTree]:
+  """(params, opt_state, vars) after one optimizer update; all three unchanged where `skip`.
+
+  `vars_` are the network's other collections before and after its forward passes (batch
+  stats): a skipped update (loss balancing) keeps the old ones too.
+  """
+  updates, new_opt_state = optimizer.update(grads, opt_state, params)
+  new = optax.apply_updates(params, updates), new_opt_state, new_vars
+  if skip is None:
+    return new
+  return jax.tree.map(lambda o, n: jnp.where(skip, o, n), (params, opt_state, vars_), new)
+
+
+def _skipped(skip: jax.Array | None) -> jax.Array:
+  return jnp.zeros((), jnp.float32) if skip is None else skip.astype(jnp.float32)
+
+
+def _d_penalties(gan: GAN, state: GANState, d_fn, real, fake, key, substep) -> Metrics:
+  """The gradient penalties of one D update that the GAN asks for, unweighted."""
+  out = {}
+  if gan.gp_weight:  # interpolates are scored with the real labels
+    out['gp'] = penalties.gradient_penalty(d_fn, real, fake, jax.random.fold_in(key, _GP_KEY))
+  if gan.r1_weight:
+    # Lazy R1 (StyleGAN2): on every r1_every-th D update, decided on device from the step;
+    # lax.cond skips the double backward pass on the other updates.
+    r1_due = (state.step * gan.d_steps + substep) % gan.r1_every == 0
+    out['r1'] = jax.lax.cond(
+      r1_due, lambda: penalties.r1_penalty(d_fn, real), lambda: jnp.zeros((), jnp.float32)
+    )
+  return out
+
+
+def _weighted(gan: GAN, loss: jax.Array, terms: Metrics) -> jax.Array:
+  total = loss
+  if 'gp' in terms:
+    total = total + gan.gp_weight * terms['gp']
+  if 'r1' in terms:  # gamma / 2, times r1_every so lazy R1 keeps the same average strength
+    total = total + 0.5 * gan.r1_weight * gan.r1_every * terms['r1']
+  return total
 
 
 def d_step(
@@ -60,67 +123,58 @@ def d_step(
 ) -> tuple[GANState, Metrics]:
   """One D update on a real and a fake batch (each its own forward pass, as in DCGAN).
 
-  `key` draws the gradient penalty's interpolates (needed when gan.gp_weight > 0); `substep`,
-  this update's index within the iteration, counts D updates for lazy R1. The metric `d_loss`
-  is the adversarial loss; the penalties are reported apart as `gp` and `r1`.
+  `key` feeds the gradient penalty's interpolates and D's RNG streams (needed when
+  gan.gp_weight > 0 or D is stochastic); `substep`, this update's index within the iteration,
+  counts D updates for lazy R1. The metric `d_loss` is the adversarial loss; the penalties are
+  reported apart as `gp` and `r1`.
   """
   if gan.gp_weight and key is None:
     raise ValueError('gan.gp_weight > 0: pass key= to draw the interpolates')
   fake = jax.lax.stop_gradient(fake)
+  objective = gan.objective
 
   def loss_fn(d_params):
-    real_logits, d_vars = apply(gan.discriminator, d_params, state.d_vars, real, True, real_labels)
-    fake_logits, d_vars = apply(gan.discriminator, d_params, d_vars, fake, True, fake_labels)
-    loss = losses.d_loss(gan.loss, real_logits, fake_logits, gan.label_smoothing)
+    def d(x, vars_, labels, call):
+      return apply(gan.discriminator, d_params, vars_, x, True, labels, _net_rngs(gan, key, call))
+
+    real_logits, d_vars = d(real, state.d_vars, real_labels, _D_REAL)
+    fake_logits, d_vars = d(fake, d_vars, fake_labels, _D_FAKE)
+    loss = objective.d_loss(real_logits, fake_logits, gan.label_smoothing)
 
     def d_fn(x):  # D on other inputs; its stat updates are dropped (not a pass over data)
-      return apply(gan.discriminator, d_params, d_vars, x, True, real_labels)[0]
+      return d(x, d_vars, real_labels, _D_OTHER)[0]
 
-    penalties = {}
-    if gan.gp_weight:  # interpolates are scored with the real labels
-      penalties['gp'] = losses.gradient_penalty(d_fn, real, fake, key)
-    if gan.r1_weight:
-      # Lazy R1 (StyleGAN2): on every r1_every-th D update, decided on device from the step;
-      # lax.cond skips the double backward pass on the other updates.
-      r1_due = (state.step * gan.d_steps + substep) % gan.r1_every == 0
-      penalties['r1'] = jax.lax.cond(
-        r1_due, lambda: losses.r1_penalty(d_fn, real), lambda: jnp.zeros((), jnp.float32)
-      )
-    total = loss
-    if 'gp' in penalties:
-      total = total + gan.gp_weight * penalties['gp']
-    if 'r1' in penalties:  # gamma / 2, times r1_every so lazy R1 keeps the same average strength
-      total = total + 0.5 * gan.r1_weight * gan.r1_every * penalties['r1']
-    return total, (loss, penalties, d_vars, real_logits, fake_logits)
+    terms = _d_penalties(gan, state, d_fn, real, fake, key, substep)
+    return _weighted(gan, loss, terms), (loss, terms, d_vars, real_logits, fake_logits)
 
-  (_, (loss, penalties, d_vars, real_logits, fake_logits)), grads = jax.value_and_grad(
+  (_, (loss, terms, d_vars, real_logits, fake_logits)), grads = jax.value_and_grad(
     loss_fn, has_aux=True
   )(state.d_params)
-  updates, opt_state = gan.d_optimizer.update(grads, state.d_opt_state, state.d_params)
-  new = state.replace(
-    d_params=optax.apply_updates(state.d_params, updates), d_vars=d_vars, d_opt_state=opt_state
+  skip = None
+  if gan.balance == 'loss_ratio':  # against G's loss on the same fake logits
+    skip = loss * gan.balance_b < objective.g_loss(fake_logits)
+  d_params, d_opt_state, d_vars = _update(
+    gan.d_optimizer, state.d_params, state.d_opt_state, grads, state.d_vars, d_vars, skip
   )
-  # G's loss on the same fake logits, for the balancing rule.
-  g_loss = losses.g_loss(gan.loss, fake_logits)
-  skip = jnp.asarray(False)
-  if gan.balance == 'loss_ratio':
-    skip = loss * gan.balance_b < g_loss
-    new = _keep_if(skip, state, new)
+  new = state.replace(d_params=d_params, d_vars=d_vars, d_opt_state=d_opt_state)
   metrics = {
     'd_loss': loss,
     'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
     'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),
     'd_grad_norm': optax.tree.norm(grads),
-    'd_skipped': skip.astype(jnp.float32),
-    **penalties,
+    'd_skipped': _skipped(skip),
+    **terms,
   }
   return new, metrics
 
 
-def _generate_with_vjp(gan: GAN, state: GANState, z: jax.Array, labels: jax.Array | None = None):
+def _generate_with_vjp(gan: GAN, state: GANState, z, labels=None, key=None):
   """G's training-mode forward pass; returns (fake, vjp w.r.t. g_params, updated g_vars)."""
+  rngs = _net_rngs(gan, key, _G_PASS)
   return jax.vjp(
-    lambda p: apply(gan.generator, p, state.g_vars, z, True, labels), state.g_params, has_aux=True
+    lambda p: apply(gan.generator, p, state.g_vars, z, True, labels, rngs),
+    state.g_params,
+    has_aux=True,
   )
 
 
@@ -132,26 +186,27 @@ def _g_update(
   g_vars: dict,
   d_loss: jax.Array | None,
   labels: jax.Array | None = None,
+  key: jax.Array | None = None,
 ) -> tuple[GANState, Metrics]:
   def loss_fn(fake):
     # D's updated batch stats are discarded: only G is trained in this step.
-    logits, _ = apply(gan.discriminator, state.d_params, state.d_vars, fake, True, labels)
-    return losses.g_loss(gan.loss, logits)
+    rngs = _net_rngs(gan, key, _D_FAKE)
+    logits, _ = apply(gan.discriminator, state.d_params, state.d_vars, fake, True, labels, rngs)
+    return gan.objective.g_loss(logits)
 
   loss, d_fake = jax.value_and_grad(loss_fn)(fake)
   (grads,) = g_vjp(d_fake)  # chain rule through G: only G's params get gradients
-  updates, opt_state = gan.g_optimizer.update(grads, state.g_opt_state, state.g_params)
-  new = state.replace(
-    g_params=optax.apply_updates(state.g_params, updates), g_vars=g_vars, g_opt_state=opt_state
-  )
-  skip = jnp.asarray(False)
+  skip = None
   if gan.balance == 'loss_ratio' and d_loss is not None:
     skip = loss * gan.balance_a < d_loss
-    new = _keep_if(skip, state, new)
+  g_params, g_opt_state, g_vars = _update(
+    gan.g_optimizer, state.g_params, state.g_opt_state, grads, state.g_vars, g_vars, skip
+  )
+  new = state.replace(g_params=g_params, g_vars=g_vars, g_opt_state=g_opt_state)
   metrics = {
     'g_loss': loss,
     'g_grad_norm': optax.tree.norm(grads),
-    'g_skipped': skip.astype(jnp.float32),
+    'g_skipped': _skipped(skip),
   }
   return new, metrics
 
@@ -162,13 +217,15 @@ def g_step(
   z: jax.Array,
   d_loss: jax.Array | None = None,
   labels: jax.Array | None = None,
+  key: jax.Array | None = None,
 ) -> tuple[GANState, Metrics]:
   """One G update on latents z (and class `labels` if conditional).
 
-  `d_loss` (the latest D loss) is needed only for balancing.
+  `d_loss` (the latest D loss) is needed only for balancing; `key` feeds the networks' RNG
+  streams (needed when G or D is stochastic).
   """
-  fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, labels)
-  return _g_update(gan, state, fake, g_vjp, g_vars, d_loss, labels)
+  fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, labels, key)
+  return _g_update(gan, state, fake, g_vjp, g_vars, d_loss, labels, key)
 
 
 def ema_update(
@@ -199,22 +256,22 @@ def train_step(
     # Folded from the latent's key, so the unconditional random stream is unchanged.
     if not gan.num_classes:
       return None
-    return jax.random.randint(jax.random.fold_in(key, 2), (batch,), 0, gan.num_classes)
+    return jax.random.randint(jax.random.fold_in(key, _LABEL_KEY), (batch,), 0, gan.num_classes)
 
   d_metrics, g_metrics = [], []
   for i in range(gan.d_steps):
     y = fake_labels(keys[i])
-    fake, g_vjp, g_vars = _generate_with_vjp(gan, state, gan.sample_latent(keys[i], batch), y)
+    z = gan.sample_latent(keys[i], batch)
+    fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, y, keys[i])
     real_y = None if labels is None else labels[i]
-    gp_key = jax.random.fold_in(keys[i], 1)
-    state, m = d_step(gan, state, real[i], fake, real_y, y, key=gp_key, substep=i)
+    state, m = d_step(gan, state, real[i], fake, real_y, y, key=keys[i], substep=i)
     d_metrics.append(m)
   for j in range(gan.g_steps):
+    key = keys[gan.d_steps + j]
     if j > 0:
-      y = fake_labels(keys[gan.d_steps + j])
-      z = gan.sample_latent(keys[gan.d_steps + j], batch)
-      fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, y)
-    state, m = _g_update(gan, state, fake, g_vjp, g_vars, d_metrics[-1]['d_loss'], y)
+      y = fake_labels(key)
+      fake, g_vjp, g_vars = _generate_with_vjp(gan, state, gan.sample_latent(key, batch), y, key)
+    state, m = _g_update(gan, state, fake, g_vjp, g_vars, d_metrics[-1]['d_loss'], y, key)
     g_metrics.append(m)
   metrics = {**_reduce(d_metrics), **_reduce(g_metrics)}
   if gan.ema_decay:

@@ -1,13 +1,13 @@
-"""Where training output goes: metrics.jsonl, TensorBoard events, PNG grids, the console."""
+"""Where training output goes: metrics.jsonl, TensorBoard events, the console."""
 
 import json
-import math
 import os
 import sys
-import time
 
 import numpy as np
-from PIL import Image
+import tqdm
+
+from jaxgan import files
 
 
 class MetricWriter:
@@ -61,33 +61,7 @@ def _truncate_after(path: str, step: int) -> None:
     except (ValueError, KeyError):
       continue  # a line cut short by a kill
   if len(keep) != len(lines):
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-      f.writelines(keep)
-    os.replace(tmp, path)
-
-
-def image_grid(images: np.ndarray, pad: int = 1, cols: int | None = None) -> np.ndarray:
-  """(N, H, W, C) floats in [-1, 1] -> one uint8 grid, `cols` wide (default: near-square)."""
-  n, h, w, c = images.shape
-  cols = cols or math.ceil(math.sqrt(n))
-  rows = math.ceil(n / cols)
-  pixels = np.clip((np.asarray(images, np.float32) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-  grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), np.uint8)
-  for i in range(n):
-    r, col = divmod(i, cols)
-    y, x = pad + r * (h + pad), pad + col * (w + pad)
-    grid[y : y + h, x : x + w] = pixels[i]
-  return grid
-
-
-def save_png(path: str, grid: np.ndarray) -> None:
-  """Writes a uint8 (H, W, 1 or 3) array as PNG, atomically."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
-  tmp = path + '.tmp.png'
-  img.save(tmp)
-  os.replace(tmp, path)
+    files.write_bytes(path, ''.join(keep).encode())
 
 
 def format_duration(seconds: float) -> str:
@@ -112,41 +86,26 @@ def status_line(step: int, total: int, m: dict[str, float]) -> str:
 
 
 def eval_line(step: int, r: dict[str, float]) -> str:
-  """One line per evaluation: the sample-quality metrics that exist for this dataset."""
-  parts = [f'{k} {r[k]:.4g}' for k in ('fid', 'classifier_score', 'precision', 'recall') if k in r]
-  if 'classes_covered' in r:
-    parts.append(f'classes {r["classes_covered"]:.0f}/10')
-  if 'modes_covered' in r:
-    parts.append(f'modes {r["modes_covered"]:.0f}/1000')
+  """One line per evaluation: every metric the dataset's feature network gave."""
+  parts = [f'{k} {v:.4g}' for k, v in r.items() if k != 'eval_seconds']
   return f'eval step {step} | ' + ' | '.join(parts) + f' | {r.get("eval_seconds", 0):.0f} s'
 
 
-class Progress:
-  """A self-overwriting progress line on a terminal (stderr); silent when not a TTY."""
+def progress(total: int, initial: int = 0, stream=None) -> tqdm.tqdm:
+  """A progress bar of steps on a terminal (stderr); silent when that is not a TTY."""
+  stream = stream or sys.stderr
+  return tqdm.tqdm(
+    total=total,
+    initial=initial,
+    file=stream,
+    disable=not stream.isatty(),
+    unit='step',
+    dynamic_ncols=True,
+    leave=False,
+  )
 
-  def __init__(self, total: int, stream=sys.stderr):
-    self.total = total
-    self.stream = stream
-    self.enabled = stream.isatty()
-    self._last = 0.0
-    self._t0 = None
-    self._s0 = 0
 
-  def update(self, step: int) -> None:
-    now = time.time()
-    if not self.enabled or now - self._last < 0.5:
-      return
-    if self._t0 is None:
-      self._t0, self._s0 = now, step
-    self._last = now
-    rate = (step - self._s0) / max(now - self._t0, 1e-9)
-    frac = step / max(self.total, 1)
-    bar = '#' * int(30 * frac)
-    eta = format_duration((self.total - step) / rate) if rate > 0 else '?'
-    self.stream.write(f'\r[{bar:<30}] {step}/{self.total} {rate:.1f} steps/s ETA {eta} ')
-    self.stream.flush()
-
-  def clear(self) -> None:
-    if self.enabled:
-      self.stream.write('\r' + ' ' * 79 + '\r')
-      self.stream.flush()
+def console(line: str) -> None:
+  """A line on stdout that a progress bar on the terminal does not garble."""
+  tqdm.tqdm.write(line, file=sys.stdout)
+  sys.stdout.flush()

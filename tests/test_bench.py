@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from configs import mnist as mnist_config
-from jaxgan import bench, steps, train
+from jaxgan import bench, steps
+from jaxgan import gan as gan_lib
+from jaxgan import images as images_lib
 from jaxgan.state import init_state
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -15,10 +17,10 @@ IMAGE_SHAPE = (28, 28, 1)
 
 def _jaxgan_step(config, batch: int, seed: int = 0):
   """One jaxgan train step from a fresh state; returns (state before, after, metrics, real, z)."""
-  gan = train.build_gan(config, IMAGE_SHAPE)
+  gan = gan_lib.from_config(config, IMAGE_SHAPE)
   state = jax.jit(lambda key: init_state(gan, key, IMAGE_SHAPE))(jax.random.PRNGKey(seed))
   pixels = np.random.default_rng(seed).integers(0, 256, (1, batch, *IMAGE_SHAPE), np.uint8)
-  real = train.to_float(pixels)
+  real = images_lib.to_float(pixels)
   # The latents train_step draws for its D step (and reuses for its G step).
   keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + gan.g_steps)
   z = gan.sample_latent(keys[0], batch)

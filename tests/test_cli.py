@@ -86,7 +86,7 @@ def test_signal_checkpoints_and_resumes(tmp_path, sig, code):
       if line.startswith('step ') or time.time() > deadline:
         break
     proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=300)
   finally:
     proc.kill()
   assert proc.returncode == code

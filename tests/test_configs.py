@@ -22,7 +22,8 @@ def _shrunk(name: str):
   config.log_every = config.sample_every = config.checkpoint_every = 2
   config.num_grid_samples = 20
   config.data.dir = str(SHARED_MNIST)
-  config.data.stacked_size = 64  # stacked_mnist: build only a few images
+  if config.data.name == 'stacked_mnist':
+    config.data.stacked_size = 64  # build only a few images
   config.model.latent_dim = 8
   config.model.g_features = (8, 4)
   config.model.d_features = (4, 8)

@@ -9,8 +9,8 @@ import shutil
 import socket
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 
+import ml_collections
 import numpy as np
 import pytest
 
@@ -23,9 +23,9 @@ TEST_IMAGES = 't10k-images-idx3-ubyte'
 TEST_LABELS = 't10k-labels-idx1-ubyte'
 
 
-def _config(**overrides) -> SimpleNamespace:
+def _config(**overrides) -> ml_collections.ConfigDict:
   fields = dict(name='mnist', split='test', dir='', cache_dir='', url=mnist.DEFAULT_URL)
-  return SimpleNamespace(**{**fields, **overrides})
+  return ml_collections.ConfigDict({**fields, **overrides})
 
 
 def _copy_test_split(tmp_path: Path) -> Path:

@@ -12,6 +12,8 @@ from PIL import Image
 
 from configs import test as test_config_lib
 from jaxgan import evaluate, evaluation, sample, train
+from jaxgan import images as images_lib
+from jaxgan import workdir as workdir_lib
 from jaxgan.errors import CheckpointError, JaxganError
 from jaxgan.evaluation import checkpoints
 from tests.conftest import REPO
@@ -54,7 +56,7 @@ def test_checkpoint_choice(workdir):
   directory, step = checkpoints.resolve(str(workdir), 'best')
   assert step == 3 and directory.endswith('checkpoints_best')
   _, _, state = checkpoints.load(str(workdir), 'best')
-  _, _, state_3 = train.load_run(str(workdir), 3)
+  _, _, state_3 = workdir_lib.load_run(str(workdir), 3)
   assert np.array_equal(
     state.g_params['Dense_0']['kernel'], state_3.g_params['Dense_0']['kernel']
   ), 'best restores checkpoints_best/3'
@@ -86,9 +88,9 @@ def test_sample_npz_and_png(workdir, tmp_path):
   images = np.load(tmp_path / 's.npz')['images']
   assert images.shape == (20, 28, 28, 1) and images.dtype == np.uint8
   # The same latents as the evaluation's for the same seed.
-  _, gan, state = train.load_run(str(workdir))
+  _, gan, state = workdir_lib.load_run(str(workdir))
   expected = next(evaluation.generate(evaluation.make_generate_fn(gan, state), 20))
-  assert np.abs(images.astype(int) - sample.to_uint8(expected)).max() <= 1
+  assert np.abs(images.astype(int) - images_lib.to_uint8(expected)).max() <= 1
 
   sample.sample(str(workdir), 10, str(tmp_path / 'grid.png'), checkpoint='3', seed=1)
   assert Image.open(tmp_path / 'grid.png').size == (4 * 29 + 1, 3 * 29 + 1)  # 4 columns, 3 rows

@@ -7,7 +7,11 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import losses, steps, train
+from jaxgan import gan as gan_lib
+from jaxgan import images as images_lib
+from jaxgan import objectives, steps, train
+from jaxgan import workdir as workdir_lib
+from jaxgan.objectives import penalties
 from jaxgan.state import GAN, init_state
 
 W = np.array([[0.5, -1.0], [2.0, 0.3], [-0.7, 1.5]])  # (3 inputs, 2 hidden)
@@ -43,7 +47,7 @@ FAKE = np.array([[0.4, -0.2, 0.1], [0.3, 0.5, -0.8], [-0.6, 0.1, 0.2], [0.2, -0.
 
 def test_gradient_penalty_matches_finite_differences():
   key = jax.random.PRNGKey(3)
-  got = losses.gradient_penalty(_d_tanh, jnp.asarray(REAL), jnp.asarray(FAKE), key)
+  got = penalties.gradient_penalty(_d_tanh, jnp.asarray(REAL), jnp.asarray(FAKE), key)
   want = _gp_numpy(W, _interpolates(key, REAL, FAKE))
   assert want > 0.01
   np.testing.assert_allclose(float(got), want, rtol=1e-4)
@@ -54,7 +58,7 @@ def test_gradient_penalty_differentiates_through_d_under_jit():
   key = jax.random.PRNGKey(3)
   real, fake = jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32)
   grad = jax.jit(
-    jax.grad(lambda w: losses.gradient_penalty(lambda x: _d_tanh(x, w), real, fake, key))
+    jax.grad(lambda w: penalties.gradient_penalty(lambda x: _d_tanh(x, w), real, fake, key))
   )(jnp.asarray(W, jnp.float32))
   x_hat, h = _interpolates(key, REAL, FAKE), 1e-5
   want = np.zeros_like(W)
@@ -97,7 +101,7 @@ def test_r1_on_a_linear_d_is_the_squared_weight_norm():
   def d_fn(x):
     return steps.apply(gan.discriminator, state.d_params, state.d_vars, x, True)[0]
 
-  np.testing.assert_allclose(losses.r1_penalty(d_fn, _real()[0]), jnp.sum(w**2), rtol=1e-6)
+  np.testing.assert_allclose(penalties.r1_penalty(d_fn, _real()[0]), jnp.sum(w**2), rtol=1e-6)
 
 
 @pytest.mark.parametrize('every', [1, 3])
@@ -142,16 +146,16 @@ def test_one_sided_label_smoothing_by_hand():
   r, f = 1 / (1 + np.exp(-np.asarray(real, np.float64))), 1 / (1 + np.exp(-np.asarray(fake)))
   s = 0.1
   want = np.mean(-(1 - s) * np.log(r) - s * np.log(1 - r)) + np.mean(-np.log(1 - f))
-  got = losses.d_loss('non_saturating', real, fake, label_smoothing=s)
+  got = objectives.get('non_saturating').d_loss(real, fake, label_smoothing=s)
   np.testing.assert_allclose(got, want, rtol=1e-6)
-  assert float(got) != float(losses.d_loss('non_saturating', real, fake))
+  assert float(got) != float(objectives.get('non_saturating').d_loss(real, fake))
   with pytest.raises(ValueError, match='label_smoothing'):
-    losses.d_loss('hinge', real, fake, label_smoothing=s)
+    objectives.get('hinge').d_loss(real, fake, label_smoothing=s)
 
 
 def test_weight_decay_is_decoupled(test_config):
   test_config.optim.weight_decay = 0.1
-  gan = train.build_gan(test_config, (28, 28, 1))
+  gan = gan_lib.from_config(test_config, (28, 28, 1))
   params = {'w': jnp.array([1.0, -2.0])}
   # Zero gradients: Adam's step is 0, so all that is left is -lr * wd * params.
   updates, _ = gan.d_optimizer.update({'w': jnp.zeros(2)}, gan.d_optimizer.init(params), params)
@@ -334,7 +338,6 @@ def test_conditional_train_step_needs_labels_and_trains():
 
 
 def test_conditional_grid_has_one_row_per_class():
-  from jaxgan import writers
 
   gan = _conditional_gan(num_classes=10)
   z, labels, cols = train.grid_inputs(gan, jax.random.PRNGKey(0), 64)
@@ -342,7 +345,7 @@ def test_conditional_grid_has_one_row_per_class():
   rows = np.asarray(labels).reshape(10, 6)
   np.testing.assert_array_equal(rows, np.repeat(np.arange(10)[:, None], 6, axis=1))
   np.testing.assert_array_equal(z[:6], z[6:12])  # a column shares its latent
-  grid = writers.image_grid(np.zeros((60, 8, 8, 1)), pad=1, cols=cols)
+  grid = images_lib.grid(np.zeros((60, 8, 8, 1)), pad=1, cols=cols)
   assert grid.shape == (10 * 9 + 1, 6 * 9 + 1, 1)
   # Unconditional grids are unchanged.
   z, labels, cols = train.grid_inputs(_linear_gan(), jax.random.PRNGKey(0), 64)
@@ -397,7 +400,7 @@ def test_trainer_keeps_and_checkpoints_the_ema(test_config, tmp_path):
   state = train.train_and_evaluate(test_config, str(tmp_path))
   diffs = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state.g_ema_params, state.g_params)
   assert all(v > 0 for v in jax.tree.leaves(diffs))
-  _, _, restored = train.load_run(str(tmp_path))
+  _, _, restored = workdir_lib.load_run(str(tmp_path))
   jax.tree.map(np.testing.assert_array_equal, restored.g_ema_params, state.g_ema_params)
 
 

@@ -13,7 +13,7 @@ import time
 import jax
 import numpy as np
 
-from jaxgan import train
+from jaxgan import workdir as workdir_lib
 from tests.conftest import REPO
 
 KILLS = 10
@@ -75,8 +75,8 @@ def test_survives_repeated_sigkill(tmp_path):
   proc = _start(reference)
   proc.communicate(timeout=300)
   assert proc.returncode == 0
-  _, _, a = train.load_run(str(workdir))
-  _, _, b = train.load_run(str(reference))
+  _, _, a = workdir_lib.load_run(str(workdir))
+  _, _, b = workdir_lib.load_run(str(reference))
   assert int(a.step) == int(b.step) == 40
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_array_equal(x, y)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import gan as gan_lib
 from jaxgan import models, train
 from jaxgan.state import init_state
 
@@ -91,7 +92,7 @@ def test_generator_output_in_tanh_range(test_config):
 def test_each_variant_trains(test_config, overrides):
   """A few steps on random data: losses finite, both networks move."""
   cfg = _variant(test_config, **overrides)
-  gan = train.build_gan(cfg, (28, 28, 1))
+  gan = gan_lib.from_config(cfg, (28, 28, 1))
   state = init_state(gan, jax.random.PRNGKey(0), (28, 28, 1))
   images = jax.random.randint(jax.random.PRNGKey(1), (32, 28, 28, 1), 0, 256).astype(jnp.uint8)
   fn = jax.jit(train.make_train_fn(gan, 8, jax.random.PRNGKey(2)), static_argnums=2)

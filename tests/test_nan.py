@@ -14,6 +14,7 @@ import pytest
 
 from jaxgan import config as config_lib
 from jaxgan import train
+from jaxgan import workdir as workdir_lib
 from jaxgan.errors import ConfigError, JaxganError
 
 HUGE = 1e30
@@ -36,7 +37,7 @@ def _set_lrs(config, lr):
 def _checkpoints_are_finite(workdir) -> list[int]:
   saved = sorted(int(s) for s in os.listdir(workdir / 'checkpoints') if s.isdigit())
   for step in saved:
-    _, _, state = train.load_run(str(workdir), step=step)
+    _, _, state = workdir_lib.load_run(str(workdir), step=step)
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(state)), step
   return saved
 

@@ -9,6 +9,8 @@ rounding-level change in a near-zero gradient can change that parameter's update
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 
@@ -16,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import train
+from jaxgan import workdir as workdir_lib
 from tests.conftest import REPO
 
 PARAM_ATOL = 6 * 2 * 2e-4
@@ -56,8 +58,8 @@ def test_same_run_on_several_devices(one_device, tmp_path, devices):
   ref_dir, ref = one_device
   rows = run(tmp_path, devices)
   np.testing.assert_allclose(losses(rows), losses(ref), rtol=1e-5)
-  _, _, a = train.load_run(str(ref_dir))
-  _, _, b = train.load_run(str(tmp_path))
+  _, _, a = workdir_lib.load_run(str(ref_dir))
+  _, _, b = workdir_lib.load_run(str(tmp_path))
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=PARAM_ATOL), a, b)
 
 
@@ -78,24 +80,27 @@ def test_batch_must_divide_over_devices(tmp_path):
   assert 'batch_size=8 must be divisible by the 3 devices' in r.stderr
 
 
-def test_two_processes_match_one(one_device, tmp_path):
-  """2 local processes x 2 CPU devices (gloo collectives over loopback) = one 4-device run."""
+def start_two_processes(workdir, *args) -> list[subprocess.Popen]:
+  """Two local processes x 2 CPU devices, jax.distributed over loopback (gloo collectives)."""
   import socket
 
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     port = s.getsockname()[1]
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
-  procs = [
+  env = {
+    **os.environ,
+    'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
+    'PYTHONUNBUFFERED': '1',
+  }
+  return [
     subprocess.Popen(
       [
         sys.executable,
         '-m',
         'jaxgan.main',
         '--config=configs/test.py',
-        f'--workdir={tmp_path}',
-        '--config.log_every=1',
-        '--config.sample_every=3',
+        f'--workdir={workdir}',
+        *args,
         f'--coordinator_address=127.0.0.1:{port}',
         '--num_processes=2',
         f'--process_id={i}',
@@ -108,6 +113,11 @@ def test_two_processes_match_one(one_device, tmp_path):
     )
     for i in range(2)
   ]
+
+
+def test_two_processes_match_one(one_device, tmp_path):
+  """2 local processes x 2 CPU devices (gloo collectives over loopback) = one 4-device run."""
+  procs = start_two_processes(tmp_path, '--config.log_every=1', '--config.sample_every=3')
   outs = [p.communicate(timeout=300)[0] for p in procs]
   assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
   # Only process 0 prints status lines and writes metrics and samples.
@@ -116,5 +126,40 @@ def test_two_processes_match_one(one_device, tmp_path):
     rows = [json.loads(line) for line in f]
   np.testing.assert_allclose(losses(rows), losses(one_device[1]), rtol=1e-5)
   assert sorted(os.listdir(tmp_path / 'samples')) == ['step_000003.png', 'step_000006.png']
-  _, _, state = train.load_run(str(tmp_path))  # the jointly written checkpoint restores here
+  _, _, state = workdir_lib.load_run(str(tmp_path))  # the jointly written checkpoint restores here
   assert int(state.step) == 6
+
+
+def test_a_signal_to_one_process_stops_both_at_the_same_step(tmp_path):
+  """SIGTERM to process 1 only (as when one host of a slice is preempted first): both agree
+  on the stop step, write one checkpoint together and exit 0, and none waits forever in a
+  collective the other never enters."""
+  procs = start_two_processes(
+    tmp_path,
+    '--config.num_steps=100000',
+    '--config.log_every=1',
+    '--config.sample_every=0',
+    '--config.checkpoint_every=100000',
+  )
+  try:
+    # Process 0 prints a status line per step once both train (each step is a collective).
+    for line in procs[0].stdout:
+      if line.startswith('step 3/'):
+        break
+    else:
+      pytest.fail('process 0 never reached step 3')
+    procs[1].send_signal(signal.SIGTERM)
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+  stops = [re.search(r'received: checkpoint at step (\d+) saved', out) for out in outs]
+  assert all(stops), outs
+  step = int(stops[0].group(1))
+  assert int(stops[1].group(1)) == step and 'SIGTERM received' in outs[1]
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == [str(step)]
+  rows = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert rows[-1]['step'] == step
+  _, _, state = workdir_lib.load_run(str(tmp_path))
+  assert int(state.step) == step

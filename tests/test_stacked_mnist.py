@@ -8,6 +8,7 @@ import pytest
 from configs import stacked_mnist as stacked_config
 from jaxgan import config as config_lib
 from jaxgan import data, evaluation, train
+from jaxgan import workdir as workdir_lib
 from jaxgan.data import mnist, stacked_mnist
 from tests.conftest import SHARED_MNIST
 
@@ -53,7 +54,7 @@ def test_trains_and_evaluates(test_config, tmp_path, mnist_test):
   test_config.num_steps = 2
   state = train.train_and_evaluate(test_config, str(tmp_path))
   assert json.loads((tmp_path / 'run.json').read_text())['image_shape'] == [28, 28, 3]
-  _, gan, _ = train.load_run(str(tmp_path))
+  _, gan, _ = workdir_lib.load_run(str(tmp_path))
   real, _ = stacked_mnist.stack(*mnist_test, size=200)
   m = evaluation.evaluate_generator(evaluation.make_generate_fn(gan, state), real, 200)
   assert set(m) == {'fid', 'precision', 'recall', 'modes_covered', 'mode_kl'}

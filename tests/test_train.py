@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from jaxgan import config as config_lib
+from jaxgan import gan as gan_lib
 from jaxgan import train, writers
+from jaxgan import workdir as workdir_lib
 from jaxgan.errors import CheckpointError, ConfigError, DataError, JaxganError
 from jaxgan.state import init_state
 
@@ -50,12 +52,12 @@ def test_workdir_contents(test_config, tmp_path):
   assert any(f.startswith('events.out.tfevents') for f in os.listdir(tmp_path / 'tensorboard'))
   assert sorted(int(s) for s in os.listdir(tmp_path / 'checkpoints') if s.isdigit()) == [3, 6]
   assert json.loads((tmp_path / 'config.json').read_text())['batch_size'] == 8
-  config, _, restored = train.load_run(str(tmp_path))
+  config, _, restored = workdir_lib.load_run(str(tmp_path))
   assert config.batch_size == 8 and _leaves_equal(restored, state)
-  _, _, at_3 = train.load_run(str(tmp_path), step=3)
+  _, _, at_3 = workdir_lib.load_run(str(tmp_path), step=3)
   assert int(at_3.step) == 3
   with pytest.raises(CheckpointError, match='no checkpoint 4'):
-    train.load_run(str(tmp_path), step=4)
+    workdir_lib.load_run(str(tmp_path), step=4)
 
 
 def test_sample_grid_image(test_config, tmp_path):
@@ -122,7 +124,7 @@ def test_incompatible_checkpoint_is_refused_and_kept(test_config, tmp_path):
 
 def test_train_fn_donates_state_and_keeps_metrics_on_device(test_config):
   """The jitted step reuses the state's buffers and makes no device->host transfer."""
-  gan = train.build_gan(test_config, (28, 28, 1))
+  gan = gan_lib.from_config(test_config, (28, 28, 1))
   state = jax.jit(lambda k: init_state(gan, k, (28, 28, 1)))(jax.random.PRNGKey(0))
   images = jax.numpy.zeros((16, 28, 28, 1), jax.numpy.uint8)
   fn = jax.jit(

@@ -3,13 +3,14 @@ import json
 
 import numpy as np
 
+from jaxgan import images as images_lib
 from jaxgan import writers
 
 
 def test_image_grid_layout():
   images = np.full((5, 4, 3, 1), -1.0, np.float32)
   images[4] = 1.0  # the fifth image white
-  grid = writers.image_grid(images, pad=1)
+  grid = images_lib.grid(images, pad=1)
   # 5 images -> 3 columns x 2 rows of 4x3 tiles with 1-pixel borders.
   assert grid.shape == (2 * 5 + 1, 3 * 4 + 1, 1) and grid.dtype == np.uint8
   assert grid[6:10, 5:8].min() == 255 and grid[1:5, 1:4].max() == 0
@@ -33,8 +34,10 @@ class _FakeTTY(io.StringIO):
 def test_progress_only_on_a_terminal():
   tty, pipe = _FakeTTY(), io.StringIO()
   for stream in (tty, pipe):
-    p = writers.Progress(100, stream=stream)
-    p.update(10)
+    p = writers.progress(100, initial=5, stream=stream)
+    p.update(5)
+    p.refresh()  # tqdm redraws at most every 0.1 s
+    p.close()
   assert '10/100' in tty.getvalue() and pipe.getvalue() == ''
 
 

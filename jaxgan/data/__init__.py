@@ -1,48 +1,62 @@
-"""Datasets as uint8 arrays on the host: MNIST read by jaxgan itself, anything else via tfds."""
+"""Dataset sources by name, behind one small protocol; `load_dataset(config.data)` reads a split.
 
-from typing import Any, NamedTuple
+A source is a module (or any object) with
+- `SCHEMA`: {key: check} for its own keys under `config.data` (jaxgan.checks);
+- `load(data_config, split) -> Dataset`: the whole split as uint8 arrays in host memory;
+- `image_shape(data_config)`: (H, W, C) without reading the data, or None if unknown;
+- `FEATURES`: the name of the evaluation feature network that measures its images (see
+  jaxgan.evaluation), or None; `EVAL_NUM_SAMPLES`: samples per evaluation by default.
+`register(name, source)` adds one and `config.data.name` selects it; a name that is not
+registered is read from tensorflow-datasets. Every source shares the keys in COMMON_SCHEMA.
+"""
 
-import numpy as np
 from absl import logging
 
+from jaxgan import checks
 from jaxgan.data import mnist, stacked_mnist, tfds_source
+from jaxgan.data.dataset import Dataset
 from jaxgan.data.mnist import MNIST_FILES
 
-__all__ = ['MNIST_FILES', 'Dataset', 'load_dataset', 'mnist', 'stacked_mnist', 'tfds_source']
+__all__ = [
+  'COMMON_SCHEMA',
+  'MNIST_FILES',
+  'Dataset',
+  'get',
+  'image_shape',
+  'load_dataset',
+  'register',
+]
+
+COMMON_SCHEMA: dict[str, checks.Check] = {
+  'name': checks.string,
+  'split': checks.string,
+  'dir': checks.string,
+  'num_classes': checks.integer(1),
+}
+
+_REGISTRY = {'mnist': mnist, 'stacked_mnist': stacked_mnist}
 
 
-class Dataset(NamedTuple):
-  """A whole split in host memory."""
-
-  images: np.ndarray  # uint8, (N, H, W, C).
-  labels: np.ndarray | None  # int32, (N,), or None when the dataset has no labels.
-  name: str
+def register(name: str, source) -> None:
+  _REGISTRY[name] = source
 
 
-def load_dataset(data_config: Any) -> Dataset:
-  """Loads the split named by `data_config` (fields name, split, dir, cache_dir, url).
+def get(name: str):
+  """The source registered as `name`; any other name is a tensorflow-datasets dataset."""
+  return _REGISTRY.get(name, tfds_source)
+
+
+def load_dataset(data_config, split: str | None = None) -> Dataset:
+  """The split `split` (default: data_config.split) of the source named by data_config.name.
 
   Raises DataError when the data is missing, corrupt, or cannot be fetched or prepared.
   """
-  name = getattr(data_config, 'name', 'mnist') or 'mnist'
-  split = getattr(data_config, 'split', 'train') or 'train'
-  data_dir = getattr(data_config, 'dir', '')
-  if name == 'mnist':
-    images, labels = mnist.load_mnist(
-      split,
-      data_dir=data_dir,
-      cache_dir=getattr(data_config, 'cache_dir', ''),
-      url=getattr(data_config, 'url', '') or mnist.DEFAULT_URL,
-    )
-  elif name == 'stacked_mnist':
-    images, labels = stacked_mnist.load_stacked_mnist(
-      split,
-      size=getattr(data_config, 'stacked_size', stacked_mnist.DEFAULT_SIZE),
-      data_dir=data_dir,
-      cache_dir=getattr(data_config, 'cache_dir', ''),
-      url=getattr(data_config, 'url', '') or mnist.DEFAULT_URL,
-    )
-  else:
-    images, labels = tfds_source.load_tfds(name, split, data_dir)
-  logging.info('Loaded %s/%s: images %s.', name, split, images.shape)
-  return Dataset(images, labels, name)
+  split = split or data_config.get('split', 'train') or 'train'
+  dataset = get(data_config.name).load(data_config, split)
+  logging.info('Loaded %s/%s: images %s.', data_config.name, split, dataset.images.shape)
+  return dataset
+
+
+def image_shape(data_config) -> tuple[int, ...] | None:
+  """(H, W, C) of the source's images if it knows them without reading, else None."""
+  return get(data_config.name).image_shape(data_config)

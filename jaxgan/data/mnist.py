@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
+from jaxgan import checks, files
+from jaxgan.data.dataset import Dataset
 from jaxgan.errors import DataError
 
 DEFAULT_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
@@ -113,36 +114,27 @@ def default_cache_dir(name: str) -> Path:
 def _download(url: str, path: Path, name: str) -> np.ndarray:
   """Fetches `url` into `path` atomically and returns its verified content."""
   try:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temp file lives beside the target so os.replace is atomic, and a download cut short
-    # leaves only a *.tmp file, never something that looks like a complete cached file.
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-  except OSError as e:
-    raise DataError(f'{path.parent}: cannot create the MNIST cache ({e}).') from e
-  tmp = Path(tmp_name)
-  try:
-    try:
-      with os.fdopen(fd, 'wb') as f:
-        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
-          while chunk := response.read(_CHUNK_BYTES):
+    with files.atomic_path(str(path)) as tmp:
+      try:
+        with open(tmp, 'wb') as f, urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as r:
+          while chunk := r.read(_CHUNK_BYTES):
             f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
-    except (OSError, http.client.HTTPException) as e:
-      raise DataError(
-        f'cannot fetch {url} ({e}); for offline use pass --config.data.dir=PATH '
-        'to a folder with the MNIST IDX files.'
-      ) from e
-    try:
-      array = _read_verified(tmp, name)
-    except DataError as e:
-      raise DataError(
-        f'{url}: the downloaded file is corrupt or truncated (not the original {name}); '
-        'check data.url, or pass --config.data.dir=PATH to a folder with the MNIST IDX files.'
-      ) from e
-    os.replace(tmp, path)
-  finally:
-    tmp.unlink(missing_ok=True)
+          f.flush()
+          os.fsync(f.fileno())
+      except (OSError, http.client.HTTPException) as e:
+        raise DataError(
+          f'cannot fetch {url} ({e}); for offline use pass --config.data.dir=PATH '
+          'to a folder with the MNIST IDX files.'
+        ) from e
+      try:
+        array = _read_verified(Path(tmp), name)
+      except DataError as e:
+        raise DataError(
+          f'{url}: the downloaded file is corrupt or truncated (not the original {name}); '
+          'check data.url, or pass --config.data.dir=PATH to a folder with the MNIST IDX files.'
+        ) from e
+  except OSError as e:  # the cache folder itself
+    raise DataError(f'{path.parent}: cannot create the MNIST cache ({e}).') from e
   logging.info('Downloaded %s to %s.', url, path)
   return array
 
@@ -178,3 +170,23 @@ def load_mnist(
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir('mnist')
     images, labels = (_fetch_cached(url, cache, n) for n in names)
   return images[..., None], labels.astype(np.int32)
+
+
+# --- The `mnist` source (jaxgan.data) ----------------------------------------------------------
+SCHEMA = {'cache_dir': checks.string, 'url': checks.string}
+FEATURES = 'mnist_classifier'
+EVAL_NUM_SAMPLES = 10_000
+
+
+def load(data_config, split: str) -> Dataset:
+  images, labels = load_mnist(
+    split,
+    data_dir=data_config.dir,
+    cache_dir=data_config.get('cache_dir', ''),
+    url=data_config.get('url', '') or DEFAULT_URL,
+  )
+  return Dataset(images, labels, 'mnist')
+
+
+def image_shape(data_config) -> tuple[int, ...]:
+  return (28, 28, 1)

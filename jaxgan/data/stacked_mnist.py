@@ -8,7 +8,9 @@ import os
 
 import numpy as np
 
+from jaxgan import checks
 from jaxgan.data import mnist
+from jaxgan.data.dataset import Dataset
 
 DEFAULT_SIZE = 60_000
 SEED = 0
@@ -40,3 +42,24 @@ def load_stacked_mnist(
   """Stacked MNIST built from MNIST `split`: uint8 images (size, 28, 28, 3), int32 modes."""
   images, labels = mnist.load_mnist(split, data_dir=data_dir, cache_dir=cache_dir, url=url)
   return stack(images, labels, size, seed)
+
+
+# --- The `stacked_mnist` source (jaxgan.data) ---------------------------------------------------
+SCHEMA = {**mnist.SCHEMA, 'stacked_size': checks.integer(1)}
+FEATURES = 'mnist_classifier'  # each channel classified as a digit
+EVAL_NUM_SAMPLES = 26_000  # the literature's count (PacGAN, VEEGAN)
+
+
+def load(data_config, split: str) -> Dataset:
+  images, labels = load_stacked_mnist(
+    split,
+    size=data_config.get('stacked_size', DEFAULT_SIZE),
+    data_dir=data_config.dir,
+    cache_dir=data_config.get('cache_dir', ''),
+    url=data_config.get('url', '') or mnist.DEFAULT_URL,
+  )
+  return Dataset(images, labels, 'stacked_mnist')
+
+
+def image_shape(data_config) -> tuple[int, ...]:
+  return (28, 28, 3)

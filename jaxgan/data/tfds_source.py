@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from jaxgan.data.dataset import Dataset
 from jaxgan.errors import DataError
 
 _BATCH = 1024
@@ -108,3 +109,19 @@ def _materialise(source, name: str) -> tuple[np.ndarray, np.ndarray | None]:
       if labels is not None:
         labels[start + i] = example['label']
   return images, labels
+
+
+# --- Any tensorflow-datasets name not registered as a jaxgan source (jaxgan.data) -------------
+SCHEMA = {}
+FEATURES = None  # no feature network measures arbitrary datasets yet
+EVAL_NUM_SAMPLES = 10_000
+_SHAPES = {'mnist': (28, 28, 1), 'fashion_mnist': (28, 28, 1)}
+
+
+def load(data_config, split: str) -> Dataset:
+  images, labels = load_tfds(data_config.name, split, data_config.dir)
+  return Dataset(images, labels, data_config.name)
+
+
+def image_shape(data_config) -> tuple[int, ...] | None:
+  return _SHAPES.get(data_config.name)

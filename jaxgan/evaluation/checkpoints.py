@@ -8,7 +8,7 @@ import os
 
 import ml_collections
 
-from jaxgan import train
+from jaxgan import workdir as workdir_lib
 from jaxgan.errors import CheckpointError
 from jaxgan.state import GAN, GANState
 
@@ -48,7 +48,5 @@ def load(
 ) -> tuple[ml_collections.ConfigDict, GAN, GANState]:
   """(config, gan, state) of the checkpoint named by `checkpoint` (see `resolve`)."""
   directory, step = resolve(workdir, checkpoint)
-  for name in ('config.json', 'run.json'):
-    if not os.path.exists(os.path.join(workdir, name)):
-      raise CheckpointError(f'{workdir!r} has no {name}: is it a jaxgan workdir?')
-  return train.load_run(workdir, step, folder=os.path.basename(directory))
+  workdir_lib.read_run(workdir)  # a clear error for a folder that is not a jaxgan workdir
+  return workdir_lib.load_run(workdir, step, folder=os.path.basename(directory))

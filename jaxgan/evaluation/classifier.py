@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.state import PyTree
+from jaxgan import files
+from jaxgan.gan import PyTree
+from jaxgan.images import to_float
 
 WEIGHTS_PATH = os.path.join(os.path.dirname(__file__), 'mnist_classifier.msgpack')
 FEATURE_DIM = 128
@@ -58,24 +60,13 @@ def load_params(path: str = WEIGHTS_PATH) -> PyTree:
 
 def save_params(path: str, params: PyTree) -> None:
   """Writes parameters as msgpack (float32 numpy arrays), atomically."""
-  data = flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params))
-  tmp = path + '.tmp'
-  with open(tmp, 'wb') as f:
-    f.write(data)
-  os.replace(tmp, path)
+  files.write_bytes(path, flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
 
 
 @jax.jit
 def _apply(params: PyTree, images: jax.Array) -> tuple[jax.Array, jax.Array]:
   logits, features = Classifier().apply({'params': params}, images)
   return features, jax.nn.softmax(logits)
-
-
-def to_float(images: np.ndarray) -> np.ndarray:
-  """uint8 pixels -> float32 in [-1, 1]; float images are passed through as float32."""
-  if images.dtype == np.uint8:
-    return images.astype(np.float32) / 127.5 - 1.0
-  return np.asarray(images, np.float32)
 
 
 def classify(
@@ -90,7 +81,7 @@ def classify(
   n = images.shape[0]
   features, probs = [], []
   for start in range(0, n, batch_size):
-    batch = to_float(images[start : start + batch_size])
+    batch = to_float(np.asarray(images[start : start + batch_size]))
     if batch.shape[0] < batch_size and n > batch_size:
       batch = np.concatenate([batch, np.zeros((batch_size - batch.shape[0], *batch.shape[1:]))])
     f, p = jax.device_get(_apply(params, batch.astype(np.float32)))

@@ -1,8 +1,10 @@
-"""Sample quality of a generator, measured with the MNIST feature classifier.
+"""Sample quality of a generator: generated vs real images, in a feature network's space.
 
-One channel (MNIST): fid, classifier_score, precision, recall, class_kl, classes_covered.
-Three channels (Stacked MNIST): fid, precision, recall, modes_covered, mode_kl; each channel
-is classified as a digit and the features of the three channels are concatenated.
+`evaluate_generator` (generated vs real test images), `reference_metrics` (real training vs
+real test images: what a perfect generator would score), `make_generate_fn` (a jaxgan GAN as a
+`generate_fn`), and `Evaluator`, which the trainer calls. Which feature network measures a
+dataset is the data source's choice (`FEATURES`); the metrics are those registered in
+`jaxgan.evaluation.registry`.
 """
 
 import functools
@@ -12,44 +14,18 @@ from collections.abc import Callable, Iterator
 import jax
 import numpy as np
 
-from jaxgan import steps
-from jaxgan.evaluation import classifier, metrics
-from jaxgan.state import GAN, GANState
+from jaxgan import data, steps
+from jaxgan.errors import ConfigError
+from jaxgan.evaluation import features as features_lib
+from jaxgan.evaluation import registry
+from jaxgan.evaluation.features import Embedding
+from jaxgan.gan import GAN
+from jaxgan.state import GANState
 
-DEFAULT_NUM_SAMPLES = {1: 10_000, 3: 26_000}  # by channel count: MNIST, Stacked MNIST
-NUM_MODES = 1000  # Stacked MNIST: three digits
-# A class counts as covered when it holds at least 1% of the samples (a tenth of its share
-# under a uniform spread), so that a few misclassified samples do not count as a class.
-MIN_CLASS_FRACTION = 0.01
+DEFAULT_FEATURES = 'mnist_classifier'
 SUBSET_SEED = 0  # which real images are compared when there are more than num_samples
 
 GenerateFn = Callable[[jax.Array], jax.Array]
-
-
-def default_num_samples(image_shape: tuple[int, ...]) -> int:
-  """10,000 for MNIST-like (one channel), 26,000 for Stacked MNIST (three channels)."""
-  return DEFAULT_NUM_SAMPLES[_channels(image_shape)]
-
-
-def _channels(image_shape: tuple[int, ...]) -> int:
-  channels = image_shape[-1]
-  if tuple(image_shape[-3:-1]) != (28, 28) or channels not in DEFAULT_NUM_SAMPLES:
-    raise ValueError(
-      f'images of shape {tuple(image_shape)}: the MNIST classifier measures 28x28 images with '
-      '1 channel (MNIST) or 3 (Stacked MNIST)'
-    )
-  return channels
-
-
-def embed(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """(features (N, C*128), class probabilities (N, C, 10)) of uint8 or [-1, 1] images.
-
-  Each of the C channels is classified as one digit.
-  """
-  n, h, w, c = images.shape
-  digits = np.moveaxis(np.asarray(images), -1, 1).reshape(n * c, h, w, 1)
-  features, probs = classifier.classify(digits)
-  return features.reshape(n, c * classifier.FEATURE_DIM), probs.reshape(n, c, -1)
 
 
 def _subset(images: np.ndarray, n: int) -> np.ndarray:
@@ -60,53 +36,37 @@ def _subset(images: np.ndarray, n: int) -> np.ndarray:
   return images[np.sort(order)]
 
 
-_EMBEDDINGS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_EMBEDDINGS: dict[tuple, Embedding] = {}
 
 
-def _embed_cached(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """`embed`, remembered per process: the trainer compares with the same real images each time."""
-  key = (images.shape, images.dtype.str, hashlib.sha1(np.ascontiguousarray(images)).hexdigest())
+def _embed_cached(net, images: np.ndarray) -> Embedding:
+  """`net.embed`, remembered per process: the trainer compares with the same real images."""
+  digest = hashlib.sha1(np.ascontiguousarray(images)).hexdigest()
+  key = (net.name, images.shape, images.dtype.str, digest)
   if key not in _EMBEDDINGS:
     if len(_EMBEDDINGS) >= 4:
       _EMBEDDINGS.pop(next(iter(_EMBEDDINGS)))
-    _EMBEDDINGS[key] = embed(images)
+    _EMBEDDINGS[key] = net.embed(images)
   return _EMBEDDINGS[key]
 
 
-def compare(
-  real: tuple[np.ndarray, np.ndarray], fake: tuple[np.ndarray, np.ndarray]
-) -> dict[str, float]:
-  """All metrics of `fake` against `real`, each an `embed` result (features, probs)."""
-  real_features, _ = real
-  fake_features, fake_probs = fake
-  out = {'fid': metrics.fid(real_features, fake_features)}
-  out['precision'], out['recall'] = metrics.precision_recall(real_features, fake_features)
-  classes = fake_probs.argmax(-1)  # (N, C)
-  if classes.shape[1] == 1:
-    out['classifier_score'] = metrics.classifier_score(fake_probs[:, 0])
-    out['class_kl'] = metrics.kl_from_uniform(classes[:, 0], classifier.NUM_CLASSES)
-    out['classes_covered'] = metrics.num_covered(
-      classes[:, 0], classifier.NUM_CLASSES, MIN_CLASS_FRACTION
-    )
-  else:
-    modes = classes @ np.array([100, 10, 1])
-    out['modes_covered'] = metrics.num_covered(modes, NUM_MODES)
-    out['mode_kl'] = metrics.kl_from_uniform(modes, NUM_MODES)
-  return out
-
-
 def evaluate_images(
-  fake_images: np.ndarray, real_images: np.ndarray, num_samples: int | None = None
+  fake_images: np.ndarray,
+  real_images: np.ndarray,
+  num_samples: int | None = None,
+  features: str = DEFAULT_FEATURES,
 ) -> dict[str, float]:
   """Metrics of `fake_images` against `num_samples` of `real_images` (uint8 or [-1, 1]).
 
   num_samples defaults to len(fake_images).
   """
-  _channels(fake_images.shape)
+  net = features_lib.get(features)
+  net.check(fake_images.shape)
   if fake_images.shape[1:] != real_images.shape[1:]:
     raise ValueError(f'fake images {fake_images.shape} and real {real_images.shape} differ')
   n = len(fake_images) if num_samples is None else num_samples
-  return compare(_embed_cached(_subset(real_images, n)), embed(fake_images[:n]))
+  real = _embed_cached(net, _subset(real_images, n))
+  return registry.compare(real, net.embed(fake_images[:n]))
 
 
 def generate(generate_fn: GenerateFn, num_samples: int, seed: int = 0) -> Iterator[np.ndarray]:
@@ -123,45 +83,51 @@ def generate(generate_fn: GenerateFn, num_samples: int, seed: int = 0) -> Iterat
 def evaluate_generator(
   generate_fn: GenerateFn,
   real_images: np.ndarray,
-  num_samples: int | None = None,
+  num_samples: int = 10_000,
   seed: int = 0,
+  features: str = DEFAULT_FEATURES,
 ) -> dict[str, float]:
   """Metrics of `num_samples` generated images against as many `real_images` (uint8, NHWC).
 
   `generate_fn(key)` returns a batch of images in [-1, 1] (any fixed batch size); it is
   called with keys `fold_in(PRNGKey(seed), i)`, i = 0, 1, ..., until num_samples are made.
-  num_samples defaults to 10,000 for one channel, 26,000 for three (Stacked MNIST).
-  Use `make_generate_fn(gan, state)` for a jaxgan GAN.
+  Use `make_generate_fn(gan, state)` for a jaxgan GAN. `features` names the feature network.
   """
-  n = default_num_samples(real_images.shape) if num_samples is None else num_samples
-  features, probs = [], []
-  for batch in generate(generate_fn, n, seed):
+  net = features_lib.get(features)
+  net.check(real_images.shape)
+  parts = []
+  for batch in generate(generate_fn, num_samples, seed):
     if batch.shape[1:] != real_images.shape[1:]:
       raise ValueError(f'generated images {batch.shape} do not match real {real_images.shape}')
-    f, p = embed(batch)  # batch by batch: 26,000 3-channel images would take 245 MB
-    features.append(f)
-    probs.append(p)
-  fake = np.concatenate(features), np.concatenate(probs)
-  return compare(_embed_cached(_subset(real_images, n)), fake)
+    parts.append(net.embed(batch))  # batch by batch: 26,000 3-channel images take 245 MB
+  fake = Embedding(
+    np.concatenate([p.features for p in parts]),
+    None if parts[0].probs is None else np.concatenate([p.probs for p in parts]),
+  )
+  return registry.compare(_embed_cached(net, _subset(real_images, num_samples)), fake)
 
 
 _REFERENCE: dict[tuple, dict[str, float]] = {}
 
 
 def reference_metrics(
-  train_images: np.ndarray, test_images: np.ndarray, num_samples: int | None = None
+  train_images: np.ndarray,
+  test_images: np.ndarray,
+  num_samples: int = 10_000,
+  features: str = DEFAULT_FEATURES,
 ) -> dict[str, float]:
   """The metrics of real data: `num_samples` training images measured as if generated.
 
   The floor a perfect generator would reach at this num_samples. Remembered per process.
   """
-  n = default_num_samples(test_images.shape) if num_samples is None else num_samples
   key = tuple(
     hashlib.sha1(np.ascontiguousarray(x)).hexdigest() for x in (train_images, test_images)
   )
-  if (key, n) not in _REFERENCE:
-    _REFERENCE[key, n] = evaluate_images(_subset(train_images, n), test_images, n)
-  return _REFERENCE[key, n]
+  key += (num_samples, features)
+  if key not in _REFERENCE:
+    fake = _subset(train_images, num_samples)
+    _REFERENCE[key] = evaluate_images(fake, test_images, num_samples, features)
+  return _REFERENCE[key]
 
 
 @functools.cache
@@ -184,3 +150,26 @@ def make_generate_fn(gan: GAN, state: GANState, batch_size: int = 500) -> Genera
   (gan, batch_size): a new state reuses the compiled function.
   """
   return functools.partial(_generator(gan, batch_size), state.g_ema_params, state.g_vars)
+
+
+class Evaluator:
+  """Evaluation during training: the run's generator against the test split of its dataset.
+
+  The same latents every time (from `seed`), so successive evaluations compare fairly.
+  """
+
+  def __init__(self, data_config, num_samples: int, seed: int):
+    source = data.get(data_config.name)
+    if not getattr(source, 'FEATURES', None):
+      raise ConfigError(
+        f'no feature network measures data.name={data_config.name!r}: set eval_every=0'
+      )
+    self.features = source.FEATURES
+    self.test_images = data.load_dataset(data_config, 'test').images
+    self.num_samples, self.seed = num_samples, seed
+
+  def __call__(self, gan: GAN, state: GANState) -> dict[str, float]:
+    generate_fn = make_generate_fn(gan, state)
+    return evaluate_generator(
+      generate_fn, self.test_images, self.num_samples, self.seed, self.features
+    )

@@ -1,33 +1,46 @@
-"""Model registry: `create(model_config, image_shape)` returns (generator, discriminator)."""
+"""Model families by name: `create(model_config, image_shape)` returns (generator, discriminator).
 
-from collections.abc import Callable, Sequence
+A family is a module (or any object) with
+- `SCHEMA`: {key: check} for its own keys under `config.model` (jaxgan.checks);
+- `build(model_config, image_shape, num_classes) -> (generator, discriminator)`, flax modules
+  with the calling convention of `jaxgan.gan.GAN`;
+- optionally `check_image_shape(model_config, image_shape)`, raising ConfigError for images
+  the networks cannot make.
+`register(name, family)` adds one; `config.model.name` selects it. The keys every family
+shares (name, latent_dim, latent_dist, conditional) are in `COMMON_SCHEMA`.
+"""
+
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
 import flax.linen as nn
 
+from jaxgan import checks
 from jaxgan.models import dcgan
 
+COMMON_SCHEMA: dict[str, checks.Check] = {
+  'name': checks.string,
+  'latent_dim': checks.integer(1),
+  'latent_dist': checks.one_of('gaussian', 'uniform'),
+  'conditional': checks.boolean,
+}
 
-def _dcgan(cfg, image_shape: Sequence[int], num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
-  g = dcgan.Generator(
-    image_shape=tuple(image_shape),
-    features=tuple(cfg.g_features),
-    upsample=cfg.upsample,
-    norm=cfg.norm,
-    dtype=cfg.dtype,
-    num_classes=num_classes,
-  )
-  d = dcgan.Discriminator(
-    features=tuple(cfg.d_features),
-    downsample=cfg.downsample,
-    norm=cfg.get('d_norm') or cfg.norm,  # d_norm '' (or absent): D uses model.norm too
-    dtype=cfg.dtype,
-    spectral_norm=cfg.get('spectral_norm', False),
-    num_classes=num_classes,
-  )
-  return g, d
+_REGISTRY: dict[str, ModuleType | Any] = {'dcgan': dcgan}
 
 
-REGISTRY: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {'dcgan': _dcgan}
+def register(name: str, family) -> None:
+  _REGISTRY[name] = family
+
+
+def names() -> tuple[str, ...]:
+  return tuple(_REGISTRY)
+
+
+def get(name: str):
+  if name not in _REGISTRY:
+    raise KeyError(name)
+  return _REGISTRY[name]
 
 
 def create(
@@ -37,4 +50,7 @@ def create(
 
   `num_classes` > 0 builds class-conditional networks (they take `labels=`).
   """
-  return REGISTRY[model_config.name](model_config, image_shape, num_classes)
+  family = get(model_config.name)
+  if hasattr(family, 'check_image_shape'):
+    family.check_image_shape(model_config, tuple(image_shape))
+  return family.build(model_config, tuple(image_shape), num_classes)

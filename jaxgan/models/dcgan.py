@@ -7,9 +7,57 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan import checks
+from jaxgan.errors import ConfigError
 from jaxgan.models import layers
 
 _init = nn.initializers.normal(0.02)  # the DCGAN paper's initialisation
+
+_NORMS = ('batch', 'layer', 'group', 'none')
+SCHEMA: dict[str, checks.Check] = {  # this family's keys under config.model
+  'g_features': checks.int_tuple,
+  'd_features': checks.int_tuple,
+  'upsample': checks.one_of('conv_transpose', 'pixel_shuffle'),
+  'downsample': checks.one_of('strided_conv', 'avg_pool'),
+  'norm': checks.one_of(*_NORMS),
+  'd_norm': checks.one_of('', *_NORMS),
+  'spectral_norm': checks.boolean,
+  'dtype': checks.one_of('float32', 'bfloat16'),
+  'g_dropout': checks.beta,
+  'd_dropout': checks.beta,
+}
+
+
+def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
+  """(Generator, Discriminator) from the `config.model` section."""
+  g = Generator(
+    image_shape=image_shape,
+    features=tuple(cfg.g_features),
+    upsample=cfg.upsample,
+    norm=cfg.norm,
+    dtype=cfg.dtype,
+    num_classes=num_classes,
+    dropout=cfg.get('g_dropout', 0.0),
+  )
+  d = Discriminator(
+    features=tuple(cfg.d_features),
+    downsample=cfg.downsample,
+    norm=cfg.get('d_norm') or cfg.norm,  # d_norm '' (or absent): D uses model.norm too
+    dtype=cfg.dtype,
+    spectral_norm=cfg.get('spectral_norm', False),
+    num_classes=num_classes,
+    dropout=cfg.get('d_dropout', 0.0),
+  )
+  return g, d
+
+
+def check_image_shape(cfg, image_shape: tuple[int, ...]) -> None:
+  """G starts from a map 2**len(g_features) times smaller than the images."""
+  scale = 2 ** len(cfg.g_features)
+  if image_shape[0] % scale or image_shape[1] % scale:
+    raise ConfigError(
+      f'image size {image_shape[:2]} is not divisible by 2**len(model.g_features) = {scale}'
+    )
 
 
 def _norm(kind: str, train: bool, x: jax.Array) -> jax.Array:
@@ -72,6 +120,7 @@ class Generator(nn.Module):
   dtype: str = 'float32'  # compute dtype; 'bfloat16' for mixed precision (params stay f32)
   num_classes: int = 0
   class_embed_dim: int = 32
+  dropout: float = 0.0  # after each hidden layer's ReLU, in training (the 'dropout' stream)
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True, labels: jax.Array | None = None):
@@ -85,9 +134,10 @@ class Generator(nn.Module):
     bias = self.norm == 'none'  # a bias before batch norm is cancelled by its mean
     x = nn.Dense(h * w * self.features[0], use_bias=bias, kernel_init=_init, dtype=self.dtype)(z)
     x = x.reshape(z.shape[0], h, w, self.features[0])
-    x = nn.relu(_norm(self.norm, train, x))
+    x = _dropout(self.dropout, train, nn.relu(_norm(self.norm, train, x)))
     for f in self.features[1:]:
       x = nn.relu(_norm(self.norm, train, _upsample(self.upsample, f, bias, x)))
+      x = _dropout(self.dropout, train, x)
     x = _upsample(self.upsample, channels, True, x)
     return jnp.tanh(x.astype(jnp.float32))
 
@@ -106,6 +156,7 @@ class Discriminator(nn.Module):
   dtype: str = 'float32'
   spectral_norm: bool = False
   num_classes: int = 0
+  dropout: float = 0.0  # after each LeakyReLU, in training (the 'dropout' stream)
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True, labels: jax.Array | None = None):
@@ -116,13 +167,18 @@ class Discriminator(nn.Module):
       x = _downsample(self.downsample, f, not normed, x, sn, train)
       if i > 0:
         x = _norm(self.norm, train, x)
-      x = nn.leaky_relu(x, 0.2)
+      x = _dropout(self.dropout, train, nn.leaky_relu(x, 0.2))
     x = x.reshape(x.shape[0], -1)
     logits = _apply(nn.Dense(1, kernel_init=_init, dtype=self.dtype), x, sn, train)[:, 0]
     if self.num_classes:
       embed = nn.Embed(self.num_classes, x.shape[-1], embedding_init=_init, name='class_embed')
       logits = logits + jnp.sum(embed(_labels(labels)).astype(x.dtype) * x, axis=-1)
     return logits.astype(jnp.float32)
+
+
+def _dropout(rate: float, train: bool, x: jax.Array) -> jax.Array:
+  # No module at all when off, so a config without dropout builds the same network.
+  return nn.Dropout(rate, deterministic=not train)(x) if rate else x
 
 
 def _labels(labels: jax.Array | None) -> jax.Array:

@@ -1,0 +1,64 @@
+"""Value checks for config keys: each returns a description of the problem, or None if fine.
+
+Component modules (models, data sources) build their config schemas from these.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+Check = Callable[[Any], str | None]
+
+
+def integer(lo: int | None = None) -> Check:
+  def check(v):
+    if not isinstance(v, int) or isinstance(v, bool):
+      return f'must be an integer, got {v!r}'
+    if lo is not None and v < lo:
+      return f'must be >= {lo}, got {v}'
+    return None
+
+  return check
+
+
+def positive_float(v) -> str | None:
+  if not isinstance(v, int | float) or isinstance(v, bool):
+    return f'must be a number, got {v!r}'
+  return None if v > 0 else f'must be > 0, got {v}'
+
+
+def nonneg_float(v) -> str | None:
+  if not isinstance(v, int | float) or isinstance(v, bool):
+    return f'must be a number, got {v!r}'
+  return None if v >= 0 else f'must be >= 0, got {v}'
+
+
+def beta(v) -> str | None:
+  if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v < 1:
+    return f'must be a number in [0, 1), got {v!r}'
+  return None
+
+
+def open_unit(v) -> str | None:
+  if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v < 1:
+    return f'must be a number in (0, 1), got {v!r}'
+  return None
+
+
+def boolean(v) -> str | None:
+  return None if isinstance(v, bool) else f'must be True or False, got {v!r}'
+
+
+def string(v) -> str | None:
+  return None if isinstance(v, str) else f'must be a string, got {v!r}'
+
+
+def one_of(*choices: str) -> Check:
+  def check(v):
+    return None if v in choices else f'must be one of {", ".join(choices)}; got {v!r}'
+
+  return check
+
+
+def int_tuple(v) -> str | None:
+  ok = isinstance(v, tuple | list) and v and all(isinstance(f, int) and f > 0 for f in v)
+  return None if ok else f'must be a non-empty tuple of positive integers, got {v!r}'

@@ -1,0 +1,13 @@
+"""The in-memory form every source returns."""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Dataset(NamedTuple):
+  """A whole split in host memory."""
+
+  images: np.ndarray  # uint8, (N, H, W, C).
+  labels: np.ndarray | None  # int32, (N,), or None when the dataset has no labels.
+  name: str

@@ -1,0 +1,78 @@
+"""Metrics by name: each compares the embeddings of real and generated images.
+
+A metric is `fn(real: Embedding, fake: Embedding) -> {name: value}`; it returns {} when the
+feature network gives it nothing to work with (e.g. no class probabilities). `register(name,
+fn)` adds one; every registered metric runs in every evaluation, in registration order.
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from jaxgan.evaluation import metrics
+from jaxgan.evaluation.features import Embedding
+
+MetricFn = Callable[[Embedding, Embedding], dict[str, float]]
+
+# A class counts as covered when it holds at least 1% of the samples (a tenth of its share
+# under a uniform spread), so that a few misclassified samples do not count as a class.
+MIN_CLASS_FRACTION = 0.01
+
+_REGISTRY: dict[str, MetricFn] = {}
+
+
+def register(name: str, fn: MetricFn) -> MetricFn:
+  _REGISTRY[name] = fn
+  return fn
+
+
+def names() -> tuple[str, ...]:
+  return tuple(_REGISTRY)
+
+
+def compare(real: Embedding, fake: Embedding) -> dict[str, float]:
+  """Every registered metric of `fake` against `real`."""
+  out = {}
+  for fn in _REGISTRY.values():
+    out.update(fn(real, fake))
+  return out
+
+
+def _fid(real: Embedding, fake: Embedding) -> dict[str, float]:
+  return {'fid': metrics.fid(real.features, fake.features)}
+
+
+def _precision_recall(real: Embedding, fake: Embedding) -> dict[str, float]:
+  precision, recall = metrics.precision_recall(real.features, fake.features)
+  return {'precision': precision, 'recall': recall}
+
+
+def _classes(real: Embedding, fake: Embedding) -> dict[str, float]:
+  """One classification per image: the Inception-Score formula and the class histogram."""
+  if fake.probs is None or fake.probs.shape[1] != 1:
+    return {}
+  probs = fake.probs[:, 0]
+  classes, k = probs.argmax(-1), probs.shape[-1]
+  return {
+    'classifier_score': metrics.classifier_score(probs),
+    'class_kl': metrics.kl_from_uniform(classes, k),
+    'classes_covered': metrics.num_covered(classes, k, MIN_CLASS_FRACTION),
+  }
+
+
+def _modes(real: Embedding, fake: Embedding) -> dict[str, float]:
+  """One classification per channel (Stacked MNIST): a mode is the tuple of classes."""
+  if fake.probs is None or fake.probs.shape[1] == 1:
+    return {}
+  c, k = fake.probs.shape[1:]
+  modes = fake.probs.argmax(-1) @ (k ** np.arange(c - 1, -1, -1))
+  return {
+    'modes_covered': metrics.num_covered(modes, k**c),
+    'mode_kl': metrics.kl_from_uniform(modes, k**c),
+  }
+
+
+register('fid', _fid)
+register('precision_recall', _precision_recall)
+register('classes', _classes)
+register('modes', _modes)

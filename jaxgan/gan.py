@@ -1,0 +1,119 @@
+"""The GAN spec: what stays fixed during training (networks, optimizers, hyperparameters)."""
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import optax
+
+from jaxgan import models, objectives
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+  """Two networks, their optimizers and the training schedule; hashable, so jit can close on it.
+
+  `generator(z, train)` maps latents to images and `discriminator(x, train)` images to logits
+  (N,); both are flax modules whose non-parameter collections (e.g. batch_stats) are mutable in
+  training. In training steps they get fresh RNG streams named in `rng_streams` (for dropout,
+  noise inputs), folded from the step; in sampling and evaluation none.
+
+  `loss` names an objective (`jaxgan.objectives`). `balance='loss_ratio'` skips G's update
+  while g_loss * balance_a < d_loss and D's update while d_loss * balance_b < g_loss.
+  Regularisers (0 = off): `gp_weight` (WGAN-GP), `r1_weight` (gamma of R1, applied on every
+  `r1_every`-th D update, scaled by r1_every), `label_smoothing` (real target 1 - s, BCE only).
+  `ema_decay` > 0 keeps an exponential moving average of G's params from step `ema_start` on.
+  `num_classes` > 0 makes the GAN conditional: both networks take `labels=` (N,) int32.
+  """
+
+  generator: nn.Module
+  discriminator: nn.Module
+  g_optimizer: optax.GradientTransformation
+  d_optimizer: optax.GradientTransformation
+  latent_dim: int = 100
+  latent_dist: str = 'gaussian'  # or 'uniform' on [-1, 1]
+  loss: str = 'non_saturating'
+  d_steps: int = 1
+  g_steps: int = 1
+  balance: str = 'none'
+  balance_a: float = 1.5
+  balance_b: float = 2.0
+  gp_weight: float = 0.0
+  r1_weight: float = 0.0
+  r1_every: int = 1
+  label_smoothing: float = 0.0
+  ema_decay: float = 0.0
+  ema_start: int = 0
+  num_classes: int = 0
+  rng_streams: tuple[str, ...] = ('dropout', 'noise')
+
+  @property
+  def objective(self) -> objectives.Objective:
+    return objectives.get(self.loss)
+
+  def sample_latent(self, key: jax.Array, n: int) -> jax.Array:
+    """n latent vectors from the configured distribution."""
+    if self.latent_dist == 'gaussian':
+      return jax.random.normal(key, (n, self.latent_dim))
+    if self.latent_dist == 'uniform':
+      return jax.random.uniform(key, (n, self.latent_dim), minval=-1.0, maxval=1.0)
+    raise ValueError(f'unknown latent_dist {self.latent_dist!r}')
+
+  def rngs(self, key: jax.Array) -> dict[str, jax.Array]:
+    """One key per RNG stream, for one network call in a training step."""
+    return {name: jax.random.fold_in(key, i) for i, name in enumerate(self.rng_streams)}
+
+
+def hyperparameters() -> tuple[str, ...]:
+  """The GAN fields a config sets by name (from its `train` section)."""
+  skip = {'generator', 'discriminator', 'g_optimizer', 'd_optimizer', 'num_classes'}
+  skip |= {'latent_dim', 'latent_dist', 'rng_streams'}  # from config.model, or code only
+  return tuple(f.name for f in dataclasses.fields(GAN) if f.name not in skip)
+
+
+OPTIMIZERS = ('adam', 'adamw', 'rmsprop', 'sgd')
+
+
+def optimizer(optim_config, lr: float) -> optax.GradientTransformation:
+  """The optimizer `optim_config.name` names, at learning rate `lr`.
+
+  adam / adamw: betas b1, b2 and eps; adam with weight_decay > 0 is AdamW, decoupled decay
+  (Loshchilov & Hutter), not an L2 term in the loss. rmsprop: decay, eps (added outside the
+  square root, as in Keras and PyTorch) and momentum. sgd: momentum.
+  """
+  o = optim_config
+  name, wd, eps = o.get('name', 'adam'), o.get('weight_decay', 0.0), o.get('eps', 1e-8)
+  if name == 'adamw' or (name == 'adam' and wd):
+    return optax.adamw(lr, b1=o.b1, b2=o.b2, eps=eps, weight_decay=wd)
+  if name == 'adam':
+    return optax.adam(lr, b1=o.b1, b2=o.b2, eps=eps)
+  momentum = o.get('momentum', 0.0) or None
+  if name == 'rmsprop':
+    return optax.rmsprop(lr, decay=o.decay, eps=eps, eps_in_sqrt=False, momentum=momentum)
+  if name == 'sgd':
+    return optax.sgd(lr, momentum=momentum)
+  raise ValueError(f'unknown optimizer {name!r}; expected one of {", ".join(OPTIMIZERS)}')
+
+
+def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0) -> GAN:
+  """The GAN that `config` describes: networks from `config.model`, optimizers from
+  `config.optim`, and every hyperparameter of GAN found by name in `config.train`.
+
+  `lr_scale` multiplies both learning rates: train.on_nan='rollback' lowers them this way.
+  """
+  num_classes = config.data.num_classes if config.model.conditional else 0
+  generator, discriminator = models.create(config.model, image_shape, num_classes)
+  hyper = {k: config.train[k] for k in hyperparameters() if k in config.train}
+  return GAN(
+    generator=generator,
+    discriminator=discriminator,
+    g_optimizer=optimizer(config.optim, config.optim.g_lr * lr_scale),
+    d_optimizer=optimizer(config.optim, config.optim.d_lr * lr_scale),
+    latent_dim=config.model.latent_dim,
+    latent_dist=config.model.latent_dist,
+    **hyper,
+    num_classes=num_classes,
+  )

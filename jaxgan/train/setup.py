@@ -1,0 +1,154 @@
+"""What the train loop needs, built from a config: the data on the devices, the GAN, the state
+(restored from the workdir or new), the compiled step and the sample-grid inputs.
+
+Nothing here knows a dataset or a model: `jaxgan.data` and `jaxgan.models` choose those by
+name from the config.
+"""
+
+import dataclasses
+import functools
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from jaxgan import data, evaluation, images, parallel, steps
+from jaxgan import gan as gan_lib
+from jaxgan import workdir as workdir_lib
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.errors import ConfigError
+from jaxgan.gan import GAN
+from jaxgan.models import layers
+from jaxgan.state import GANState, abstract_state, init_state
+
+
+def make_train_fn(gan: GAN, batch_size: int, data_key: jax.Array, batch_sharding=None):
+  """(state, images, num_steps, labels=None) -> (state, metrics stacked over steps), to be jitted.
+
+  Real batches are drawn on device, uniformly with replacement, with the key for step t
+  folded from `data_key`, so a resumed run sees the same batches as an uninterrupted one.
+  `labels` (the dataset's classes) are drawn with their images for a conditional GAN.
+  """
+
+  def real_fn(state: GANState, pixels: jax.Array, labels: jax.Array | None = None):
+    key = jax.random.fold_in(data_key, state.step)
+    idx = jax.random.randint(key, (gan.d_steps, batch_size), 0, pixels.shape[0])
+    real = images.to_float(pixels[idx])
+    if batch_sharding is not None:
+      real = jax.lax.with_sharding_constraint(real, batch_sharding)
+    if labels is None:
+      return real
+    y = labels[idx]
+    if batch_sharding is not None:
+      y = jax.lax.with_sharding_constraint(y, batch_sharding)
+    return real, y
+
+  def train_fn(state: GANState, pixels: jax.Array, num_steps: int, labels=None):
+    if num_steps == 1:  # a rolled scan is several times slower per step on CPU
+      batch = real_fn(state, pixels, labels)
+      real, y = batch if isinstance(batch, tuple) else (batch, None)
+      state, metrics = steps.train_step(gan, state, real, y)
+      return state, jax.tree.map(lambda m: m[None], metrics)
+    return steps.multi_step(gan, state, lambda s: real_fn(s, pixels, labels), num_steps)
+
+  return train_fn
+
+
+def grid_inputs(gan: GAN, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array | None, int | None]:
+  """(latents, labels, columns) of the sample grid: n latents; conditional: a row per class.
+
+  In a conditional grid each column shares one latent, so a row shows one class and a column
+  one style.
+  """
+  if not gan.num_classes:
+    return gan.sample_latent(key, n), None, None
+  cols = max(1, n // gan.num_classes)
+  z = jnp.tile(gan.sample_latent(key, cols), (gan.num_classes, 1))
+  return z, jnp.repeat(jnp.arange(gan.num_classes), cols), cols
+
+
+@dataclasses.dataclass
+class Run:
+  """One launch of a training run, ready for the loop."""
+
+  gan: GAN
+  state: GANState
+  pixels: jax.Array  # the training images (uint8) on every device
+  labels: jax.Array | None  # their classes, for a conditional GAN
+  train_fn: Any  # jitted make_train_fn: (state, pixels, num_steps, labels)
+  sample: Any  # () -> a grid of samples (uint8) from the state's generator
+  ckpt: Checkpointer
+  evaluator: evaluation.Evaluator | None
+
+
+def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
+  """Reads the data, builds the GAN and restores the latest checkpoint of `workdir` (or
+  initialises the state) onto `devices`."""
+  dataset = data.load_dataset(config.data)
+  image_shape = tuple(dataset.images.shape[1:])
+  gan = gan_lib.from_config(config, image_shape, lr_scale)
+  mesh = parallel.mesh(devices)
+  replicated = parallel.replicated(mesh)
+  pixels = parallel.put_replicated(dataset.images, replicated)
+  labels = _device_labels(dataset, gan.num_classes, replicated)
+  state_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+
+  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
+  state = ckpt.restore_latest(abstract_state(gan, image_shape, replicated))
+  if state is None:
+    init = functools.partial(init_state, gan, image_shape=image_shape)
+    state = jax.jit(init, out_shardings=replicated)(state_key)
+  else:
+    logging.info('Resumed from step %d in %s', int(state.step), workdir)
+  if jax.process_index() == 0:
+    workdir_lib.write_run(workdir, config, image_shape)
+
+  train_fn = jax.jit(
+    make_train_fn(gan, config.batch_size, data_key, parallel.batch_sharding(mesh)),
+    static_argnums=2,
+    donate_argnums=0,
+    compiler_options=layers.compiler_options(),  # XLA:CPU: faster conv kernels; {} elsewhere
+  )
+  evaluator = None
+  if config.eval_every:
+    evaluator = evaluation.Evaluator(config.data, config.eval_num_samples, config.seed)
+  return Run(
+    gan,
+    state,
+    pixels,
+    labels,
+    train_fn,
+    _grid_sampler(gan, sample_key, config.num_grid_samples, replicated),
+    ckpt,
+    evaluator,
+  )
+
+
+def _grid_sampler(gan: GAN, key: jax.Array, n: int, sharding):
+  """state -> uint8 grid of one fixed latent batch, from G's EMA (G itself when EMA is off)."""
+  z, y, cols = grid_inputs(gan, key, n)
+  generate = jax.jit(
+    lambda p, v: steps.apply(gan.generator, p, v, z, False, y)[0], out_shardings=sharding
+  )
+
+  def sample(state: GANState) -> np.ndarray:
+    return images.grid(jax.device_get(generate(state.g_ema_params, state.g_vars)), cols=cols)
+
+  return sample
+
+
+def _device_labels(dataset, num_classes: int, sharding) -> jax.Array | None:
+  """The dataset's labels on every device for a conditional GAN (num_classes > 0), else None."""
+  if not num_classes:
+    return None
+  if dataset.labels is None:
+    raise ConfigError(f'model.conditional needs labels, and {dataset.name!r} has none')
+  if dataset.labels.min() < 0 or dataset.labels.max() >= num_classes:
+    raise ConfigError(
+      f'{dataset.name!r} has labels in [{dataset.labels.min()}, {dataset.labels.max()}]: '
+      f'more than data.num_classes={num_classes}'
+    )
+  return parallel.put_replicated(dataset.labels.astype(np.int32), sharding)
