@@ -6,12 +6,12 @@ Runs `train.make_train_fn`, jitted as the trainer jits it with the XLA options o
 `jaxgan.models.layers.compiler_options()`, on synthetic uint8 images of the dataset's shape
 (no data files needed): reports compile time, steps/s, images/s, XLA's FLOP
 count per step and the FLOP/s achieved (and the fraction of the chip's peak where known). With
---torch it alternates rounds of JAX and of `benchmarks/torch_dcgan.py` (same network and step,
+--torch it alternates rounds of JAX and of `jaxgan.bench_torch` (same network and step,
 run in a worker process of its own), so that both see the same machine load, and reports the
 median per-round ratio. On CPU the JAX side runs with the trainer's malloc settings
 (`jaxgan.allocator`); PyTorch with glibc's defaults, or with the same settings given
---torch_malloc=tuned. Run it from the repository root (for `configs/` and `benchmarks/`). Prints
-a table and one JSON line.
+--torch_malloc=tuned. Works from any folder once jaxgan is installed (--config takes a path).
+Prints a table and one JSON line.
 """
 
 import json
@@ -37,7 +37,7 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
 flags.DEFINE_integer('steps', 50, 'Train steps timed per round (per framework with --torch).')
 flags.DEFINE_integer('rounds', 5, 'Timed rounds; with --torch, JAX and PyTorch alternate.')
-flags.DEFINE_bool('torch', False, 'Also time the PyTorch reference (benchmarks/torch_dcgan.py).')
+flags.DEFINE_bool('torch', False, 'Also time the PyTorch reference (jaxgan.bench_torch).')
 flags.DEFINE_list('image_shape', None, 'H,W,C of the images; default: known for the dataset.')
 flags.DEFINE_float(
   'quiet_below',
@@ -145,7 +145,7 @@ class TorchStep:
 
   def __init__(self, config, image_shape: tuple[int, ...], malloc: str = 'default'):
     env = dict(os.environ) | (allocator.env() if malloc == 'tuned' else {})
-    cmd = [sys.executable, '-m', 'benchmarks.torch_dcgan', '--serve']
+    cmd = [sys.executable, '-m', 'jaxgan.bench_torch', '--serve']
     cmd += [f'--image_shape={",".join(map(str, image_shape))}', f'--num_images={NUM_IMAGES}']
     self.batch_size = config.batch_size
     self.proc = subprocess.Popen(
@@ -161,8 +161,8 @@ class TorchStep:
     answer = self.proc.stdout.readline()
     if not answer:
       raise app.UsageError(
-        '--torch: the PyTorch worker (python -m benchmarks.torch_dcgan --serve) exited; it '
-        'needs torch installed and the repository root as the working directory'
+        '--torch: the PyTorch worker (python -m jaxgan.bench_torch --serve) exited; it '
+        'needs torch installed (pip install torch)'
       )
     return json.loads(answer)
 

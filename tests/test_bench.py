@@ -1,16 +1,19 @@
 """The PyTorch reference is the same network and step as jaxgan's, and the bench CLI works."""
 
 import json
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
 from configs import mnist as mnist_config
-from jaxgan import bench, steps
 from jaxgan import gan as gan_lib
 from jaxgan import images as images_lib
+from jaxgan import steps
 from jaxgan.state import init_state
+from tests.conftest import REPO
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -38,7 +41,7 @@ def _in_torch_layout(torch_dcgan, config, state, g_tree, d_tree) -> dict:
 
 def test_torch_reference_takes_the_same_step():
   torch = pytest.importorskip('torch')
-  from benchmarks import torch_dcgan
+  from jaxgan import bench_torch as torch_dcgan
 
   config = mnist_config.get_config()
   batch = 16
@@ -78,23 +81,20 @@ def test_torch_reference_takes_the_same_step():
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
 
 
-def test_bench_cli_prints_table_and_json(capsys):
-  from absl import flags
-
+def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
+  """As a user of the installed package runs it: another working folder, a config by path."""
   try:
     import torch  # noqa: F401
 
     with_torch = ['--torch']
   except ImportError:
     with_torch = []
-  argv = ['bench', '--config=configs/test.py', '--steps=2', '--rounds=2', *with_torch]
-  flags.FLAGS.unparse_flags()
-  flags.FLAGS(argv)
-  try:
-    bench.main(argv[:1])
-  finally:
-    flags.FLAGS.unparse_flags()
-  lines = capsys.readouterr().out.strip().splitlines()
+  argv = [sys.executable, '-m', 'jaxgan.bench', f'--config={REPO / "configs" / "mnist.py"}']
+  argv += ['--config.batch_size=8', '--config.model.g_features=16,8']
+  argv += ['--config.model.d_features=8,16', '--steps=2', '--rounds=2', *with_torch]
+  r = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+  assert r.returncode == 0, r.stderr[-3000:]
+  lines = r.stdout.strip().splitlines()
   result = json.loads(lines[-1])
   assert 'compile' in '\n'.join(lines[:-1])
   for key in ('steps_per_s', 'images_per_s', 'compile_s', 'gflop_per_step', 'gflop_per_s'):

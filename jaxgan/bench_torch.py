@@ -5,7 +5,7 @@ with the default config: a D step on a real batch and a detached fake batch, the
 reuses the same fake batch. Written as plain PyTorch eager code, the way its DCGAN example is.
 PyTorch is an optional extra (`pip install -e .[torch]`); only this module imports it.
 
-  python -m benchmarks.torch_dcgan --batch_size=64 --steps=50   # from the repo root
+  python -m jaxgan.bench_torch --batch_size=64 --steps=50
 
 `jaxgan.bench --torch` runs it as a worker process (`--serve`), so that PyTorch keeps its own
 process-wide settings (threads, malloc) while the two alternate.
@@ -211,8 +211,6 @@ def serve(image_shape: Sequence[int], num_images: int) -> None:
 
 
 def main() -> None:
-  from configs import mnist
-
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--batch_size', type=int, default=64)
   parser.add_argument('--steps', type=int, default=50)
@@ -223,6 +221,8 @@ def main() -> None:
   if args.serve:
     serve(tuple(int(v) for v in args.image_shape.split(',')), args.num_images)
     return
+  from configs import mnist  # standalone: the default config, from the repository root
+
   net = TorchDCGAN(mnist.get_config(), (28, 28, 1))
   images = torch.randint(0, 256, (60000, 28, 28, 1), dtype=torch.uint8)
   time_steps(net, images, args.batch_size, 5)  # warm-up: allocator, oneDNN primitive caches
