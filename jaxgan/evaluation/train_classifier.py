@@ -19,9 +19,10 @@ import numpy as np
 import optax
 from absl import app, flags
 
+from jaxgan import cli
 from jaxgan.data import mnist
-from jaxgan.errors import JaxganError
 from jaxgan.evaluation import classifier
+from jaxgan.images import to_float
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data_dir', '', 'Folder with the MNIST IDX files; empty: download and cache.')
@@ -52,7 +53,7 @@ def make_train_step(optimizer: optax.GradientTransformation):
 
   @jax.jit
   def train_step(params, opt_state, padded, labels, key):
-    images = random_shift(key, padded, 28).astype(jnp.float32) / 127.5 - 1.0
+    images = to_float(random_shift(key, padded, 28))
     loss, grads = jax.value_and_grad(loss_fn)(params, images, labels)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
@@ -100,8 +101,8 @@ def train(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    params, test_acc, seconds = train(
+  params, test_acc, seconds = cli.guarded(
+    lambda: train(
       FLAGS.data_dir,
       FLAGS.seed,
       FLAGS.epochs,
@@ -109,9 +110,7 @@ def main(argv):
       FLAGS.learning_rate,
       FLAGS.max_shift,
     )
-  except JaxganError as e:
-    print(f'jaxgan: error: {e}', file=sys.stderr)
-    sys.exit(2)
+  )
   classifier.save_params(FLAGS.out, params)
   record = {
     'command': 'python -m jaxgan.evaluation.train_classifier ' + ' '.join(sys.argv[1:]),
