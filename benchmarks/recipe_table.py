@@ -12,8 +12,8 @@ import os
 import sys
 
 
-def rows(workdir: str) -> list[str]:
-  name = os.path.basename(os.path.normpath(workdir))
+def evaluations(workdir: str) -> list[tuple[dict, float]]:
+  """(evaluation row, train seconds up to it) for each `eval_*` row of the run."""
   out, seconds, last = [], 0.0, 0
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     for line in f:
@@ -23,16 +23,24 @@ def rows(workdir: str) -> list[str]:
           seconds += (r['step'] - last) / r['steps_per_sec']
         last = r['step']
       if 'eval_fid' in r:
-        cells = [
-          f'`{name}`',
-          f'{r["step"]:,}',
-          f'{seconds:.0f} s',
-          f'{r["eval_fid"]:.1f}',
-          f'{r["eval_classifier_score"]:.2f}',
-          *(f'{r[f"eval_{k}"]:.3f}' for k in ('precision', 'recall', 'class_kl')),
-          f'{r["eval_classes_covered"]:.0f}',
-        ]
-        out.append('| ' + ' | '.join(cells) + ' |')
+        out.append((r, seconds))
+  return out
+
+
+def rows(workdir: str) -> list[str]:
+  name = os.path.basename(os.path.normpath(workdir))
+  out = []
+  for r, seconds in evaluations(workdir):
+    cells = [
+      f'`{name}`',
+      f'{r["step"]:,}',
+      f'{seconds:.0f} s',
+      f'{r["eval_fid"]:.1f}',
+      f'{r["eval_classifier_score"]:.2f}',
+      *(f'{r[f"eval_{k}"]:.3f}' for k in ('precision', 'recall', 'class_kl')),
+      f'{r["eval_classes_covered"]:.0f}',
+    ]
+    out.append('| ' + ' | '.join(cells) + ' |')
   return out
 
 

@@ -41,7 +41,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.norm = 'batch'  # batch | layer | group | none
   config.model.dtype = 'float32'  # compute dtype: float32 | bfloat16 (mixed precision, GPU/TPU)
   config.model.g_dropout = 0.0  # dropout rate after each of G's hidden layers (0: none)
-  config.model.d_dropout = 0.0  # dropout rate after each of D's LeakyReLUs (0: none)
+  config.model.d_dropout = 0.0  # dropout rate after each of D's activations (0: none)
+  config.model.d_activation = 'leaky_relu'  # leaky_relu (0.2, as in DCGAN) | relu
 
   config.optim = ml_collections.ConfigDict()
   config.optim.name = 'adam'  # adam | adamw | rmsprop | sgd

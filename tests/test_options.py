@@ -64,3 +64,11 @@ def test_generator_dropout_changes_training_samples_only():
   b = g.apply(variables, z, train=True, rngs={'dropout': jax.random.PRNGKey(3)}, mutable=True)
   assert not np.allclose(a[0], b[0])
   np.testing.assert_array_equal(g.apply(variables, z, train=False), g.apply(variables, z, False))
+
+
+def test_dcgan_discriminator_activation():
+  x = jax.random.uniform(jax.random.PRNGKey(0), (4, 28, 28, 1), minval=-1, maxval=1)
+  leaky, relu = dcgan.Discriminator((8, 16)), dcgan.Discriminator((8, 16), activation='relu')
+  variables = leaky.init(jax.random.PRNGKey(1), x, train=False)
+  a, b = leaky.apply(variables, x, train=False), relu.apply(variables, x, train=False)
+  assert not np.allclose(a, b)  # same parameters, another nonlinearity

@@ -3,6 +3,7 @@
 import json
 
 from benchmarks import recipe_table
+from tests.conftest import REPO
 
 
 def test_rows_sum_train_time_and_format_eval_metrics(tmp_path):
@@ -27,3 +28,24 @@ def test_rows_sum_train_time_and_format_eval_metrics(tmp_path):
   assert recipe_table.rows(str(run)) == [
     '| `mnist_lsgan` | 200 | 30 s | 98.5 | 4.91 | 0.376 | 0.430 | 0.173 | 10 |'
   ]
+
+
+def test_ablation_runs_the_base_once_and_reads_the_final_evaluation(tmp_path):
+  from benchmarks import ablation
+
+  base = ablation.base_values(str(REPO / 'configs' / 'mnist.py'))
+  assert base['model.d_norm'] == 'batch'  # '' resolved: D uses model.norm
+  same = [o for _, _, o in ablation.ROWS if ablation.run_name(o, base, 0) == 'base_s0']
+  assert len(same) == len({q for q, _, _ in ablation.ROWS})  # one base choice per question
+  assert ablation.run_name({'train.d_steps': 5}, base, 1) == 'd_steps-5_s1'
+  run = tmp_path / 'r'
+  run.mkdir()
+  lines = [
+    {'step': 100, 'steps_per_sec': 20.0},
+    {'step': 200, 'steps_per_sec': 10.0},
+    {'step': 200, 'eval_fid': 3.0, 'eval_classifier_score': 9.1},
+  ]
+  (run / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in lines))
+  assert ablation.result(str(run), 300) is None  # not finished
+  got = ablation.result(str(run), 200)
+  assert got['eval_fid'] == 3.0 and got['train_seconds'] == 15.0

@@ -25,6 +25,7 @@ SCHEMA: dict[str, checks.Check] = {  # this family's keys under config.model
   'dtype': checks.one_of('float32', 'bfloat16'),
   'g_dropout': checks.beta,
   'd_dropout': checks.beta,
+  'd_activation': checks.one_of('leaky_relu', 'relu'),
 }
 
 
@@ -47,6 +48,7 @@ def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.M
     spectral_norm=cfg.get('spectral_norm', False),
     num_classes=num_classes,
     dropout=cfg.get('d_dropout', 0.0),
+    activation=cfg.get('d_activation', 'leaky_relu'),
   )
   return g, d
 
@@ -156,7 +158,8 @@ class Discriminator(nn.Module):
   dtype: str = 'float32'
   spectral_norm: bool = False
   num_classes: int = 0
-  dropout: float = 0.0  # after each LeakyReLU, in training (the 'dropout' stream)
+  dropout: float = 0.0  # after each activation, in training (the 'dropout' stream)
+  activation: str = 'leaky_relu'  # LeakyReLU(0.2) as in DCGAN, or 'relu'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True, labels: jax.Array | None = None):
@@ -167,7 +170,8 @@ class Discriminator(nn.Module):
       x = _downsample(self.downsample, f, not normed, x, sn, train)
       if i > 0:
         x = _norm(self.norm, train, x)
-      x = _dropout(self.dropout, train, nn.leaky_relu(x, 0.2))
+      act = nn.leaky_relu(x, 0.2) if self.activation == 'leaky_relu' else nn.relu(x)
+      x = _dropout(self.dropout, train, act)
     x = x.reshape(x.shape[0], -1)
     logits = _apply(nn.Dense(1, kernel_init=_init, dtype=self.dtype), x, sn, train)[:, 0]
     if self.num_classes:
