@@ -48,6 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.name = 'adam'  # adam | adamw | rmsprop | sgd
   config.optim.g_lr = 2e-4
   config.optim.d_lr = 2e-4
+  config.optim.schedule = 'constant'  # constant | linear | cosine (to 0 at num_steps)
   config.optim.b1 = 0.5  # adam, adamw
   config.optim.b2 = 0.999  # adam, adamw
   config.optim.eps = 1e-8  # adam, adamw, rmsprop

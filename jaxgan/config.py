@@ -24,6 +24,7 @@ SCHEMA: dict[str, checks.Check] = {
   'eval_num_samples': checks.integer(1),
   'optim.name': checks.one_of(*gan_lib.OPTIMIZERS),
   'optim.g_lr': checks.positive_float,
+  'optim.schedule': checks.one_of(*gan_lib.SCHEDULES),
   'optim.d_lr': checks.positive_float,
   'optim.b1': checks.beta,
   'optim.b2': checks.beta,

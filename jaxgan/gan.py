@@ -75,10 +75,24 @@ def hyperparameters() -> tuple[str, ...]:
 
 
 OPTIMIZERS = ('adam', 'adamw', 'rmsprop', 'sgd')
+SCHEDULES = ('constant', 'linear', 'cosine')
 
 
-def optimizer(optim_config, lr: float) -> optax.GradientTransformation:
-  """The optimizer `optim_config.name` names, at learning rate `lr`.
+def learning_rate(optim_config, lr: float, num_updates: int):
+  """`lr` itself, or a schedule over the network's `num_updates` updates: `linear` and
+  `cosine` decay from lr to 0 at the last update."""
+  kind = optim_config.get('schedule', 'constant')
+  if kind == 'constant':
+    return lr
+  if kind == 'linear':
+    return optax.linear_schedule(lr, 0.0, max(num_updates, 1))
+  if kind == 'cosine':
+    return optax.cosine_decay_schedule(lr, max(num_updates, 1))
+  raise ValueError(f'unknown schedule {kind!r}; expected one of {", ".join(SCHEDULES)}')
+
+
+def optimizer(optim_config, lr) -> optax.GradientTransformation:
+  """The optimizer `optim_config.name` names, at learning rate `lr` (a number or schedule).
 
   adam / adamw: betas b1, b2 and eps; adam with weight_decay > 0 is AdamW, decoupled decay
   (Loshchilov & Hutter), not an L2 term in the loss. rmsprop: decay, eps (added outside the
@@ -107,11 +121,14 @@ def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0) -> 
   num_classes = config.data.num_classes if config.model.conditional else 0
   generator, discriminator = models.create(config.model, image_shape, num_classes)
   hyper = {k: config.train[k] for k in hyperparameters() if k in config.train}
+  g_lr, d_lr = config.optim.g_lr * lr_scale, config.optim.d_lr * lr_scale
+  g_updates = config.num_steps * config.train.get('g_steps', 1)
+  d_updates = config.num_steps * config.train.get('d_steps', 1)
   return GAN(
     generator=generator,
     discriminator=discriminator,
-    g_optimizer=optimizer(config.optim, config.optim.g_lr * lr_scale),
-    d_optimizer=optimizer(config.optim, config.optim.d_lr * lr_scale),
+    g_optimizer=optimizer(config.optim, learning_rate(config.optim, g_lr, g_updates)),
+    d_optimizer=optimizer(config.optim, learning_rate(config.optim, d_lr, d_updates)),
     latent_dim=config.model.latent_dim,
     latent_dist=config.model.latent_dist,
     **hyper,

@@ -72,3 +72,28 @@ def test_dcgan_discriminator_activation():
   variables = leaky.init(jax.random.PRNGKey(1), x, train=False)
   a, b = leaky.apply(variables, x, train=False), relu.apply(variables, x, train=False)
   assert not np.allclose(a, b)  # same parameters, another nonlinearity
+
+
+@pytest.mark.parametrize('kind', ['linear', 'cosine'])
+def test_learning_rate_schedules_end_at_zero(kind):
+  cfg = ml_collections.ConfigDict({'schedule': kind})
+  schedule = gan_lib.learning_rate(cfg, 1e-3, num_updates=100)
+  assert float(schedule(0)) == pytest.approx(1e-3)
+  assert float(schedule(50)) == pytest.approx(5e-4, rel=1e-5)  # both are at half halfway
+  assert float(schedule(100)) == pytest.approx(0.0, abs=1e-12)
+  assert gan_lib.learning_rate(ml_collections.ConfigDict({}), 1e-3, 100) == 1e-3
+
+
+def test_schedule_counts_each_networks_updates(test_config):
+  test_config.optim.schedule = 'linear'
+  test_config.train.d_steps = 2
+  gan = gan_lib.from_config(test_config, (28, 28, 1))
+  params, grads = {'w': jnp.array(1.0)}, {'w': jnp.array(1.0)}
+  state = gan.d_optimizer.init(params)
+  n = 2 * test_config.num_steps  # D's updates in the run
+  for _ in range(n):
+    last, state = gan.d_optimizer.update(grads, state, params)
+  # Adam's step is about lr: the last of D's updates has lr / n, and the schedule then ends.
+  assert float(last['w']) == pytest.approx(-test_config.optim.d_lr / n, rel=1e-3)
+  after, _ = gan.d_optimizer.update(grads, state, params)
+  assert float(after['w']) == 0.0
