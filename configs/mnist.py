@@ -65,7 +65,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.balance_a = 1.5  # loss_ratio: skip G's update while g_loss * a < d_loss
   config.train.balance_b = 2.0  # loss_ratio: skip D's update while d_loss * b < g_loss
   # Iterations fused into one jitted call (lax.scan): fewer dispatches and host round trips,
-  # the same result bit for bit; 10 ran 1.15x faster than 1 on CPU (docs/benchmarks.md).
+  # the same result bit for bit, and faster on CPU (docs/benchmarks.md).
   config.train.steps_per_call = 10
   # A NaN/Inf in the losses, D outputs or grad norms: 'stop' the run, or 'rollback' to the last
   # checkpoint with both learning rates x rollback_lr_factor, at most max_rollbacks times.

@@ -3,10 +3,10 @@
 Every step of a jitted XLA:CPU program mallocs its temporaries (several MB at batch 64) and
 frees them when it ends. With glibc's defaults, blocks that large are served by fresh mmaps and
 the freed top of the heap is handed back to the OS, so each step page-faults in, and the kernel
-zero-fills, the same memory again: the default DCGAN step ran 1.4x slower that way in a fresh
-process, about 1.05x in the trainer, whose data loading already raises glibc's adaptive
-thresholds (docs/benchmarks.md). Keeping freed memory in the heap costs nothing but resident
-memory the process has already used once.
+zero-fills, the same memory again (how much that costs, in a fresh process and in the
+trainer, whose data loading already raises glibc's adaptive thresholds: docs/benchmarks.md).
+Keeping freed memory in the heap costs nothing but resident memory the process has already
+used once.
 
 `tune()` is what the trainer and `jaxgan.bench` call; `env()` gives the same settings as the
 environment variables glibc reads at start-up, for processes that do not import jaxgan.

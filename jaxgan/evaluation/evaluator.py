@@ -99,7 +99,7 @@ def evaluate_generator(
   for batch in generate(generate_fn, num_samples, seed):
     if batch.shape[1:] != real_images.shape[1:]:
       raise ValueError(f'generated images {batch.shape} do not match real {real_images.shape}')
-    parts.append(net.embed(batch))  # batch by batch: 26,000 3-channel images take 245 MB
+    parts.append(net.embed(batch))  # batch by batch: all the images at once can be large
   fake = Embedding(
     np.concatenate([p.features for p in parts]),
     None if parts[0].probs is None else np.concatenate([p.probs for p in parts]),

@@ -98,7 +98,8 @@ def _conv_wgrad(x: jax.Array, dy: jax.Array) -> jax.Array:
   # A convolution over the batch: x as (c, H, W, n) images with n features, dy as a (h, w, n, o)
   # kernel dilated by the stride. Autodiff's own form of it (jax.linear_transpose of the conv)
   # has non-canonical dimension labels, which XLA:CPU rewrites into this at the top level of a
-  # program but not inside a while loop, where it ran 15-40x slower (train.steps_per_call > 1).
+  # program but not inside a while loop, where it ran many times slower (train.steps_per_call
+  # > 1; docs/benchmarks.md).
   pad = ((1, 2 * h + 1 - x.shape[1]), (1, 2 * w + 1 - x.shape[2]))
   y = lax.conv_general_dilated(
     x.transpose(3, 1, 2, 0),
@@ -169,8 +170,8 @@ def conv_transpose_4x4s2_reference(x: jax.Array, kernel: jax.Array) -> jax.Array
 
 
 # XLA:CPU hands convolutions to YNNPACK by default. XLA's own (Eigen) convolution kernels ran
-# the three products above 1.2-3x faster at batch 64-256 (docs/benchmarks.md), so on CPU keep
-# YNNPACK for matmuls and reductions only: the whole train step ran about 1.35x faster.
+# the three products above faster at batch 64-256, and so the whole train step
+# (docs/benchmarks.md), so on CPU keep YNNPACK for matmuls and reductions only.
 _XLA_CPU_OPTIONS = {
   'xla_cpu_experimental_ynn_fusion_type': (
     'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE'
