@@ -27,6 +27,9 @@ def _examples() -> tuple[dict[str, str], list[str]]:
 
 @pytest.fixture
 def user_files(tmp_path, monkeypatch):
+  # What the examples register is gone after each test (monkeypatch restores the registries).
+  for module in (models, objectives, data, evaluation.registry):
+    monkeypatch.setattr(module, '_REGISTRY', dict(module._REGISTRY))
   files, runs = _examples()
   for name, code in files.items():
     (tmp_path / name).write_text(code)
@@ -71,6 +74,11 @@ def test_a_new_metric_is_reported(user_files):
   assert scope['same']['feature_mean_l2'] == 0.0
   assert scope['different']['feature_mean_l2'] > 1.0
   assert 'feature_mean_l2' in evaluation.registry.names()
+
+
+def test_registrations_end_with_each_example():
+  assert 'feature_mean_l2' not in evaluation.registry.names()
+  assert 'mlp' not in models.names() and 'pearson_lsgan' not in objectives.names()
 
 
 TRAINER = sorted((REPO / 'jaxgan' / 'train').glob('*.py'))

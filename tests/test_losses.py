@@ -60,7 +60,8 @@ def test_unknown_loss_names_the_known_ones():
     objectives.get('bogus')
 
 
-def test_a_registered_objective_is_accepted_by_the_config():
+def test_a_registered_objective_is_accepted_by_the_config(monkeypatch):
+  monkeypatch.setattr(objectives, '_REGISTRY', dict(objectives._REGISTRY))
   from configs import test as test_config
   from jaxgan import config as config_lib
 

@@ -79,7 +79,6 @@ class Stochastic:
 
 
 def _config(test_config, num_steps):
-  models.register('stochastic_test', Stochastic)
   test_config.model = ml_collections.ConfigDict(
     {'name': 'stochastic_test', 'latent_dim': 8, 'latent_dist': 'gaussian', 'conditional': False}
   )
@@ -94,7 +93,11 @@ def _rows(workdir):
   return [{k: v for k, v in r.items() if k != 'steps_per_sec'} for r in rows]
 
 
-def test_the_trainer_repeats_and_resumes_a_stochastic_gan_exactly(test_config, tmp_path):
+def test_the_trainer_repeats_and_resumes_a_stochastic_gan_exactly(
+  test_config, tmp_path, monkeypatch
+):
+  monkeypatch.setattr(models, '_REGISTRY', dict(models._REGISTRY))
+  models.register('stochastic_test', Stochastic)
   config = _config(test_config, 6)
   a = train.train_and_evaluate(config, str(tmp_path / 'a'))
   b = train.train_and_evaluate(config, str(tmp_path / 'b'))
