@@ -1,5 +1,7 @@
 """The fast stride-2 layers compute exactly the textbook layers, and flax's, with the same grads."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -141,3 +143,37 @@ def test_compiler_options_keep_convolutions_out_of_ynnpack():
     assert '__ynn_fusion' not in hlo(layers.compiler_options())
   finally:
     jax.config.update('jax_disable_most_optimizations', fast_compile)
+
+
+@pytest.mark.parametrize('k, c_in, c_out', [(3, 1, 8), (3, 16, 4), (5, 6, 6)])
+def test_same_conv_equals_flax_conv_and_its_gradients(k, c_in, c_out):
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 10, 12, c_in))
+  ours, theirs = layers.Conv(c_out, k), nn.Conv(c_out, (k, k), padding='SAME')
+  params = theirs.init(jax.random.PRNGKey(1), x)  # the same parameter tree for both
+  assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x)) == jax.tree.map(
+    jnp.shape, params
+  )
+  np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), atol=1e-5)
+
+  def loss(module, p, x):
+    return jnp.sum(jnp.sin(module.apply(p, x)))
+
+  got = jax.grad(functools.partial(loss, ours), argnums=(0, 1))(params, x)
+  want = jax.grad(functools.partial(loss, theirs), argnums=(0, 1))(params, x)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), got, want)
+
+
+def test_same_conv_second_derivative_equals_autodiff():
+  """R1 and GP differentiate D's input gradient again, w.r.t. its kernels."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 4))
+  kernel = 0.3 * jax.random.normal(jax.random.PRNGKey(1), (3, 3, 4, 5))
+
+  def reference(x, k):
+    return jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME', dimension_numbers=layers._DN)
+
+  def penalty(fn):
+    input_grad = jax.grad(lambda x, k: jnp.sum(jnp.sin(fn(x, k))))
+    return lambda k: jnp.sum(input_grad(x, k) ** 2)
+
+  got = jax.jit(jax.grad(penalty(layers.conv_same)))(kernel)
+  np.testing.assert_allclose(got, jax.grad(penalty(reference))(kernel), rtol=1e-4, atol=1e-4)

@@ -91,7 +91,7 @@ def _upsample(kind: str, features: int, use_bias: bool, x: jax.Array) -> jax.Arr
   if kind == 'conv_transpose':
     return layers.ConvTranspose4x4s2(features, use_bias=use_bias, kernel_init=_init)(x)
   if kind == 'pixel_shuffle':
-    conv = nn.Conv(4 * features, (3, 3), use_bias=use_bias, kernel_init=_init, dtype=x.dtype)
+    conv = layers.Conv(4 * features, 3, use_bias=use_bias, kernel_init=_init)
     return layers.depth_to_space(conv(x), 2)
   raise ValueError(f'unknown upsample {kind!r}')
 
@@ -102,7 +102,7 @@ def _downsample(
   if kind == 'strided_conv':
     return _apply(layers.Conv4x4s2(features, use_bias=use_bias, kernel_init=_init), x, sn, train)
   if kind == 'avg_pool':
-    conv = nn.Conv(features, (3, 3), use_bias=use_bias, kernel_init=_init, dtype=x.dtype)
+    conv = layers.Conv(features, 3, use_bias=use_bias, kernel_init=_init)
     return nn.avg_pool(_apply(conv, x, sn, train), (2, 2), (2, 2))
   raise ValueError(f'unknown downsample {kind!r}')
 

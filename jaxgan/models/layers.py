@@ -1,4 +1,5 @@
-"""The DCGAN's stride-2 convolutions (kernel 4, padding 1, PyTorch's conventions), fast on CPU.
+"""Convolutions that stay fast on CPU: the DCGAN's stride-2 ones (kernel 4, padding 1, PyTorch's
+conventions) and a stride-1 'SAME' one (`Conv`), with custom VJPs.
 
 Both layers keep a (4, 4, in, out) kernel with PyTorch's semantics, so weights move between the
 two frameworks by a transpose. A training step needs three products per layer, and the two
@@ -167,6 +168,62 @@ def conv_4x4s2_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:
 def conv_transpose_4x4s2_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """The textbook form of `conv_transpose_4x4s2`, differentiated by JAX: lhs-dilated conv."""
   return _conv_t_dilated(x, kernel.astype(x.dtype))
+
+
+@jax.custom_vjp
+def conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Conv, stride 1, 'SAME' zero padding, odd kernel (k, k, in, out): NHWC, same size."""
+  return _same_conv(x, kernel.astype(x.dtype))
+
+
+def _same_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  p = kernel.shape[0] // 2
+  return lax.conv_general_dilated(x, kernel, (1, 1), ((p, p), (p, p)), dimension_numbers=_DN)
+
+
+def _same_wgrad(x: jax.Array, dy: jax.Array, k: int) -> jax.Array:
+  """sum over (n, i) of x[i + t - p] (outer) dy[i] for each tap t: a conv over the batch.
+
+  x as (in, H, W, n) images with n features and dy as an (H, W, n, out) kernel: canonical
+  dimension labels, which XLA:CPU keeps fast inside a while loop too, unlike autodiff's form.
+  """
+  p = k // 2
+  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  y = lax.conv_general_dilated(
+    xp.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), (1, 1), 'VALID', dimension_numbers=_DN
+  )
+  return y.transpose(1, 2, 0, 3)
+
+
+def _same_fwd(x, kernel):
+  return conv_same(x, kernel), (x, kernel)
+
+
+def _same_bwd(res, dy):
+  x, kernel = res
+  k = kernel.astype(dy.dtype)
+  dx = _same_conv(dy, k[::-1, ::-1].swapaxes(2, 3))  # the adjoint: flipped taps, in <-> out
+  return dx.astype(x.dtype), _same_wgrad(x, dy, kernel.shape[0]).astype(kernel.dtype)
+
+
+conv_same.defvjp(_same_fwd, _same_bwd)
+
+
+class Conv(nn.Module):
+  """Stride-1 'SAME' conv with an odd square kernel (see `conv_same`), nn.Conv's parameters."""
+
+  features: int
+  kernel_size: int = 3
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    shape = (self.kernel_size, self.kernel_size, x.shape[-1], self.features)
+    y = conv_same(x, self.param('kernel', self.kernel_init, shape))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
+    return y
 
 
 # XLA:CPU hands convolutions to YNNPACK by default. XLA's own (Eigen) convolution kernels ran
