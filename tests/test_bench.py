@@ -91,7 +91,8 @@ def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
     with_torch = []
   argv = [sys.executable, '-m', 'jaxgan.bench', f'--config={REPO / "configs" / "mnist.py"}']
   argv += ['--config.batch_size=8', '--config.model.g_features=16,8']
-  argv += ['--config.model.d_features=8,16', '--steps=2', '--rounds=2', *with_torch]
+  argv += ['--config.model.d_features=8,16', '--config.train.steps_per_call=1']
+  argv += ['--steps=2', '--rounds=2', *with_torch]
   r = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
   assert r.returncode == 0, r.stderr[-3000:]
   lines = r.stdout.strip().splitlines()

@@ -28,6 +28,7 @@ def _shrunk(name: str):
   config.model.g_features = (8, 4)
   config.model.d_features = (4, 8)
   config.train.d_steps = min(config.train.d_steps, 2)  # keeps n_d > 1, compiles faster
+  config.train.steps_per_call = 1  # one small program (the fused loop: tests/test_train.py)
   return config
 
 

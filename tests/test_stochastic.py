@@ -98,11 +98,9 @@ def test_the_trainer_repeats_and_resumes_a_stochastic_gan_exactly(
 ):
   monkeypatch.setattr(models, '_REGISTRY', dict(models._REGISTRY))
   models.register('stochastic_test', Stochastic)
-  config = _config(test_config, 6)
-  a = train.train_and_evaluate(config, str(tmp_path / 'a'))
-  b = train.train_and_evaluate(config, str(tmp_path / 'b'))
-  jax.tree.map(np.testing.assert_array_equal, a, b)
-  assert _rows(tmp_path / 'a') == _rows(tmp_path / 'b')
+  # A run stopped at 3 and resumed to 6 equals one run to 6: the same random streams, drawn
+  # again from the step after a restore.
+  a = train.train_and_evaluate(_config(test_config, 6), str(tmp_path / 'a'))
   train.train_and_evaluate(_config(test_config, 3), str(tmp_path / 'c'))
   c = train.train_and_evaluate(_config(test_config, 6), str(tmp_path / 'c'))
   jax.tree.map(np.testing.assert_array_equal, a, c)
