@@ -48,5 +48,4 @@ def load(
 ) -> tuple[ml_collections.ConfigDict, GAN, GANState]:
   """(config, gan, state) of the checkpoint named by `checkpoint` (see `resolve`)."""
   directory, step = resolve(workdir, checkpoint)
-  workdir_lib.read_run(workdir)  # a clear error for a folder that is not a jaxgan workdir
   return workdir_lib.load_run(workdir, step, folder=os.path.basename(directory))
