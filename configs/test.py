@@ -23,6 +23,7 @@ def get_config():
   config.eval_every = 0
   config.eval_num_samples = 200
   config.train.steps_per_call = 1  # one compiled program per test run
+  config.train.standing_stats = 0  # one program less to compile (tested in test_evaluation)
   config.data.dir = str(SHARED_MNIST)
   config.model.latent_dim = 16
   config.model.g_features = (16, 8)

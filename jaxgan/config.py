@@ -45,6 +45,7 @@ SCHEMA: dict[str, checks.Check] = {
   'train.label_smoothing': checks.beta,
   'train.ema_decay': checks.beta,
   'train.ema_start': checks.integer(0),
+  'train.standing_stats': checks.integer(0),
   # ... and the trainer's.
   'train.steps_per_call': checks.integer(1),
   'train.on_nan': checks.one_of('stop', 'rollback'),

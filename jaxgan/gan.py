@@ -27,6 +27,9 @@ class GAN:
   `r1_every`-th D update, scaled by r1_every), `label_smoothing` (real target 1 - s, BCE only).
   `ema_decay` > 0 keeps an exponential moving average of G's params from step `ema_start` on.
   `num_classes` > 0 makes the GAN conditional: both networks take `labels=` (N,) int32.
+  `standing_stats` > 0: before sampling, G's batch-norm statistics are recomputed from that
+  many batches of latents (BigGAN's "standing statistics"), instead of the running averages of
+  training, which lag behind G's params and do not belong to the EMA params at all.
   """
 
   generator: nn.Module
@@ -48,6 +51,7 @@ class GAN:
   ema_decay: float = 0.0
   ema_start: int = 0
   num_classes: int = 0
+  standing_stats: int = 0  # batches of STANDING_BATCH latents; 0: the running averages
   rng_streams: tuple[str, ...] = ('dropout', 'noise')
 
   @property

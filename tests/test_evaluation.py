@@ -1,6 +1,12 @@
 """Sample-quality metrics: closed forms, scipy, hand-made cases, and the shipped classifier."""
 
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 import scipy.linalg
 from scipy.spatial.distance import cdist
@@ -8,6 +14,7 @@ from scipy.spatial.distance import cdist
 from jaxgan import evaluation
 from jaxgan.data import mnist
 from jaxgan.evaluation import classifier, metrics
+from jaxgan.gan import GAN
 from tests.conftest import SHARED_MNIST
 
 # --- FID -------------------------------------------------------------------------------------
@@ -180,3 +187,55 @@ def test_bad_shapes():
     evaluation.evaluate_images(np.zeros((10, 32, 32, 1), np.uint8), np.zeros((10, 32, 32, 1)))
   with pytest.raises(ValueError, match='differ'):
     evaluation.evaluate_images(np.zeros((10, 28, 28, 1), np.uint8), np.zeros((10, 28, 28, 3)))
+
+
+class _DenseBN(nn.Module):
+  """z -> BatchNorm(Dense(z)) -> images: one batch-norm layer whose statistics are easy to see."""
+
+  @nn.compact
+  def __call__(self, z, train: bool = True):
+    h = nn.Dense(4 * 4, kernel_init=nn.initializers.normal(1.0))(z)
+    h = nn.BatchNorm(use_running_average=not train, momentum=0.7)(h)
+    return jnp.tanh(h).reshape(-1, 4, 4, 1)
+
+
+def test_standing_stats_are_the_average_batch_moments():
+  from jaxgan.evaluation import evaluator
+
+  g = _DenseBN()
+  gan = GAN(g, g, optax.sgd(0.1), optax.sgd(0.1), latent_dim=3)
+  variables = g.init(jax.random.PRNGKey(1), jnp.zeros((2, 3)))
+  params, vars_ = variables['params'], {'batch_stats': variables['batch_stats']}
+  assert evaluation.sampling_vars(gan, params, vars_) is vars_  # standing_stats=0: unchanged
+
+  gan = dataclasses.replace(gan, standing_stats=3)
+  stats = evaluation.sampling_vars(gan, params, vars_)['batch_stats']['BatchNorm_0']
+  # By hand: the textbook batch moments of Dense(z) on the same three batches of latents.
+  keys = jax.random.split(jax.random.PRNGKey(0), 3)
+  dense = params['Dense_0']
+  h = [
+    gan.sample_latent(k, evaluator.STANDING_BATCH) @ dense['kernel'] + dense['bias'] for k in keys
+  ]
+  np.testing.assert_allclose(
+    stats['mean'], np.mean([x.mean(0) for x in h], 0), rtol=1e-4, atol=1e-5
+  )
+  np.testing.assert_allclose(stats['var'], np.mean([x.var(0) for x in h], 0), rtol=1e-4)
+  assert not np.allclose(stats['var'], vars_['batch_stats']['BatchNorm_0']['var'])
+
+
+def test_samples_use_the_configured_standing_stats(test_config):
+  from jaxgan import gan as gan_lib
+  from jaxgan.state import init_state
+
+  test_config.train.standing_stats = 2
+  gan = gan_lib.from_config(test_config, (28, 28, 1))
+  assert gan.standing_stats == 2
+  state = init_state(gan, jax.random.PRNGKey(0), (28, 28, 1))
+  key = jax.random.PRNGKey(5)
+  got = evaluation.make_generate_fn(gan, state, batch_size=4)(key)
+  standing = evaluation.sampling_vars(gan, state.g_ema_params, state.g_vars)
+  z = gan.sample_latent(key, 4)
+  want = gan.generator.apply({'params': state.g_ema_params, **standing}, z, train=False)
+  np.testing.assert_allclose(got, want, atol=1e-6)
+  running = gan.generator.apply({'params': state.g_ema_params, **state.g_vars}, z, train=False)
+  assert not np.allclose(got, running, atol=1e-3)  # fresh running averages are 0 and 1

@@ -15,6 +15,7 @@ from jaxgan.evaluation.evaluator import (
   generate,
   make_generate_fn,
   reference_metrics,
+  sampling_vars,
 )
 from jaxgan.evaluation.features import Embedding
 
@@ -28,4 +29,5 @@ __all__ = [
   'make_generate_fn',
   'reference_metrics',
   'registry',
+  'sampling_vars',
 ]

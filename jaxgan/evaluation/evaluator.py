@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import data, steps
@@ -19,7 +20,7 @@ from jaxgan.errors import ConfigError
 from jaxgan.evaluation import features as features_lib
 from jaxgan.evaluation import registry
 from jaxgan.evaluation.features import Embedding
-from jaxgan.gan import GAN
+from jaxgan.gan import GAN, PyTree
 from jaxgan.state import GANState
 
 DEFAULT_FEATURES = 'mnist_classifier'
@@ -130,14 +131,69 @@ def reference_metrics(
   return _REFERENCE[key]
 
 
+STANDING_BATCH = 500  # latents per batch of standing statistics
+_MOMENTS = ('mean', 'var')  # flax BatchNorm's running statistics
+
+
+def sampling_vars(gan: GAN, params: PyTree, vars_: dict) -> dict:
+  """G's non-param collections for sampling `params`: `vars_` itself, or with
+  gan.standing_stats > 0, every batch-norm mean and var replaced by its average over that
+  many batches of G in training mode (the same latents every time, so a state's samples are
+  reproducible). Other collections (e.g. spectral norm's vectors) are kept as they are."""
+  if not gan.standing_stats or not vars_:
+    return vars_
+  return _standing(gan)(params, vars_)
+
+
+def _is_moment(path) -> bool:
+  return getattr(path[-1], 'key', None) in _MOMENTS
+
+
+@functools.cache
+def _standing(gan: GAN) -> Callable:
+  def moments(params, vars_, key, old: float):
+    """The running moments after one training-mode batch, from running moments all `old`."""
+    start = jax.tree_util.tree_map_with_path(
+      lambda p, v: jnp.full_like(v, old) if _is_moment(p) else v, vars_
+    )
+    z = gan.sample_latent(key, STANDING_BATCH)
+    y = _uniform_labels(gan, key, STANDING_BATCH)
+    return steps.apply(gan.generator, params, start, z, True, y, gan.rngs(key))[1]
+
+  def standing(params, vars_):
+    keys = jax.random.split(jax.random.PRNGKey(0), gan.standing_stats)
+    # Every moment updates as running = m * old + (1 - m) * batch: starting from 0 gives
+    # (1 - m) * batch, and from 1 on the same batch tells m, whatever the layer's momentum.
+    first = moments(params, vars_, keys[0], 0.0)
+    decay = jax.tree.map(jnp.subtract, moments(params, vars_, keys[0], 1.0), first)
+    total = jax.lax.fori_loop(
+      1,
+      gan.standing_stats,
+      lambda i, acc: jax.tree.map(jnp.add, acc, moments(params, vars_, keys[i], 0.0)),
+      first,
+    )
+    return jax.tree_util.tree_map_with_path(
+      lambda p, v, t, m: t / (gan.standing_stats * (1 - m)) if _is_moment(p) else v,
+      vars_,
+      total,
+      decay,
+    )
+
+  return jax.jit(standing)
+
+
+def _uniform_labels(gan: GAN, key: jax.Array, n: int) -> jax.Array | None:
+  """Classes drawn uniformly (as in the data) for a conditional GAN, else None."""
+  if not gan.num_classes:
+    return None
+  return jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, gan.num_classes)
+
+
 @functools.cache
 def _generator(gan: GAN, batch_size: int) -> Callable:
   def generate(g_params, g_vars, key):
     z = gan.sample_latent(key, batch_size)
-    # A conditional GAN is measured on classes drawn uniformly, like the data's.
-    y = None
-    if gan.num_classes:
-      y = jax.random.randint(jax.random.fold_in(key, 1), (batch_size,), 0, gan.num_classes)
+    y = _uniform_labels(gan, key, batch_size)
     return steps.apply(gan.generator, g_params, g_vars, z, False, y)[0]
 
   return jax.jit(generate)
@@ -146,10 +202,13 @@ def _generator(gan: GAN, batch_size: int) -> Callable:
 def make_generate_fn(gan: GAN, state: GANState, batch_size: int = 500) -> GenerateFn:
   """generate_fn(key) -> batch_size images of `state`'s generator (inference mode).
 
-  Uses G's EMA parameters (the same as G's own when train.ema_decay is 0). Compiled once per
+  Uses G's EMA parameters (the same as G's own when train.ema_decay is 0), with standing
+  batch-norm statistics when gan.standing_stats > 0 (`sampling_vars`). Compiled once per
   (gan, batch_size): a new state reuses the compiled function.
   """
-  return functools.partial(_generator(gan, batch_size), state.g_ema_params, state.g_vars)
+  params = state.g_ema_params
+  vars_ = sampling_vars(gan, params, state.g_vars)
+  return functools.partial(_generator(gan, batch_size), params, vars_)
 
 
 class Evaluator:

@@ -128,14 +128,17 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
 
 
 def _grid_sampler(gan: GAN, key: jax.Array, n: int, sharding):
-  """state -> uint8 grid of one fixed latent batch, from G's EMA (G itself when EMA is off)."""
+  """state -> uint8 grid of one fixed latent batch, from G's EMA (G itself when EMA is off),
+  sampled as the evaluation samples (`evaluation.sampling_vars`)."""
   z, y, cols = grid_inputs(gan, key, n)
   generate = jax.jit(
     lambda p, v: steps.apply(gan.generator, p, v, z, False, y)[0], out_shardings=sharding
   )
 
   def sample(state: GANState) -> np.ndarray:
-    return images.grid(jax.device_get(generate(state.g_ema_params, state.g_vars)), cols=cols)
+    params = state.g_ema_params
+    vars_ = evaluation.sampling_vars(gan, params, state.g_vars)
+    return images.grid(jax.device_get(generate(params, vars_)), cols=cols)
 
   return sample
 
