@@ -62,3 +62,20 @@ def one_of(*choices: str) -> Check:
 def int_tuple(v) -> str | None:
   ok = isinstance(v, tuple | list) and v and all(isinstance(f, int) and f > 0 for f in v)
   return None if ok else f'must be a non-empty tuple of positive integers, got {v!r}'
+
+
+def int_one_of(*choices: int) -> Check:
+  def check(v):
+    if isinstance(v, int) and not isinstance(v, bool) and v in choices:
+      return None
+    return f'must be one of {", ".join(map(str, choices))}; got {v!r}'
+
+  return check
+
+
+def power_of_two(lo: int, hi: int) -> Check:
+  def check(v):
+    ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi and not v & (v - 1)
+    return None if ok else f'must be a power of two: {lo}, {2 * lo}, ..., {hi}; got {v!r}'
+
+  return check

@@ -110,7 +110,16 @@ def validate(config, num_devices: int = 1) -> None:
 
 
 def _check_combinations(config) -> None:
-  """Combinations of keys that cannot work together."""
+  """Combinations of keys that cannot work together, found before any data is read."""
+  source = data.get(config.data.name)
+  if config.eval_every and not getattr(source, 'FEATURES', None):
+    raise ConfigError(
+      f'data.name={config.data.name} has no evaluation feature network yet; set eval_every=0'
+    )
+  family = models.get(config.model.name)
+  shape = data.image_shape(config.data)
+  if shape and hasattr(family, 'check_image_shape'):
+    family.check_image_shape(config.model, shape)
   if config.train.label_smoothing and not objectives.get(config.train.loss).label_smoothing:
     raise ConfigError(
       f'config.train.label_smoothing needs a BCE loss (non_saturating, minimax), '

@@ -47,24 +47,5 @@ def main(argv):
     sys.exit(130)
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
-  """absl's parser, with bad flags and config overrides reported as one line, not a traceback."""
-  try:
-    argv = FLAGS(argv)
-    FLAGS.config.keys()  # config files load lazily; fail here, not mid-setup
-    return argv
-  except OSError as e:  # the config file is missing or raised on import
-    detail = [ln.strip() for ln in str(e.__cause__ or e).splitlines() if ln.strip()][-1]
-    cli.fail(f'cannot load the config file given by --config: {detail}')
-  except flags.Error as e:  # a missing flag, or an override of the wrong type
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    cli.fail(lines[0] + (f' {lines[-1]}' if lines[0].endswith(':') and len(lines) > 1 else ''))
-  except (AttributeError, KeyError) as e:  # ml_collections: an override of a key the config lacks
-    if '--verbose' in argv:
-      raise
-    bad = [a.split('=')[0] for a in argv if a.startswith('--config.')]
-    cli.fail(f'unknown config key {e} (in {", ".join(bad)}); see configs/mnist.py for the keys')
-
-
 if __name__ == '__main__':
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.parse_config_flags)

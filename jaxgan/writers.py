@@ -91,15 +91,15 @@ def eval_line(step: int, r: dict[str, float]) -> str:
   return f'eval step {step} | ' + ' | '.join(parts) + f' | {r.get("eval_seconds", 0):.0f} s'
 
 
-def progress(total: int, initial: int = 0, stream=None) -> tqdm.tqdm:
-  """A progress bar of steps on a terminal (stderr); silent when that is not a TTY."""
+def progress(total: int, initial: int = 0, stream=None, unit: str = 'step') -> tqdm.tqdm:
+  """A progress bar of `unit`s (steps) on a terminal (stderr); silent when that is not a TTY."""
   stream = stream or sys.stderr
   return tqdm.tqdm(
     total=total,
     initial=initial,
     file=stream,
     disable=not stream.isatty(),
-    unit='step',
+    unit=unit,
     dynamic_ncols=True,
     leave=False,
   )

@@ -4,24 +4,44 @@ import importlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from jaxgan import config as config_lib
 from jaxgan import train
+from jaxgan.data import cifar
 from tests.conftest import REPO, SHARED_MNIST
+from tests.test_cifar_data import make_tarball, use_fake_md5
 
 CONFIGS = sorted(p.stem for p in (REPO / 'configs').glob('*.py') if p.stem != '__init__')
 
 
-def _shrunk(name: str):
+def _data_dir(config, tmp_path, monkeypatch) -> str:
+  """Where the config's data is offline: the shared MNIST, or a tiny folder or tarball."""
+  if config.data.name in ('mnist', 'stacked_mnist'):
+    return str(SHARED_MNIST)
+  if config.data.name == 'folder':
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 40, 48, 3), np.uint8)
+    for i, image in enumerate(pixels):
+      Image.fromarray(image).save(tmp_path / f'{i}.png')
+    config.data.cache_dir = str(tmp_path.parent / 'cache')
+    config.data.workers = 1
+    return str(tmp_path)
+  if config.data.name == 'cifar10':
+    make_tarball(tmp_path)
+    use_fake_md5(monkeypatch, tmp_path / cifar.CIFAR10_SPEC.tarball)
+    return str(tmp_path)
+  pytest.skip(f'data {config.data.name!r} is not available offline')
+
+
+def _shrunk(name: str, tmp_path: Path, monkeypatch):
   config = importlib.import_module(f'configs.{name}').get_config()
-  if config.data.name not in ('mnist', 'stacked_mnist'):
-    pytest.skip(f'{name}: data {config.data.name!r} is not available offline')
   config.batch_size = 8
   config.num_steps = 2
   config.log_every = config.sample_every = config.checkpoint_every = 2
   config.num_grid_samples = 20
-  config.data.dir = str(SHARED_MNIST)
+  config.data.dir = _data_dir(config, tmp_path / 'data', monkeypatch)
   if config.data.name == 'stacked_mnist':
     config.data.stacked_size = 64  # build only a few images
   config.model.latent_dim = 8
@@ -34,16 +54,18 @@ def _shrunk(name: str):
 
 def test_every_config_is_found():
   assert {'mnist', 'test', 'mnist_wgan_gp', 'mnist_hinge_sn', 'mnist_lsgan'} <= set(CONFIGS)
-  assert 'mnist_conditional' in CONFIGS
+  assert {'mnist_conditional', 'folder', 'cifar10'} <= set(CONFIGS)
 
 
 @pytest.mark.parametrize('name', CONFIGS)
-def test_config_validates_and_trains(name, tmp_path):
-  config = _shrunk(name)
+def test_config_validates_and_trains(name, tmp_path, monkeypatch):
+  (tmp_path / 'data').mkdir()
+  config = _shrunk(name, tmp_path, monkeypatch)
   config_lib.validate(config)
-  state = train.train_and_evaluate(config, str(tmp_path))
+  workdir = tmp_path / 'w'
+  state = train.train_and_evaluate(config, str(workdir))
   assert int(state.step) == 2
-  lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
+  lines = (workdir / 'metrics.jsonl').read_text().splitlines()
   metrics = json.loads(lines[-1])
   assert metrics['step'] == 2
-  assert Path(tmp_path / 'samples' / 'step_000002.png').exists()
+  assert Path(workdir / 'samples' / 'step_000002.png').exists()

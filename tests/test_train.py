@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import signal
+import types
 
 import jax
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
-from jaxgan import train, writers
+from jaxgan import steps, train, writers
 from jaxgan import workdir as workdir_lib
 from jaxgan.errors import CheckpointError, ConfigError, DataError, JaxganError
 from jaxgan.state import init_state
@@ -138,6 +139,25 @@ def test_train_fn_donates_state_and_keeps_metrics_on_device(test_config):
       newer, metrics = fn(newer, images, 1)
   assert leaf.is_deleted()
   assert isinstance(metrics['d_loss'], jax.Array)
+
+
+def test_mirror_flips_some_real_images_the_same_way_at_every_call(monkeypatch):
+  """With mirror, each drawn image is itself or its left-right flip, from the step's key."""
+  seen = []
+  monkeypatch.setattr(
+    steps, 'train_step', lambda gan, state, real, y: seen.append(real) or (state, {})
+  )
+  gan = types.SimpleNamespace(d_steps=2)
+  state = types.SimpleNamespace(step=jax.numpy.int32(7))
+  pixels = jax.numpy.asarray(np.random.default_rng(0).integers(0, 256, (50, 4, 4, 1), np.uint8))
+  key = jax.random.PRNGKey(3)
+  for mirror in (False, True, True):
+    train.make_train_fn(gan, 16, key, mirror=mirror)(state, pixels, 1)
+  plain, flipped, again = (np.asarray(r) for r in seen)
+  same = (flipped == plain).all(axis=(2, 3, 4))
+  mirrored = (flipped == plain[..., ::-1, :]).all(axis=(2, 3, 4))
+  assert (same | mirrored).all() and same.any() and (mirrored & ~same).any()
+  np.testing.assert_array_equal(again, flipped)
 
 
 BAD_CONFIGS = [

@@ -5,7 +5,10 @@ A source is a module (or any object) with
 - `load(data_config, split) -> Dataset`: the whole split as uint8 arrays in host memory;
 - `image_shape(data_config)`: (H, W, C) without reading the data, or None if unknown;
 - `FEATURES`: the name of the evaluation feature network that measures its images (see
-  jaxgan.evaluation), or None; `EVAL_NUM_SAMPLES`: samples per evaluation by default.
+  jaxgan.evaluation), or None; `EVAL_NUM_SAMPLES`: samples per evaluation by default;
+- optionally `prepare(data_config, split) -> dict`: prepare the split into its cache and say
+  where it is and what it holds (`python -m jaxgan.prepare`; sources without it are loaded).
+A Dataset may carry its class names (`classes`); the trainer writes them to the workdir.
 `register(name, source)` adds one and `config.data.name` selects it; a name that is not
 registered is read from tensorflow-datasets. Every source shares the keys in COMMON_SCHEMA.
 """
@@ -13,7 +16,7 @@ registered is read from tensorflow-datasets. Every source shares the keys in COM
 from absl import logging
 
 from jaxgan import checks
-from jaxgan.data import mnist, stacked_mnist, tfds_source
+from jaxgan.data import cifar, folder, mnist, stacked_mnist, tfds_source
 from jaxgan.data.dataset import Dataset
 from jaxgan.data.mnist import MNIST_FILES
 
@@ -34,7 +37,13 @@ COMMON_SCHEMA: dict[str, checks.Check] = {
   'num_classes': checks.integer(1),
 }
 
-_REGISTRY = {'mnist': mnist, 'stacked_mnist': stacked_mnist}
+_REGISTRY = {
+  'mnist': mnist,
+  'stacked_mnist': stacked_mnist,
+  'folder': folder,
+  'cifar10': cifar.CIFAR10,
+  'cifar100': cifar.CIFAR100,
+}
 
 
 def register(name: str, source) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from absl import logging
 
 from jaxgan import checks, files
+from jaxgan.data.cache import default_cache_dir
 from jaxgan.data.dataset import Dataset
 from jaxgan.errors import DataError
 
@@ -103,12 +104,6 @@ def _find_local(data_dir: Path, name: str) -> Path:
     f'{data_dir / name}.gz: file not found (nor {name} uncompressed); '
     'put the four MNIST IDX files in data.dir.'
   )
-
-
-def default_cache_dir(name: str) -> Path:
-  """Returns $JAXGAN_CACHE/<name>, or ~/.cache/jaxgan/<name> when JAXGAN_CACHE is unset."""
-  root = os.environ.get('JAXGAN_CACHE') or Path.home() / '.cache' / 'jaxgan'
-  return Path(root).expanduser() / name
 
 
 def _download(url: str, path: Path, name: str) -> np.ndarray:

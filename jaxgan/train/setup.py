@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxgan import data, evaluation, images, parallel, steps
+from jaxgan import data, evaluation, files, images, parallel, steps
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import Checkpointer
@@ -25,18 +25,26 @@ from jaxgan.models import layers
 from jaxgan.state import GANState, abstract_state, init_state
 
 
-def make_train_fn(gan: GAN, batch_size: int, data_key: jax.Array, batch_sharding=None):
+def make_train_fn(
+  gan: GAN, batch_size: int, data_key: jax.Array, batch_sharding=None, mirror: bool = False
+):
   """(state, images, num_steps, labels=None) -> (state, metrics stacked over steps), to be jitted.
 
   Real batches are drawn on device, uniformly with replacement, with the key for step t
   folded from `data_key`, so a resumed run sees the same batches as an uninterrupted one.
   `labels` (the dataset's classes) are drawn with their images for a conditional GAN.
+  `mirror` flips each drawn image left-right with probability 1/2, the coins coming from the
+  same step key, so resuming stays exact.
   """
 
   def real_fn(state: GANState, pixels: jax.Array, labels: jax.Array | None = None):
     key = jax.random.fold_in(data_key, state.step)
     idx = jax.random.randint(key, (gan.d_steps, batch_size), 0, pixels.shape[0])
-    real = images.to_float(pixels[idx])
+    drawn = pixels[idx]  # (d_steps, batch, H, W, C)
+    if mirror:
+      flip = jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, idx.shape)
+      drawn = jnp.where(flip[..., None, None, None], drawn[..., ::-1, :], drawn)
+    real = images.to_float(drawn)
     if batch_sharding is not None:
       real = jax.lax.with_sharding_constraint(real, batch_sharding)
     if labels is None:
@@ -105,9 +113,12 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
     logging.info('Resumed from step %d in %s', int(state.step), workdir)
   if jax.process_index() == 0:
     workdir_lib.write_run(workdir, config, image_shape)
+    if dataset.classes is not None:  # what each label means, for samples of a conditional G
+      files.write_json(os.path.join(workdir, 'classes.json'), list(dataset.classes), indent=2)
 
+  mirror = config.data.get('mirror', False)
   train_fn = jax.jit(
-    make_train_fn(gan, config.batch_size, data_key, parallel.batch_sharding(mesh)),
+    make_train_fn(gan, config.batch_size, data_key, parallel.batch_sharding(mesh), mirror),
     static_argnums=2,
     donate_argnums=0,
     compiler_options=layers.compiler_options(),  # XLA:CPU: faster conv kernels; {} elsewhere
