@@ -48,6 +48,13 @@ ROWS = [
   ),
   ('dropout in D', 'off', {'model.d_dropout': 0.0}),
   ('dropout in D', '0.3', {'model.d_dropout': 0.3}),
+  # What jaxgan added.
+  ('learning rate', '2e-4 (DCGAN)', {'optim.g_lr': 2e-4, 'optim.d_lr': 2e-4}),
+  ('learning rate', '1e-3', {'optim.g_lr': 1e-3, 'optim.d_lr': 1e-3}),
+  ('standing BN stats', 'off', {'train.standing_stats': 0}),
+  ('standing BN stats', '10 batches', {'train.standing_stats': 10}),
+  ('G width', '128, 64', {'model.g_features': (128, 64)}),
+  ('G width', '256, 128', {'model.g_features': (256, 128)}),
 ]
 
 
@@ -72,10 +79,15 @@ def base_values(config_path: str) -> dict:
   return out
 
 
+def _arg(value) -> str:
+  """A value as --config.KEY=VALUE takes it: tuples as 256,128."""
+  return ','.join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def run_name(overrides: dict, base: dict, seed: int) -> str:
   """The workdir name: 'base' for the base settings, else the keys that differ."""
   diff = {k: v for k, v in overrides.items() if base[k] != v}
-  name = '_'.join(f'{k.split(".")[1]}-{v}' for k, v in sorted(diff.items())) or 'base'
+  name = '_'.join(f'{k.split(".")[1]}-{_arg(v)}' for k, v in sorted(diff.items())) or 'base'
   return f'{name}_s{seed}'
 
 
@@ -83,7 +95,7 @@ def command(config: str, workdir: str, overrides: dict, num_steps: int, seed: in
   args = [sys.executable, '-m', 'jaxgan.main', f'--config={config}', f'--workdir={workdir}']
   args += [f'--config.num_steps={num_steps}', f'--config.eval_every={num_steps}']
   args += [f'--config.seed={seed}', '--config.sample_every=0']
-  args += [f'--config.{k}={v}' for k, v in overrides.items()]
+  args += [f'--config.{k}={_arg(v)}' for k, v in overrides.items()]
   if data_dir:
     args.append(f'--config.data.dir={data_dir}')
   return args

@@ -9,11 +9,11 @@ docs/results.md, shared with other work, so its 5,000 take at most about 18 minu
 compilation and 6-10 s per evaluation. What it reached at 1,000 and 2,000: docs/results.md.
 """
 
-from configs import mnist
+from configs import mnist_dcgan_classic
 
 
 def get_config():
-  config = mnist.get_config()
+  config = mnist_dcgan_classic.get_config()
   config.model.conditional = True
   config.data.num_classes = 10
   config.num_grid_samples = 100  # 10 rows (digits) x 10 columns (latents)

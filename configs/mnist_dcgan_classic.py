@@ -16,6 +16,7 @@ def get_config():
   config = mnist.get_config()
   config.batch_size = 64
   config.num_steps = 5000
+  config.eval_every = 2500
   config.model.latent_dim = 100
   config.model.latent_dist = 'gaussian'
   config.model.g_features = (128, 64)
@@ -36,5 +37,6 @@ def get_config():
   config.train.d_steps = config.train.g_steps = 1
   config.train.balance = 'none'
   config.train.ema_decay = 0.0
+  config.train.standing_stats = 0  # sampled with the running averages of training
   config.train.gp_weight = config.train.r1_weight = config.train.label_smoothing = 0.0
   return config

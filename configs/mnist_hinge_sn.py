@@ -7,11 +7,11 @@ docs/results.md, shared with other work, so its 6,000 take about 12 minutes, plu
 and 6-10 s per evaluation. What it reached at 1,000 and 2,000: docs/results.md.
 """
 
-from configs import mnist
+from configs import mnist_dcgan_classic
 
 
 def get_config():
-  config = mnist.get_config()
+  config = mnist_dcgan_classic.get_config()
   config.train.loss = 'hinge'
   config.model.spectral_norm = True
   config.model.d_norm = 'none'  # spectral norm takes batch norm's place in D

@@ -7,10 +7,10 @@ docs/results.md, shared with other work, so its 5,000 take about 7 minutes, plus
 and 6-10 s per evaluation. What it reached at 1,000 and 2,000: docs/results.md.
 """
 
-from configs import mnist
+from configs import mnist_dcgan_classic
 
 
 def get_config():
-  config = mnist.get_config()
+  config = mnist_dcgan_classic.get_config()
   config.train.loss = 'least_squares'
   return config
