@@ -24,6 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.split = 'train'
   config.data.dir = ''  # a folder with cifar-10-python.tar.gz (or the file); '' downloads it
   config.data.cache_dir = ''  # '' means ~/.cache/jaxgan (or $JAXGAN_CACHE)
+  # Images on every device (yes), streamed from host memory (no), or by size (auto).
+  config.data.on_device = 'auto'
   config.data.url = ''  # '' is https://www.cs.toronto.edu/~kriz/
   config.data.mirror = False  # random left-right flips of the training images
   config.data.num_classes = 10  # 100 for cifar100

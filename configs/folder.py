@@ -39,6 +39,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.resize_filter = 'lanczos'  # lanczos | box | bicubic
   config.data.workers = 0  # processes decoding images when preparing; 0: every core
   config.data.cache_dir = ''  # '' means ~/.cache/jaxgan (or $JAXGAN_CACHE)
+  # Images on every device (yes), streamed from host memory (no), or by size (auto).
+  config.data.on_device = 'auto'
   config.data.num_classes = 10  # with labels=folders and model.conditional: the class count
 
   config.model.g_features = (512, 256, 128, 64)  # G: dense -> 4x4x512 -> ... -> 64x64x3

@@ -30,6 +30,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.split = 'train'
   config.data.dir = ''  # folder with the four MNIST IDX files; '' fetches and caches them
   config.data.cache_dir = ''  # '' means ~/.cache/jaxgan (or $JAXGAN_CACHE)
+  # Images on every device (yes), streamed from host memory (no), or by size (auto).
+  config.data.on_device = 'auto'
   config.data.url = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
 
   config.model = ml_collections.ConfigDict()

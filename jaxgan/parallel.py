@@ -47,6 +47,11 @@ def batch_sharding(m: Mesh) -> NamedSharding:
   return NamedSharding(m, P(None, 'data'))
 
 
+def stream_sharding(m: Mesh) -> NamedSharding:
+  """(steps, sub-steps, batch, ...) arrays of streamed batches, split along the batch axis."""
+  return NamedSharding(m, P(None, None, 'data'))
+
+
 def put_replicated(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
   """A host array on every device. Every process holds the same copy, so each fills its own
   devices from it (with one process or many)."""

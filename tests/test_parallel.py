@@ -115,11 +115,21 @@ def start_two_processes(workdir, *args) -> list[subprocess.Popen]:
   ]
 
 
-def test_two_processes_match_one(one_device, tmp_path):
-  """2 local processes x 2 CPU devices (gloo collectives over loopback) = one 4-device run."""
-  procs = start_two_processes(tmp_path, '--config.log_every=1', '--config.sample_every=3')
+@pytest.mark.parametrize('on_device', ['yes', 'no'])
+def test_two_processes_match_one(one_device, tmp_path, on_device):
+  """2 local processes x 2 CPU devices (gloo collectives over loopback) = one 4-device run,
+  with the data on every device or streamed, each process then reading its half of a batch."""
+  procs = start_two_processes(
+    tmp_path,
+    '--config.log_every=1',
+    '--config.sample_every=3',
+    f'--config.data.on_device={on_device}',
+  )
   outs = [p.communicate(timeout=300)[0] for p in procs]
   assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+  if on_device == 'no':  # batch 8 over 4 devices: rows 0-3 on process 0, 4-7 on process 1
+    assert 'this process reads rows 0-3 of each 8' in outs[0]
+    assert 'this process reads rows 4-7 of each 8' in outs[1]
   # Only process 0 prints status lines and writes metrics and samples.
   assert 'step 6/6' in outs[0] and 'step 6/6' not in outs[1]
   with open(tmp_path / 'metrics.jsonl') as f:

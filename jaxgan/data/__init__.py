@@ -35,6 +35,7 @@ COMMON_SCHEMA: dict[str, checks.Check] = {
   'split': checks.string,
   'dir': checks.string,
   'num_classes': checks.integer(1),
+  'on_device': checks.one_of('auto', 'yes', 'no'),
 }
 
 _REGISTRY = {

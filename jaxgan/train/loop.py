@@ -94,7 +94,8 @@ def _train(config, workdir: str, devices: list, rollbacks) -> GANState:
       while step < config.num_steps and not stopping:
         k = min(config.train.steps_per_call, _next_event(step, config) - step)
         t0 = time.time()
-        state, m = run.train_fn(state, run.pixels, k, run.labels)
+        pixels, labels = run.feed(step, k)
+        state, m = run.train_fn(state, pixels, k, labels)
         metrics.add(m)
         step += k
         if not clock.started():  # first call: compilation; time the steady state from here on
@@ -111,6 +112,7 @@ def _train(config, workdir: str, devices: list, rollbacks) -> GANState:
     raise Diverged(e.name, e.value, step=step, good_step=ckpt_hook.good_step) from None
   finally:
     progress.close()
+    run.feed.close()
     run.ckpt.wait()
     run.ckpt.close()
     if best:

@@ -23,44 +23,60 @@ from jaxgan.errors import ConfigError
 from jaxgan.gan import GAN
 from jaxgan.models import layers
 from jaxgan.state import GANState, abstract_state, init_state
+from jaxgan.train import feed as feed_lib
 
 
 def make_train_fn(
-  gan: GAN, batch_size: int, data_key: jax.Array, batch_sharding=None, mirror: bool = False
+  gan: GAN,
+  batch_size: int,
+  data_key: jax.Array,
+  batch_sharding=None,
+  mirror: bool = False,
+  streamed: bool = False,
 ):
-  """(state, images, num_steps, labels=None) -> (state, metrics stacked over steps), to be jitted.
+  """(state, pixels, num_steps, labels=None) -> (state, metrics stacked over steps), to be jitted.
 
-  Real batches are drawn on device, uniformly with replacement, with the key for step t
-  folded from `data_key`, so a resumed run sees the same batches as an uninterrupted one.
-  `labels` (the dataset's classes) are drawn with their images for a conditional GAN.
-  `mirror` flips each drawn image left-right with probability 1/2, the coins coming from the
-  same step key, so resuming stays exact.
+  Real batches are drawn uniformly with replacement, with the key for step t folded from
+  `data_key` (`feed.draw_indices`), so a resumed run sees the same batches as an
+  uninterrupted one. `pixels` is the whole dataset, drawn from on device; or, `streamed`, the
+  call's batches (num_steps, d_steps, batch, H, W, C) that `feed.Streamed` drew on the host
+  with the same indices. `labels` (the dataset's classes, or the batches' with `streamed`)
+  come with their images for a conditional GAN. `mirror` flips each drawn image left-right
+  with probability 1/2, the coins coming from the same step key, so resuming stays exact.
   """
 
-  def real_fn(state: GANState, pixels: jax.Array, labels: jax.Array | None = None):
+  def real_fn(state: GANState, pixels: jax.Array, labels: jax.Array | None, first_step):
     key = jax.random.fold_in(data_key, state.step)
-    idx = jax.random.randint(key, (gan.d_steps, batch_size), 0, pixels.shape[0])
-    drawn = pixels[idx]  # (d_steps, batch, H, W, C)
-    if mirror:
-      flip = jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, idx.shape)
+    if streamed:
+      i = state.step - first_step
+      drawn, y = pixels[i], None if labels is None else labels[i]
+    else:
+      idx = feed_lib.draw_indices(data_key, state.step, (gan.d_steps, batch_size), len(pixels))
+      drawn, y = pixels[idx], None if labels is None else labels[idx]
+    if mirror:  # drawn: (d_steps, batch, H, W, C)
+      flip = jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, drawn.shape[:2])
       drawn = jnp.where(flip[..., None, None, None], drawn[..., ::-1, :], drawn)
     real = images.to_float(drawn)
     if batch_sharding is not None:
       real = jax.lax.with_sharding_constraint(real, batch_sharding)
-    if labels is None:
+    if y is None:
       return real
-    y = labels[idx]
     if batch_sharding is not None:
       y = jax.lax.with_sharding_constraint(y, batch_sharding)
     return real, y
 
   def train_fn(state: GANState, pixels: jax.Array, num_steps: int, labels=None):
+    first_step = state.step
     if num_steps == 1:  # a rolled scan is several times slower per step on CPU
-      batch = real_fn(state, pixels, labels)
+      batch = real_fn(state, pixels, labels, first_step)
       real, y = batch if isinstance(batch, tuple) else (batch, None)
       state, metrics = steps.train_step(gan, state, real, y)
       return state, jax.tree.map(lambda m: m[None], metrics)
-    return steps.multi_step(gan, state, lambda s: real_fn(s, pixels, labels), num_steps)
+
+    def batches(s: GANState):
+      return real_fn(s, pixels, labels, first_step)
+
+    return steps.multi_step(gan, state, batches, num_steps)
 
   return train_fn
 
@@ -84,8 +100,7 @@ class Run:
 
   gan: GAN
   state: GANState
-  pixels: jax.Array  # the training images (uint8) on every device
-  labels: jax.Array | None  # their classes, for a conditional GAN
+  feed: Any  # feed(step, num_steps) -> train_fn's (pixels, labels): jaxgan.train.feed
   train_fn: Any  # jitted make_train_fn: (state, pixels, num_steps, labels)
   sample: Any  # () -> a grid of samples (uint8) from the state's generator
   ckpt: Checkpointer
@@ -100,9 +115,13 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
   gan = gan_lib.from_config(config, image_shape, lr_scale)
   mesh = parallel.mesh(devices)
   replicated = parallel.replicated(mesh)
-  pixels = parallel.put_replicated(dataset.images, replicated)
-  labels = _device_labels(dataset, gan.num_classes, replicated)
+  labels = _labels(dataset, gan.num_classes)
   state_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+  streamed = feed_lib.choose(config.data.get('on_device', 'auto'), dataset.images, devices)
+  if streamed:
+    feed = feed_lib.Streamed(dataset.images, labels, data_key, gan.d_steps, config.batch_size, mesh)
+  else:
+    feed = feed_lib.Resident(dataset.images, labels, mesh)
 
   ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
   state = ckpt.restore_latest(abstract_state(gan, image_shape, replicated))
@@ -118,7 +137,9 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
 
   mirror = config.data.get('mirror', False)
   train_fn = jax.jit(
-    make_train_fn(gan, config.batch_size, data_key, parallel.batch_sharding(mesh), mirror),
+    make_train_fn(
+      gan, config.batch_size, data_key, parallel.batch_sharding(mesh), mirror, streamed
+    ),
     static_argnums=2,
     donate_argnums=0,
     compiler_options=layers.compiler_options(),  # XLA:CPU: faster conv kernels; {} elsewhere
@@ -129,8 +150,7 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
   return Run(
     gan,
     state,
-    pixels,
-    labels,
+    feed,
     train_fn,
     _grid_sampler(gan, sample_key, config.num_grid_samples, replicated),
     ckpt,
@@ -154,8 +174,8 @@ def _grid_sampler(gan: GAN, key: jax.Array, n: int, sharding):
   return sample
 
 
-def _device_labels(dataset, num_classes: int, sharding) -> jax.Array | None:
-  """The dataset's labels on every device for a conditional GAN (num_classes > 0), else None."""
+def _labels(dataset, num_classes: int) -> np.ndarray | None:
+  """The dataset's labels (int32) for a conditional GAN (num_classes > 0), else None."""
   if not num_classes:
     return None
   if dataset.labels is None:
@@ -165,4 +185,4 @@ def _device_labels(dataset, num_classes: int, sharding) -> jax.Array | None:
       f'{dataset.name!r} has labels in [{dataset.labels.min()}, {dataset.labels.max()}]: '
       f'more than data.num_classes={num_classes}'
     )
-  return parallel.put_replicated(dataset.labels.astype(np.int32), sharding)
+  return dataset.labels.astype(np.int32)

@@ -1,0 +1,134 @@
+"""How the training images reach the devices: all of them on every device, or streamed.
+
+Both feeds give the train function (`setup.make_train_fn`) the same real batches: example
+indices drawn uniformly with replacement from the data key folded with the step
+(`draw_indices`), so a run is the same whichever feed it uses, and a resumed run continues
+the same way.
+
+- `Resident`: the uint8 dataset is copied once to every device and the compiled step draws
+  its batches there: no host work per step. For datasets that fit in device memory (MNIST,
+  CIFAR-10: 180 MB at 32 px).
+- `Streamed`: the dataset stays in host memory (or in the memory-mapped cache of a prepared
+  folder); for each call the host gathers the call's batches and puts them on the devices,
+  split along the batch, while a background thread already gathers the next call's. Each
+  process reads only the rows of its own devices.
+
+`data.on_device` chooses: 'yes' (Resident), 'no' (Streamed), or 'auto': Resident when the
+images take at most a quarter of a device's memory (or of RESIDENT_LIMIT_BYTES where JAX
+does not report it, as on CPU).
+"""
+
+import concurrent.futures
+
+import jax
+import numpy as np
+from absl import logging
+
+from jaxgan import parallel
+from jaxgan.errors import ConfigError
+
+RESIDENT_LIMIT_BYTES = 4 << 30  # 'auto' where the device's memory is unknown (CPU)
+
+
+def draw_indices(data_key: jax.Array, step, shape: tuple[int, ...], n: int) -> jax.Array:
+  """The examples the real batches of `step` are made of: `shape` indices in [0, n)."""
+  return jax.random.randint(jax.random.fold_in(data_key, step), shape, 0, n)
+
+
+class Resident:
+  """The whole dataset (and its labels, if given) on every device."""
+
+  streamed = False
+
+  def __init__(self, images: np.ndarray, labels: np.ndarray | None, mesh):
+    sharding = parallel.replicated(mesh)
+    self.pixels = parallel.put_replicated(np.asarray(images), sharding)
+    self.labels = None if labels is None else parallel.put_replicated(labels, sharding)
+
+  def __call__(self, step: int, num_steps: int) -> tuple[jax.Array, jax.Array | None]:
+    """train_fn's (pixels, labels) for the `num_steps` steps from `step`: always the same."""
+    return self.pixels, self.labels
+
+  def close(self) -> None:
+    pass
+
+
+class Streamed:
+  """Each call's real batches, (num_steps, d_steps, batch, H, W, C), gathered on the host."""
+
+  streamed = True
+
+  def __init__(self, images, labels, data_key, d_steps: int, batch_size: int, mesh):
+    self.images, self.labels = images, labels
+    self._shape = (d_steps, batch_size)
+    self._sharding = parallel.stream_sharding(mesh)
+    n = len(images)
+    self._cpu = jax.local_devices(backend='cpu')[0]  # where the indices are drawn
+    # The same function as the device draws inside the step, vmapped over the call's steps.
+    self._indices = jax.jit(jax.vmap(lambda s: draw_indices(data_key, s, self._shape, n)))
+    rows = self.rows()
+    logging.info(
+      'Streaming the real batches from host memory; this process reads rows %s of each %d.',
+      ', '.join(f'{a}-{b - 1}' for a, b in rows),
+      batch_size,
+    )
+    self._thread = concurrent.futures.ThreadPoolExecutor(1, 'jaxgan-feed')
+    self._next: tuple[tuple[int, int], concurrent.futures.Future] | None = None
+
+  def __call__(self, step: int, num_steps: int) -> tuple[jax.Array, jax.Array | None]:
+    """train_fn's (pixels, labels): the batches of steps step .. step + num_steps - 1; then
+    starts gathering those of the next call of the same length."""
+    if self._next and self._next[0] == (step, num_steps):
+      batch = self._next[1].result()
+    else:  # the first call, or a shorter one before an event: not prefetched
+      batch = self._gather(step, num_steps)
+    self._next = (
+      (step + num_steps, num_steps),
+      self._thread.submit(self._gather, step + num_steps, num_steps),
+    )
+    return batch
+
+  def rows(self) -> list[tuple[int, int]]:
+    """[start, stop) ranges of each batch that this process's devices hold (and it reads)."""
+    shape = (1, *self._shape)
+    index = self._sharding.addressable_devices_indices_map(shape).values()
+    merged = []
+    for start, stop in sorted({i[2].indices(shape[2])[:2] for i in index}):
+      if merged and merged[-1][1] == start:  # adjacent devices: one range
+        start = merged.pop()[0]
+      merged.append((start, stop))
+    return merged
+
+  def _gather(self, step: int, num_steps: int) -> tuple[jax.Array, jax.Array | None]:
+    steps = jax.device_put(np.arange(step, step + num_steps, dtype=np.int32), self._cpu)
+    idx = np.asarray(self._indices(steps))  # (num_steps, d_steps, batch)
+
+    def put(source: np.ndarray) -> jax.Array:
+      shape = (*idx.shape, *source.shape[1:])
+      # Called once per device of this process, with its part of the batch axis.
+      return jax.make_array_from_callback(
+        shape, self._sharding, lambda index: source[idx[index[:3]]]
+      )
+
+    return put(self.images), None if self.labels is None else put(self.labels)
+
+  def close(self) -> None:
+    self._thread.shutdown(wait=True, cancel_futures=True)
+
+
+def choose(setting: str, images: np.ndarray, devices: list) -> bool:
+  """Whether to stream (data.on_device 'no', or 'auto' and too large for the devices)."""
+  if setting in ('yes', 'no'):
+    return setting == 'no'
+  if setting != 'auto':
+    raise ConfigError(f'data.on_device must be one of auto, yes, no; got {setting!r}')
+  stats = devices[0].memory_stats() if hasattr(devices[0], 'memory_stats') else None
+  limit = (stats or {}).get('bytes_limit', 0) // 4 or RESIDENT_LIMIT_BYTES
+  stream = images.nbytes > limit
+  logging.info(
+    'data.on_device=auto: the images take %.2f GB, the limit is %.2f GB: %s.',
+    images.nbytes / 1e9,
+    limit / 1e9,
+    'streamed from host memory' if stream else 'on every device',
+  )
+  return stream
