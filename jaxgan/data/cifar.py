@@ -8,11 +8,9 @@ only numpy arrays and plain containers, so a tampered file cannot run code.
 """
 
 import hashlib
-import http.client
 import os
 import pickle
 import tarfile
-import urllib.request
 import zlib
 from pathlib import Path
 from typing import NamedTuple
@@ -21,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from jaxgan import checks, files
-from jaxgan.data import cache
+from jaxgan.data import cache, download
 from jaxgan.data.dataset import Dataset
 from jaxgan.errors import DataError
 
@@ -31,7 +29,6 @@ MD5 = {
   'cifar-10-python.tar.gz': 'c58f30108f718f92721af3b95e74349a',
   'cifar-100-python.tar.gz': 'eb9058c3a382ffc7106e4002c42a8d85',
 }
-_DOWNLOAD_TIMEOUT_S = 60
 _CHUNK_BYTES = 1 << 20
 
 
@@ -135,15 +132,8 @@ def _download(url: str, path: Path, md5: str) -> None:
   logging.info('Downloading %s to %s.', url, path)
   try:
     with files.atomic_path(str(path)) as tmp:
-      try:
-        with open(tmp, 'wb') as f, urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as r:
-          while chunk := r.read(_CHUNK_BYTES):
-            f.write(chunk)
-      except (OSError, http.client.HTTPException) as e:
-        raise DataError(
-          f'cannot fetch {url} ({e}); for offline use pass --config.data.dir=PATH '
-          f'to a folder with {path.name}.'
-        ) from e
+      hint = f'for offline use pass --config.data.dir=PATH to a folder with {path.name}.'
+      download.fetch(url, tmp, hint)
       got = _md5(Path(tmp))
       if got != md5:
         raise DataError(

@@ -6,9 +6,7 @@ same bytes and so the checksums of the .gz files differ from one copy to another
 
 import gzip
 import hashlib
-import http.client
 import os
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import numpy as np
 from absl import logging
 
 from jaxgan import checks, files
+from jaxgan.data import download
 from jaxgan.data.cache import default_cache_dir
 from jaxgan.data.dataset import Dataset
 from jaxgan.errors import DataError
@@ -41,8 +40,7 @@ _IDX_DTYPES = {
   0x0E: np.dtype('>f8'),
 }
 
-_DOWNLOAD_TIMEOUT_S = 60
-_CHUNK_BYTES = 1 << 20
+_OFFLINE_HINT = 'for offline use pass --config.data.dir=PATH to a folder with the MNIST IDX files.'
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -110,17 +108,7 @@ def _download(url: str, path: Path, name: str) -> np.ndarray:
   """Fetches `url` into `path` atomically and returns its verified content."""
   try:
     with files.atomic_path(str(path)) as tmp:
-      try:
-        with open(tmp, 'wb') as f, urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as r:
-          while chunk := r.read(_CHUNK_BYTES):
-            f.write(chunk)
-          f.flush()
-          os.fsync(f.fileno())
-      except (OSError, http.client.HTTPException) as e:
-        raise DataError(
-          f'cannot fetch {url} ({e}); for offline use pass --config.data.dir=PATH '
-          'to a folder with the MNIST IDX files.'
-        ) from e
+      download.fetch(url, tmp, _OFFLINE_HINT)
       try:
         array = _read_verified(Path(tmp), name)
       except DataError as e:
