@@ -32,6 +32,22 @@ def initialize(
   )
 
 
+def barrier(name: str, timeout_s: int = 1800) -> None:
+  """Every process waits here for the others, up to `timeout_s`: a coordination-service
+  barrier, not a collective.
+
+  The first cross-process collective creates gloo's communicator, which gives up after 30 s if
+  one process arrives that much later; reading data or compiling on a loaded machine can skew
+  the processes by more. Calling this just before the first collective absorbs the skew. (Once
+  the communicator exists, later collectives wait as long as they need.)
+  """
+  if jax.process_count() == 1:
+    return
+  from jax._src import distributed  # the client of jax.distributed.initialize (no public API)
+
+  distributed.global_state.client.wait_at_barrier(f'jaxgan_{name}', timeout_s * 1000)
+
+
 def mesh(devices: list | None = None) -> Mesh:
   """All devices (of every process) along one `data` axis: the only place a Mesh is built."""
   return Mesh(np.array(jax.devices() if devices is None else devices), ('data',))

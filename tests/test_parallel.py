@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 
 import jax
 import numpy as np
@@ -151,16 +152,20 @@ def test_a_signal_to_one_process_stops_both_at_the_same_step(tmp_path):
     '--config.sample_every=0',
     '--config.checkpoint_every=100000',
   )
+  # A deadline for the wait below: a process that fails early must fail the test, not hang it.
+  watchdog = threading.Timer(600, lambda: [p.kill() for p in procs])
+  watchdog.start()
   try:
     # Process 0 prints a status line per step once both train (each step is a collective).
     for line in procs[0].stdout:
       if line.startswith('step 3/'):
         break
     else:
-      pytest.fail('process 0 never reached step 3')
+      pytest.fail('process 0 never reached step 3 (or the 600 s deadline passed)')
     procs[1].send_signal(signal.SIGTERM)
     outs = [p.communicate(timeout=300)[0] for p in procs]
   finally:
+    watchdog.cancel()
     for p in procs:
       p.kill()
   assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]

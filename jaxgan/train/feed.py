@@ -25,7 +25,6 @@ import numpy as np
 from absl import logging
 
 from jaxgan import parallel
-from jaxgan.errors import ConfigError
 
 RESIDENT_LIMIT_BYTES = 4 << 30  # 'auto' where the device's memory is unknown (CPU)
 
@@ -117,12 +116,13 @@ class Streamed:
 
 
 def choose(setting: str, images: np.ndarray, devices: list) -> bool:
-  """Whether to stream (data.on_device 'no', or 'auto' and too large for the devices)."""
-  if setting in ('yes', 'no'):
-    return setting == 'no'
+  """Whether to stream (data.on_device 'no', or 'auto' and too large for the devices); the
+  config schema has checked `setting` (jaxgan.data.COMMON_SCHEMA)."""
   if setting != 'auto':
-    raise ConfigError(f'data.on_device must be one of auto, yes, no; got {setting!r}')
-  stats = devices[0].memory_stats() if hasattr(devices[0], 'memory_stats') else None
+    return setting == 'no'
+  # One of this process's own devices: JAX reports memory only for those.
+  device = next(d for d in devices if d.process_index == jax.process_index())
+  stats = device.memory_stats() if hasattr(device, 'memory_stats') else None
   limit = (stats or {}).get('bytes_limit', 0) // 4 or RESIDENT_LIMIT_BYTES
   stream = images.nbytes > limit
   logging.info(

@@ -123,6 +123,7 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
   else:
     feed = feed_lib.Resident(dataset.images, labels, mesh)
 
+  parallel.barrier('setup')  # the checkpointer's first collective, after per-process work
   ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
   state = ckpt.restore_latest(abstract_state(gan, image_shape, replicated))
   if state is None:
