@@ -1,11 +1,21 @@
 """Shared test setup: fast compilation, the offline MNIST copy, the tiny test config."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 # Tiny models compile far longer than they run; most XLA optimizations only cost time here.
 # Set in the environment too, so CLI subprocesses inherit it.
 os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', 'true')
+# Many tests compile the same small programs again, in new jit objects or new processes (the
+# CLI tests); one persistent compilation cache for the session compiles each program once.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _cache = tempfile.mkdtemp(prefix='jaxgan-tests-xla-')
+  atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _cache
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
