@@ -1,4 +1,5 @@
-"""Every config in configs/ is valid and trains: each runs two tiny steps on the shared MNIST."""
+"""Every config in configs/ is valid and trains: each runs two tiny steps on the shared MNIST,
+a tiny folder or tarball (the CIFAR-10 recipes on real images: tests/test_cifar_recipes.py)."""
 
 import importlib
 import json
@@ -15,6 +16,9 @@ from tests.conftest import REPO, SHARED_MNIST
 from tests.test_cifar_data import make_tarball, use_fake_md5
 
 CONFIGS = sorted(p.stem for p in (REPO / 'configs').glob('*.py') if p.stem != '__init__')
+# Recipes that tests/test_cifar_recipes.py trains on real images: here they are only validated
+# (with each of their data sources), which saves compiling the same networks twice.
+TRAINED_ON_REAL_DATA = ('cifar10_dcgan', 'cifar10_sngan', 'cifar10_sngan_cond')
 
 
 def _data_dir(config, tmp_path, monkeypatch) -> str:
@@ -35,26 +39,48 @@ def _data_dir(config, tmp_path, monkeypatch) -> str:
   pytest.skip(f'data {config.data.name!r} is not available offline')
 
 
+def shrink_model(model) -> None:
+  """The same family and depth, a few channels wide."""
+  model.latent_dim = 8
+  if model.name == 'dcgan':
+    model.g_features = (8, 4)
+    model.d_features = (4, 8)
+  elif model.name == 'resnet':
+    model.g_ch = model.d_ch = 4
+  else:
+    raise AssertionError(f'no tiny size for model {model.name!r}: add one here')
+
+
 def _shrunk(name: str, tmp_path: Path, monkeypatch):
   config = importlib.import_module(f'configs.{name}').get_config()
   config.batch_size = 8
   config.num_steps = 2
   config.log_every = config.sample_every = config.checkpoint_every = 2
+  # The evaluation at the last step runs, on a few samples (the counts do not change the code).
+  config.eval_num_samples = min(config.eval_num_samples, 100)
   config.num_grid_samples = 20
   config.data.dir = _data_dir(config, tmp_path / 'data', monkeypatch)
   if config.data.name == 'stacked_mnist':
     config.data.stacked_size = 64  # build only a few images
-  config.model.latent_dim = 8
-  config.model.g_features = (8, 4)
-  config.model.d_features = (4, 8)
+  shrink_model(config.model)
   config.train.d_steps = min(config.train.d_steps, 2)  # keeps n_d > 1, compiles faster
   config.train.steps_per_call = 1  # one small program (the fused loop: tests/test_train.py)
   return config
 
 
+@pytest.mark.parametrize('name', TRAINED_ON_REAL_DATA)
+def test_recipes_validate_with_the_folder_source(name):
+  config = importlib.import_module(f'configs.{name}').get_config('folder')
+  config.data.dir = str(REPO)
+  config_lib.validate(config)
+  assert config.data.name == 'folder' and config.data.labels == 'folders'
+  assert config.data.resolution == 32
+
+
 def test_every_config_is_found():
   assert {'mnist', 'test', 'mnist_wgan_gp', 'mnist_hinge_sn', 'mnist_lsgan'} <= set(CONFIGS)
   assert {'mnist_conditional', 'folder', 'cifar10'} <= set(CONFIGS)
+  assert {'cifar10_dcgan', 'cifar10_sngan', 'cifar10_sngan_cond'} <= set(CONFIGS)
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -62,6 +88,8 @@ def test_config_validates_and_trains(name, tmp_path, monkeypatch):
   (tmp_path / 'data').mkdir()
   config = _shrunk(name, tmp_path, monkeypatch)
   config_lib.validate(config)
+  if name in TRAINED_ON_REAL_DATA:
+    return
   workdir = tmp_path / 'w'
   state = train.train_and_evaluate(config, str(workdir))
   assert int(state.step) == 2

@@ -17,7 +17,7 @@ from typing import Any
 import flax.linen as nn
 
 from jaxgan import checks
-from jaxgan.models import dcgan
+from jaxgan.models import dcgan, resnet
 
 COMMON_SCHEMA: dict[str, checks.Check] = {
   'name': checks.string,
@@ -26,7 +26,7 @@ COMMON_SCHEMA: dict[str, checks.Check] = {
   'conditional': checks.boolean,
 }
 
-_REGISTRY: dict[str, ModuleType | Any] = {'dcgan': dcgan}
+_REGISTRY: dict[str, ModuleType | Any] = {'dcgan': dcgan, 'resnet': resnet}
 
 
 def register(name: str, family) -> None:

@@ -76,17 +76,6 @@ def _norm(kind: str, train: bool, x: jax.Array) -> jax.Array:
   raise ValueError(f'unknown norm {kind!r}')
 
 
-def _apply(layer: nn.Module, x: jax.Array, spectral_norm: bool, train: bool) -> jax.Array:
-  """layer(x), with the weights divided by their largest singular value if `spectral_norm`.
-
-  The power iteration's vector lives in the 'batch_stats' collection: updated in training,
-  read in evaluation (Miyato et al. 2018, one iteration per call).
-  """
-  if spectral_norm:
-    return nn.SpectralNorm(layer)(x, update_stats=train)
-  return layer(x)
-
-
 def _upsample(kind: str, features: int, use_bias: bool, x: jax.Array) -> jax.Array:
   if kind == 'conv_transpose':
     return layers.ConvTranspose4x4s2(features, use_bias=use_bias, kernel_init=_init)(x)
@@ -100,10 +89,12 @@ def _downsample(
   kind: str, features: int, use_bias: bool, x: jax.Array, sn: bool = False, train: bool = True
 ) -> jax.Array:
   if kind == 'strided_conv':
-    return _apply(layers.Conv4x4s2(features, use_bias=use_bias, kernel_init=_init), x, sn, train)
+    return layers.spectral_apply(
+      layers.Conv4x4s2(features, use_bias=use_bias, kernel_init=_init), x, sn, train
+    )
   if kind == 'avg_pool':
     conv = layers.Conv(features, 3, use_bias=use_bias, kernel_init=_init)
-    return nn.avg_pool(_apply(conv, x, sn, train), (2, 2), (2, 2))
+    return nn.avg_pool(layers.spectral_apply(conv, x, sn, train), (2, 2), (2, 2))
   raise ValueError(f'unknown downsample {kind!r}')
 
 
@@ -173,7 +164,8 @@ class Discriminator(nn.Module):
       act = nn.leaky_relu(x, 0.2) if self.activation == 'leaky_relu' else nn.relu(x)
       x = _dropout(self.dropout, train, act)
     x = x.reshape(x.shape[0], -1)
-    logits = _apply(nn.Dense(1, kernel_init=_init, dtype=self.dtype), x, sn, train)[:, 0]
+    dense = nn.Dense(1, kernel_init=_init, dtype=self.dtype)
+    logits = layers.spectral_apply(dense, x, sn, train)[:, 0]
     if self.num_classes:
       embed = nn.Embed(self.num_classes, x.shape[-1], embedding_init=_init, name='class_embed')
       logits = logits + jnp.sum(embed(_labels(labels)).astype(x.dtype) * x, axis=-1)

@@ -13,6 +13,9 @@ Autodiff would write the kernel gradient of a transposed convolution as a convol
 lhs-dilated input, which XLA:CPU runs at 1-3 GFLOP/s, so both layers have custom VJPs built from
 the three products, and each product picks, by channel count, the formulation that measured
 fastest on XLA:CPU (docs/benchmarks.md has the per-op table).
+
+The spectral normalisation that every model family applies to its layers is here too
+(`spectral_apply`).
 """
 
 import functools
@@ -282,6 +285,23 @@ class Conv4x4s2(_Stride2Conv):
   """Conv k4 s2 p1, halving height and width (see `conv_4x4s2`)."""
 
   fn = staticmethod(conv_4x4s2)
+
+
+def spectral_apply(layer: nn.Module, x, spectral_norm: bool, train: bool) -> jax.Array:
+  """layer(x), with each of its weight matrices divided by its largest singular value if
+  `spectral_norm` (Miyato et al. 2018); biases and other vectors are left as they are.
+
+  The estimate is flax's nn.SpectralNorm: one power iteration per call, the gradient flowing
+  through sigma but not through the power-iteration vectors (as in PyTorch's
+  torch.nn.utils.spectral_norm). Its vector u and the estimate sigma live in the 'batch_stats'
+  collection, so they are checkpointed with the batch-norm statistics: updated in training
+  (when the caller makes the collection mutable); in evaluation the stored u starts an
+  iteration whose result is not kept. Conv kernels are flattened to (kh * kw * in, out)
+  matrices. Every family shares this one, so that spectral norm means the same in all of them.
+  """
+  if spectral_norm:
+    return nn.SpectralNorm(layer)(x, update_stats=train)
+  return layer(x)
 
 
 def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
