@@ -88,6 +88,17 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0: sample (grids, evaluation) with G's batch-norm statistics recomputed from this many
   # batches of 500 latents, not the running averages of training (BigGAN's standing stats).
   config.train.standing_stats = 10
+  # Differentiable augmentation of all D's inputs, real and fake (DiffAugment): ops from
+  # color, translation, cutout, comma-separated; '' is off. Each op is applied to each image
+  # with probability augment_p, a number or 'adaptive' (ADA: p starts at 0, and every
+  # ada_interval steps moves to keep the mean sign of D's logits on real images at
+  # ada_target; ada_kimg is how many thousand real images p takes to go from 0 to 1: ADA's
+  # 500 suits runs of millions of images, 100 runs of a few thousand steps like this one).
+  config.train.augment = ''
+  config.train.augment_p = ml_collections.FieldReference(1.0, field_type=object)  # or a str
+  config.train.ada_target = 0.6
+  config.train.ada_interval = 4
+  config.train.ada_kimg = 100.0
   config.model.d_norm = ''  # D's norm if not model.norm: batch | layer | group | none
   config.model.spectral_norm = False  # spectral normalisation of D's layers (SNGAN)
   config.model.conditional = False  # class-conditional G and projection D, from data labels

@@ -1,5 +1,6 @@
 """Orbax checkpoints of the whole GANState in WORKDIR/checkpoints, asynchronous, keep-N."""
 
+import dataclasses
 import os
 import time
 
@@ -9,7 +10,11 @@ from absl import logging
 from etils import epath
 
 from jaxgan.errors import CheckpointError
-from jaxgan.state import GANState
+from jaxgan.state import GANState, initial_ada
+
+# GANState fields added after checkpoints had been written without them, each with its value
+# for such a checkpoint (a new run's), so that old workdirs still resume and evaluate.
+_ADDED_FIELDS = {'ada': initial_ada}
 
 
 class Checkpointer:
@@ -38,30 +43,43 @@ class Checkpointer:
   def restore(self, abstract_state: GANState, step: int | None = None) -> GANState:
     """Restores into the shapes, dtypes and shardings of `abstract_state` (jax.eval_shape)."""
     step = self.latest_step() if step is None else step
-    self._check_fits(step, abstract_state)
+    absent = self._check_fits(step, abstract_state)
+    target = abstract_state
+    if absent:  # restore the fields the checkpoint has, by name
+      names = [f.name for f in dataclasses.fields(GANState) if f.name not in absent]
+      target = {name: getattr(abstract_state, name) for name in names}
     try:
-      return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+      restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
     except Exception as e:  # shapes matched, so the data itself is damaged
       raise CheckpointError(
         f'the checkpoint at step {step} in {self.directory} is unreadable: {_first_line(e)}'
       ) from e
+    if not absent:
+      return restored
+    logging.info('Checkpoint %d predates state fields %s: new values', step, ', '.join(absent))
+    added = {name: _placed(_ADDED_FIELDS[name](), getattr(abstract_state, name)) for name in absent}
+    return GANState(**restored, **added)
 
-  def _check_fits(self, step: int, abstract_state: GANState) -> None:
-    """Compares the checkpoint's array shapes with the config's before orbax reads anything.
+  def _check_fits(self, step: int, abstract_state: GANState) -> list[str]:
+    """Compares the checkpoint's array shapes with the config's before orbax reads anything;
+    returns the fields of _ADDED_FIELDS that the checkpoint predates.
 
     A mismatch is the common user error (another model or dataset in the same workdir); this
     names the first differing array, and spares the user the noise of a failed async restore.
     """
     path = epath.Path(self.directory) / str(step) / 'default'
     if not path.exists():
-      return  # an unusual layout: leave the verdict to orbax's restore
+      return []  # an unusual layout: leave the verdict to orbax's restore
     try:
       saved = _shapes(ocp.StandardCheckpointHandler().metadata(path))
     except Exception as e:  # unreadable metadata: a damaged checkpoint
       raise CheckpointError(f'the checkpoint at step {step} is unreadable: {_first_line(e)}') from e
     wanted = _shapes(abstract_state)
+    saved_fields = {k.split('/')[0] for k in saved}
+    absent = [name for name in _ADDED_FIELDS if name not in saved_fields]
+    wanted = {k: v for k, v in wanted.items() if k.split('/')[0] not in absent}
     if saved == wanted:
-      return
+      return absent
     if missing := sorted(wanted.keys() - saved.keys()):
       detail = f'the config has {missing[0]}, which the checkpoint lacks'
     elif extra := sorted(saved.keys() - wanted.keys()):
@@ -110,6 +128,13 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def _placed(tree, abstract):
+  """`tree` on the shardings of `abstract` (ShapeDtypeStructs), where they have any."""
+  return jax.tree.map(
+    lambda x, a: x if a.sharding is None else jax.device_put(x, a.sharding), tree, abstract
+  )
 
 
 def _first_line(e: Exception) -> str:

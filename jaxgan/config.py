@@ -7,7 +7,7 @@ keys). An unknown key, a wrong type or an impossible value raises ConfigError na
 
 from typing import Any
 
-from jaxgan import checks, data, models, objectives
+from jaxgan import augment, checks, data, models, objectives
 from jaxgan import gan as gan_lib
 from jaxgan.errors import ConfigError
 
@@ -46,6 +46,11 @@ SCHEMA: dict[str, checks.Check] = {
   'train.ema_decay': checks.beta,
   'train.ema_start': checks.integer(0),
   'train.standing_stats': checks.integer(0),
+  'train.augment': augment.check_spec,
+  'train.augment_p': augment.check_p,
+  'train.ada_target': checks.beta,
+  'train.ada_interval': checks.integer(1),
+  'train.ada_kimg': checks.positive_float,
   # ... and the trainer's.
   'train.steps_per_call': checks.integer(1),
   'train.on_nan': checks.one_of('stop', 'rollback'),
@@ -124,4 +129,8 @@ def _check_combinations(config) -> None:
     raise ConfigError(
       f'config.train.label_smoothing needs a BCE loss (non_saturating, minimax), '
       f'not train.loss={config.train.loss!r}'
+    )
+  if config.train.augment_p == 'adaptive' and not augment.parse(config.train.augment):
+    raise ConfigError(
+      "config.train.augment_p='adaptive' needs ops in train.augment, e.g. 'translation,cutout'"
     )

@@ -7,6 +7,7 @@ import flax.linen as nn
 import jax
 import optax
 
+from jaxgan import augment as augment_lib
 from jaxgan import models, objectives
 
 PyTree = Any
@@ -30,6 +31,11 @@ class GAN:
   `standing_stats` > 0: before sampling, G's batch-norm statistics are recomputed from that
   many batches of latents (BigGAN's "standing statistics"), instead of the running averages of
   training, which lag behind G's params and do not belong to the EMA params at all.
+  `augment` names DiffAugment ops ('color,translation,cutout'; '' = off, `jaxgan.augment`)
+  applied to every image D sees, each with probability `augment_p`: a number, or 'adaptive'
+  (ADA): p starts at 0 and, every `ada_interval` steps, moves towards keeping the mean sign of
+  D's logits on real images at `ada_target`, fast enough to go from 0 to 1 in `ada_kimg`
+  thousand real images.
   """
 
   generator: nn.Module
@@ -52,11 +58,25 @@ class GAN:
   ema_start: int = 0
   num_classes: int = 0
   standing_stats: int = 0  # batches of STANDING_BATCH latents; 0: the running averages
+  augment: str = ''
+  augment_p: float | str = 1.0
+  ada_target: float = 0.6
+  ada_interval: int = 4
+  ada_kimg: float = 100.0
   rng_streams: tuple[str, ...] = ('dropout', 'noise')
 
   @property
   def objective(self) -> objectives.Objective:
     return objectives.get(self.loss)
+
+  @property
+  def augment_ops(self) -> tuple[str, ...]:
+    return augment_lib.parse(self.augment)
+
+  @property
+  def adaptive(self) -> bool:
+    """Whether p adapts (ADA): then it lives in the state, not here."""
+    return bool(self.augment_ops) and self.augment_p == 'adaptive'
 
   def sample_latent(self, key: jax.Array, n: int) -> jax.Array:
     """n latent vectors from the configured distribution."""

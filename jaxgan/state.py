@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from jaxgan.gan import GAN, PyTree
 
-__all__ = ['GAN', 'GANState', 'PyTree', 'abstract_state', 'init_state']
+__all__ = ['GAN', 'GANState', 'PyTree', 'abstract_state', 'init_state', 'initial_ada']
 
 
 @flax.struct.dataclass
@@ -18,7 +18,9 @@ class GANState:
   `rng` is fixed; the key for step t is `fold_in(rng, t)`, so a restored state continues the
   same random stream. `g_ema_params` (same tree as g_params) is the moving average of G's
   params when `GAN.ema_decay` > 0 and equal to g_params otherwise: it is always there, so the
-  state's structure, and the checkpoints', does not depend on the config.
+  state's structure, and the checkpoints', does not depend on the config. `ada` holds the
+  adaptive augmentation probability and its accumulators (`initial_ada`), zeros unless
+  `GAN.augment_p` is 'adaptive'; checkpoints written before it existed restore with it as new.
   """
 
   step: jax.Array
@@ -30,6 +32,14 @@ class GANState:
   d_vars: PyTree
   d_opt_state: PyTree
   g_ema_params: PyTree
+  ada: PyTree
+
+
+def initial_ada() -> dict[str, jax.Array]:
+  """ADA's state at step 0: p, and the sum of the per-D-update mean signs of D's logits on
+  real images since p last moved, over `count` D updates (jaxgan.steps)."""
+  # Three buffers, not one: the trainer donates the state.
+  return {k: jnp.zeros((), jnp.float32) for k in ('p', 'signs', 'count')}
 
 
 def init_state(gan: GAN, rng: jax.Array, image_shape: tuple[int, ...]) -> GANState:
@@ -54,6 +64,7 @@ def init_state(gan: GAN, rng: jax.Array, image_shape: tuple[int, ...]) -> GANSta
     d_vars=d_rest,
     d_opt_state=gan.d_optimizer.init(d_params),
     g_ema_params=jax.tree.map(jnp.copy, g_params),  # distinct buffers: the state is donated
+    ada=initial_ada(),
   )
 
 

@@ -9,7 +9,8 @@
 All functions are pure: (gan, state, batch) -> (new state, metrics); metrics are scalars on
 device. `gan` is a `jaxgan.gan.GAN`, `state` a `jaxgan.state.GANState`. Networks with
 stochastic layers (dropout, noise inputs) get RNG streams from `key`, which `train_step` folds
-from the state's RNG and the step, so a resumed run draws the same numbers.
+from the state's RNG and the step, so a resumed run draws the same numbers. So do the
+augmentations (`gan.augment`) of every image D sees, in both steps and in the penalties.
 """
 
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan import augment as augment_lib
 from jaxgan.gan import GAN, PyTree
 from jaxgan.objectives import penalties
 from jaxgan.state import GANState
@@ -27,7 +29,7 @@ from jaxgan.state import GANState
 Metrics = dict[str, jax.Array]
 
 # Which stream of a sub-step's key feeds what; fixed so that each draw keeps its numbers.
-_GP_KEY, _LABEL_KEY, _NET_KEY = 1, 2, 3
+_GP_KEY, _LABEL_KEY, _NET_KEY, _AUG_KEY = 1, 2, 3, 4
 # The network calls of one sub-step, each with RNG streams of its own.
 _G_PASS, _D_REAL, _D_FAKE, _D_OTHER = range(4)
 
@@ -60,6 +62,23 @@ def _net_rngs(gan: GAN, key: jax.Array | None, call: int) -> dict[str, jax.Array
   if key is None:
     return None
   return gan.rngs(jax.random.fold_in(jax.random.fold_in(key, _NET_KEY), call))
+
+
+def _augmenter(gan: GAN, state: GANState, key: jax.Array | None) -> Callable:
+  """(images, call) -> the images as D sees them in network call `call` of this sub-step:
+  augmented with a draw of their own, or as they are when gan.augment is off."""
+  ops = gan.augment_ops
+  if not ops:
+    return lambda x, call: x
+  if key is None:
+    raise ValueError('gan.augment is on: pass key= to draw the augmentations')
+  p = _augment_p(gan, state)
+  base = jax.random.fold_in(key, _AUG_KEY)
+  return lambda x, call: augment_lib.augment(x, jax.random.fold_in(base, call), ops, p)
+
+
+def _augment_p(gan: GAN, state: GANState):
+  return state.ada['p'] if gan.adaptive else gan.augment_p
 
 
 def _update(
@@ -126,23 +145,27 @@ def d_step(
   `key` feeds the gradient penalty's interpolates and D's RNG streams (needed when
   gan.gp_weight > 0 or D is stochastic); `substep`, this update's index within the iteration,
   counts D updates for lazy R1. The metric `d_loss` is the adversarial loss; the penalties are
-  reported apart as `gp` and `r1`.
+  reported apart as `gp` and `r1`. With gan.augment on, D sees augmented images everywhere
+  (the penalties take their gradients w.r.t. the images before augmentation), and the metrics
+  add `augment_p` and `ada_rt`, ADA's overfitting heuristic: the mean sign of D's logits on
+  the (augmented) real batch.
   """
   if gan.gp_weight and key is None:
     raise ValueError('gan.gp_weight > 0: pass key= to draw the interpolates')
   fake = jax.lax.stop_gradient(fake)
   objective = gan.objective
+  aug = _augmenter(gan, state, key)
 
   def loss_fn(d_params):
     def d(x, vars_, labels, call):
       return apply(gan.discriminator, d_params, vars_, x, True, labels, _net_rngs(gan, key, call))
 
-    real_logits, d_vars = d(real, state.d_vars, real_labels, _D_REAL)
-    fake_logits, d_vars = d(fake, d_vars, fake_labels, _D_FAKE)
+    real_logits, d_vars = d(aug(real, _D_REAL), state.d_vars, real_labels, _D_REAL)
+    fake_logits, d_vars = d(aug(fake, _D_FAKE), d_vars, fake_labels, _D_FAKE)
     loss = objective.d_loss(real_logits, fake_logits, gan.label_smoothing)
 
     def d_fn(x):  # D on other inputs; its stat updates are dropped (not a pass over data)
-      return d(x, d_vars, real_labels, _D_OTHER)[0]
+      return d(aug(x, _D_OTHER), d_vars, real_labels, _D_OTHER)[0]
 
     terms = _d_penalties(gan, state, d_fn, real, fake, key, substep)
     return _weighted(gan, loss, terms), (loss, terms, d_vars, real_logits, fake_logits)
@@ -165,6 +188,9 @@ def d_step(
     'd_skipped': _skipped(skip),
     **terms,
   }
+  if gan.augment_ops:
+    metrics['augment_p'] = jnp.asarray(_augment_p(gan, state), jnp.float32)
+    metrics['ada_rt'] = jnp.mean(jnp.sign(real_logits.astype(jnp.float32)))
   return new, metrics
 
 
@@ -188,10 +214,14 @@ def _g_update(
   labels: jax.Array | None = None,
   key: jax.Array | None = None,
 ) -> tuple[GANState, Metrics]:
+  aug = _augmenter(gan, state, key)
+
   def loss_fn(fake):
-    # D's updated batch stats are discarded: only G is trained in this step.
+    # D's updated batch stats are discarded: only G is trained in this step. G's gradient
+    # flows back through the augmentation.
     rngs = _net_rngs(gan, key, _D_FAKE)
-    logits, _ = apply(gan.discriminator, state.d_params, state.d_vars, fake, True, labels, rngs)
+    x = aug(fake, _D_FAKE)
+    logits, _ = apply(gan.discriminator, state.d_params, state.d_vars, x, True, labels, rngs)
     return gan.objective.g_loss(logits)
 
   loss, d_fake = jax.value_and_grad(loss_fn)(fake)
@@ -245,7 +275,8 @@ def train_step(
   (d_steps, batch) their classes, needed when gan.num_classes > 0 (fakes get uniform random
   classes). The first G step reuses the fake batch of the last D step (G has not changed
   since), as PyTorch's DCGAN does, which saves one generator forward pass; further G steps draw
-  fresh latents. Then G's EMA params are updated (or set to G's params when EMA is off).
+  fresh latents. Then G's EMA params are updated (or set to G's params when EMA is off), and
+  with an adaptive augmentation probability, ADA's accumulators and p (`_ada_update`).
   """
   if gan.num_classes and labels is None:
     raise ValueError('a conditional GAN (num_classes > 0) needs the real batch labels')
@@ -278,7 +309,29 @@ def train_step(
     ema = ema_update(state.g_ema_params, state.g_params, gan.ema_decay, state.step, gan.ema_start)
   else:
     ema = state.g_params
+  if gan.adaptive:
+    rts = [m['ada_rt'] for m in d_metrics]
+    state = state.replace(ada=_ada_update(gan, state.ada, rts, state.step + 1, batch))
   return state.replace(step=state.step + 1, g_ema_params=ema), metrics
+
+
+def _ada_update(gan: GAN, ada: dict, rts: list[jax.Array], steps_done, batch: int) -> dict:
+  """Adds this iteration's D updates to ADA's running mean of sign(D(real)); every
+  gan.ada_interval steps, moves p by it (`augment.adjust_p`) and starts the mean again.
+
+  Decided on device, from the step: no host round-trip, and a resumed run (the accumulators
+  are in the checkpoint) moves p at the same steps by the same amounts.
+  """
+  signs = ada['signs'] + jnp.sum(jnp.stack(rts))
+  count = ada['count'] + len(rts)
+  due = steps_done % gan.ada_interval == 0
+  moved = augment_lib.adjust_p(ada['p'], signs / count, gan.ada_target, count * batch, gan.ada_kimg)
+  zero = jnp.zeros((), jnp.float32)
+  return {
+    'p': jnp.where(due, moved, ada['p']),
+    'signs': jnp.where(due, zero, signs),
+    'count': jnp.where(due, zero, count),
+  }
 
 
 def _reduce(metrics: list[Metrics]) -> Metrics:
