@@ -25,6 +25,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_grid_samples = 64  # images in each sample grid, from one fixed latent batch
   config.eval_every = 1500  # FID etc. against the test split (docs/evaluation.md); 0: off
   config.eval_num_samples = 10_000
+  # The feature network of the evaluation: '' is the dataset's own (the MNIST classifier for
+  # MNIST), 'inception' the FID Inception network, whose weights file (pytorch-fid's) is
+  # eval_inception_weights, or $JAXGAN_INCEPTION_WEIGHTS when ''.
+  config.eval_features = ''
+  config.eval_inception_weights = ''
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'mnist'  # or any tfds dataset name, read with tfds.data_source

@@ -10,6 +10,7 @@ from typing import Any
 from jaxgan import augment, checks, data, models, objectives
 from jaxgan import gan as gan_lib
 from jaxgan.errors import ConfigError
+from jaxgan.evaluation import features as features_lib
 
 SCHEMA: dict[str, checks.Check] = {
   'seed': checks.integer(),
@@ -22,6 +23,8 @@ SCHEMA: dict[str, checks.Check] = {
   'num_grid_samples': checks.integer(1),
   'eval_every': checks.integer(0),
   'eval_num_samples': checks.integer(1),
+  'eval_features': lambda v: _feature_network(v),
+  'eval_inception_weights': checks.string,
   'optim.name': checks.one_of(*gan_lib.OPTIMIZERS),
   'optim.g_lr': checks.positive_float,
   'optim.schedule': checks.one_of(*gan_lib.SCHEDULES),
@@ -57,6 +60,14 @@ SCHEMA: dict[str, checks.Check] = {
   'train.rollback_lr_factor': checks.open_unit,
   'train.max_rollbacks': checks.integer(1),
 }
+
+
+def _feature_network(v) -> str | None:
+  """'' (the data source's own) or a feature network's name, known when the config is checked
+  (networks registered by the user's code included)."""
+  if v == '' or v in features_lib.names():
+    return None
+  return f"must be '' (the dataset's own) or one of {', '.join(features_lib.names())}; got {v!r}"
 
 
 def flatten(config, prefix: str = '') -> dict[str, Any]:
@@ -117,9 +128,10 @@ def validate(config, num_devices: int = 1) -> None:
 def _check_combinations(config) -> None:
   """Combinations of keys that cannot work together, found before any data is read."""
   source = data.get(config.data.name)
-  if config.eval_every and not getattr(source, 'FEATURES', None):
+  if config.eval_every and not (config.eval_features or getattr(source, 'FEATURES', None)):
     raise ConfigError(
-      f'data.name={config.data.name} has no evaluation feature network yet; set eval_every=0'
+      f'data.name={config.data.name} has no evaluation feature network yet; set eval_every=0 '
+      'or eval_features=inception'
     )
   family = models.get(config.model.name)
   shape = data.image_shape(config.data)

@@ -1,8 +1,11 @@
 """Sample quality of a trained run: `python -m jaxgan.evaluate --workdir=runs/mnist`.
 
 Prints one JSON object (the generator's metrics and, as `reference`, the same metrics of real
-training images against the test images) and writes it to WORKDIR/eval_step_<step>.json.
-The metrics are explained in docs/evaluation.md.
+training images against the test images, and the `protocol` they were measured with) and
+writes it to WORKDIR/eval_step_<step>.json. `--features=inception` measures with the FID
+Inception network instead of the dataset's own; `--fid_stats` adds the FID against a reference
+statistics file (`python -m jaxgan.fid_stats`, or pytorch-fid's). The metrics are explained in
+docs/evaluation.md.
 """
 
 import json
@@ -14,9 +17,11 @@ from absl import app, flags, logging
 
 from jaxgan import cli, data, evaluation, files
 from jaxgan.errors import JaxganError
-from jaxgan.evaluation import checkpoints
+from jaxgan.evaluation import checkpoints, registry
+from jaxgan.evaluation import features as features_lib
+from jaxgan.evaluation import stats as stats_lib
 
-MIN_SAMPLES = 10  # covariances and 3-NN balls need a few points; real use wants thousands
+MIN_SAMPLES = 10  # covariances, 3-NN balls and 10 IS splits need a few points; use thousands
 
 
 def load_real(data_config, split: str, data_dir: str = '') -> data.Dataset:
@@ -27,12 +32,29 @@ def load_real(data_config, split: str, data_dir: str = '') -> data.Dataset:
   return data.load_dataset(cfg, split)
 
 
+def feature_network(
+  name: str, source_features: str | None, inception_weights: str = '', allow_unverified=False
+):
+  """The feature network named `name` ('': the data source's), as a JaxganError if unusable."""
+  name = name or source_features
+  if not name:
+    raise JaxganError('no feature network measures this dataset: give --features=inception')
+  try:
+    return features_lib.get(name, inception_weights, allow_unverified)
+  except ValueError as e:
+    raise JaxganError(f'--features: {e}') from None
+
+
 def run(
   workdir: str,
   checkpoint: str = 'latest',
   num_samples: int | None = None,
   seed: int = 0,
   data_dir: str = '',
+  features: str = '',
+  inception_weights: str = '',
+  allow_unverified: bool = False,
+  fid_stats: str = '',
 ) -> dict:
   """Evaluates the run's checkpoint; returns the report and writes it into `workdir`."""
   t0 = time.time()
@@ -41,13 +63,22 @@ def run(
   config, gan, state = checkpoints.load(workdir, checkpoint)
   step = int(state.step)
   source = data.get(config.data.name)
-  if not getattr(source, 'FEATURES', None):
-    raise JaxganError(f'no feature network measures {config.data.name!r} runs')
+  net = feature_network(
+    features, getattr(source, 'FEATURES', None), inception_weights, allow_unverified
+  )
+  reference_stats = stats_lib.load(fid_stats) if fid_stats else None
   test = load_real(config.data, 'test', data_dir)
+  try:
+    net.check(test.images.shape)
+  except ValueError as e:
+    raise JaxganError(f'--features={net.name} cannot measure {config.data.name!r}: {e}') from None
   train = load_real(config.data, 'train', data_dir)
   n = source.EVAL_NUM_SAMPLES if num_samples is None else num_samples
-  logging.info('Evaluating step %d of %s on %d samples', step, workdir, n)
+  logging.info('Evaluating step %d of %s on %d samples with %s', step, workdir, n, net.name)
   generate_fn = evaluation.make_generate_fn(gan, state)
+  fake = evaluation.embed_generated(generate_fn, net, test.images.shape[1:], n, seed)
+  real = evaluation.embed_real(net, test.images, n)
+  metrics = registry.compare(real, fake)
   report = {
     'workdir': os.path.abspath(workdir),
     'checkpoint': checkpoint,
@@ -55,10 +86,15 @@ def run(
     'dataset': config.data.name,
     'num_samples': n,
     'seed': seed,
-    'features': source.FEATURES,
-    'metrics': evaluation.evaluate_generator(generate_fn, test.images, n, seed, source.FEATURES),
-    'reference': evaluation.reference_metrics(train.images, test.images, n, source.FEATURES),
+    'features': net.name,
+    'protocol': evaluation.protocol(net, n, len(real.features), 'test'),
+    'metrics': metrics,
+    'reference': evaluation.reference_metrics(train.images, test.images, n, net),
   }
+  if reference_stats is not None:
+    where = f'--fid_stats={fid_stats}'
+    metrics['fid_stats'] = stats_lib.fid(fake.features, reference_stats, net, where)
+    report['fid_stats'] = {'path': os.path.abspath(fid_stats), **reference_stats.info}
   report['seconds'] = round(time.time() - t0, 1)
   files.write_json(os.path.join(workdir, f'eval_step_{step:06d}.json'), report, indent=2)
   return report
@@ -71,6 +107,16 @@ def _define_flags() -> None:
   flags.DEFINE_integer('num_samples', None, 'Samples to measure; default 10,000 (26,000 stacked).')
   flags.DEFINE_integer('seed', 0, 'Seeds the latent vectors.')
   flags.DEFINE_string('data_dir', '', "MNIST IDX folder; default: the run's config.data.dir.")
+  flags.DEFINE_string(
+    'features', '', "Feature network: mnist_classifier, inception; default: the dataset's."
+  )
+  flags.DEFINE_string(
+    'inception_weights', '', "pytorch-fid's Inception weights; default $JAXGAN_INCEPTION_WEIGHTS."
+  )
+  flags.DEFINE_bool(
+    'allow_unverified_weights', False, 'Accept Inception weights that are not the published file.'
+  )
+  flags.DEFINE_string('fid_stats', '', 'Also report fid_stats: FID against this statistics file.')
   flags.DEFINE_bool('verbose', False, 'Show tracebacks for input errors.')
   flags.mark_flags_as_required(['workdir'])
 
@@ -80,7 +126,17 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   report = cli.guarded(
-    lambda: run(FLAGS.workdir, FLAGS.checkpoint, FLAGS.num_samples, FLAGS.seed, FLAGS.data_dir),
+    lambda: run(
+      FLAGS.workdir,
+      FLAGS.checkpoint,
+      FLAGS.num_samples,
+      FLAGS.seed,
+      FLAGS.data_dir,
+      FLAGS.features,
+      FLAGS.inception_weights,
+      FLAGS.allow_unverified_weights,
+      FLAGS.fid_stats,
+    ),
     FLAGS.verbose,
   )
   print(json.dumps(report), flush=True)

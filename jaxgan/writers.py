@@ -11,7 +11,9 @@ from jaxgan import files
 
 
 class MetricWriter:
-  """Appends one JSON object per log step to metrics.jsonl and mirrors scalars to TensorBoard."""
+  """Appends one JSON object per log step to metrics.jsonl and mirrors the numbers among its
+  values to TensorBoard (which takes scalars only; strings, such as an evaluation's protocol,
+  stay in metrics.jsonl)."""
 
   def __init__(
     self, workdir: str, resume_step: int = 0, tensorboard: bool = True, enabled: bool = True
@@ -35,7 +37,8 @@ class MetricWriter:
       f.write(json.dumps({'step': step, **scalars}) + '\n')
     if self._tb:
       for k, v in scalars.items():
-        self._tb.add_scalar(k, v, step)
+        if not isinstance(v, str):
+          self._tb.add_scalar(k, v, step)
       self._tb.flush()
 
   def write_image(self, step: int, name: str, image: np.ndarray) -> None:

@@ -45,9 +45,57 @@ def test_evaluate_command(workdir):
   report = json.loads(r.stdout)  # stdout is exactly one JSON object
   assert report['step'] == 6 and report['num_samples'] == 300 and report['dataset'] == 'mnist'
   keys = {'fid', 'classifier_score', 'precision', 'recall', 'class_kl', 'classes_covered'}
+  keys |= {'kid_mean', 'kid_std', 'density', 'coverage'}
   assert set(report['metrics']) == keys and set(report['reference']) == keys
   assert report['reference']['fid'] < report['metrics']['fid']  # 6 steps of G: far from real
+  assert report['reference']['kid_mean'] < report['metrics']['kid_mean']
   assert json.loads((workdir / 'eval_step_000006.json').read_text()) == report
+  protocol = report['protocol']
+  assert protocol == {
+    'num_generated': 300,
+    'num_reference': 300,
+    'reference_split': 'test',
+    'features': 'mnist_classifier',
+    'features_sha256': evaluation.features.get('mnist_classifier').sha256,
+    'resize': 'none',
+    'jaxgan_version': evaluation.evaluator.jaxgan_version(),
+  }
+
+
+def test_evaluate_with_another_feature_network(workdir, tmp_path, monkeypatch):
+  """--features picks the network and --fid_stats adds FID against a statistics file; the
+  Inception network without weights is one line and exit code 2."""
+  from tests.test_metrics_extra import FakeInception
+
+  monkeypatch.setattr(evaluation.features, '_REGISTRY', dict(evaluation.features._REGISTRY))
+  net = FakeInception()
+  evaluation.features.register(net)
+  test_images = evaluate.load_real(workdir_lib.load_run(str(workdir))[0].data, 'test').images
+  same = evaluation.embed_real(net, test_images, 100)  # the reference images the run compares
+  evaluation.stats.save(str(tmp_path / 's.npz'), evaluation.stats.from_features(same.features))
+  report = evaluate.run(
+    str(workdir), num_samples=100, features='fake_inception', fid_stats=str(tmp_path / 's.npz')
+  )
+  m = report['metrics']
+  assert report['features'] == 'fake_inception' and m['is_mean'] > 1 and 'kid_mean' in m
+  assert 'classifier_score' not in m and 'is_mean' in report['reference']
+  assert m['fid_stats'] == pytest.approx(m['fid'], rel=1e-6)
+  assert report['protocol']['features_sha256'] == 'f' * 64
+  with pytest.raises(JaxganError, match='16-d features.*another feature network'):
+    evaluate.run(str(workdir), num_samples=100, fid_stats=str(tmp_path / 's.npz'))
+
+  env = {k: v for k, v in os.environ.items() if k != 'JAXGAN_INCEPTION_WEIGHTS'}
+  r = subprocess.run(
+    [sys.executable, '-m', 'jaxgan.evaluate', f'--workdir={workdir}', '--features=inception'],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=240,
+  )
+  errors = [ln for ln in r.stderr.splitlines() if ln.startswith('jaxgan: error:')]
+  assert r.returncode == 2 and len(errors) == 1 and 'Inception weights' in errors[0], r.stderr
+  assert 'Traceback' not in r.stderr
 
 
 def test_checkpoint_choice(workdir):

@@ -175,8 +175,14 @@ def test_stacked_metrics(mnist_test):
 
   stacked, modes = stacked_mnist.stack(*mnist_test, size=600, seed=1)
   m = evaluation.evaluate_images(stacked, stacked)
-  assert set(m) == {'fid', 'precision', 'recall', 'modes_covered', 'mode_kl'}
+  assert set(m) == {'fid', 'precision', 'recall', 'modes_covered', 'mode_kl'} | {
+    'kid_mean',
+    'kid_std',
+    'density',
+    'coverage',
+  }
   assert m['precision'] == 1.0 and m['fid'] == pytest.approx(0, abs=1e-6)
+  assert m['density'] == pytest.approx(1) and m['coverage'] == 1.0
   true_modes = len(np.unique(modes))  # about 1000 (1 - exp(-0.6)) = 451
   assert abs(m['modes_covered'] - true_modes) <= 0.05 * true_modes
   assert m['mode_kl'] == pytest.approx(metrics.kl_from_uniform(modes, 1000), rel=0.05)

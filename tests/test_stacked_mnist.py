@@ -57,5 +57,10 @@ def test_trains_and_evaluates(test_config, tmp_path, mnist_test):
   _, gan, _ = workdir_lib.load_run(str(tmp_path))
   real, _ = stacked_mnist.stack(*mnist_test, size=200)
   m = evaluation.evaluate_generator(evaluation.make_generate_fn(gan, state), real, 200)
-  assert set(m) == {'fid', 'precision', 'recall', 'modes_covered', 'mode_kl'}
+  assert set(m) == {'fid', 'precision', 'recall', 'modes_covered', 'mode_kl'} | {
+    'kid_mean',
+    'kid_std',
+    'density',
+    'coverage',
+  }
   assert 1 <= m['modes_covered'] <= 200 and m['mode_kl'] > 0

@@ -9,12 +9,14 @@ dataset is the data source's choice (`FEATURES`); the metrics are those register
 
 import functools
 import hashlib
+import importlib.metadata
 from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import jaxgan
 from jaxgan import data, steps
 from jaxgan.errors import ConfigError
 from jaxgan.evaluation import features as features_lib
@@ -43,7 +45,7 @@ _EMBEDDINGS: dict[tuple, Embedding] = {}
 def _embed_cached(net, images: np.ndarray) -> Embedding:
   """`net.embed`, remembered per process: the trainer compares with the same real images."""
   digest = hashlib.sha1(np.ascontiguousarray(images)).hexdigest()
-  key = (net.name, images.shape, images.dtype.str, digest)
+  key = (net.name, getattr(net, 'sha256', None), images.shape, images.dtype.str, digest)
   if key not in _EMBEDDINGS:
     if len(_EMBEDDINGS) >= 4:
       _EMBEDDINGS.pop(next(iter(_EMBEDDINGS)))
@@ -55,11 +57,11 @@ def evaluate_images(
   fake_images: np.ndarray,
   real_images: np.ndarray,
   num_samples: int | None = None,
-  features: str = DEFAULT_FEATURES,
+  features=DEFAULT_FEATURES,
 ) -> dict[str, float]:
   """Metrics of `fake_images` against `num_samples` of `real_images` (uint8 or [-1, 1]).
 
-  num_samples defaults to len(fake_images).
+  num_samples defaults to len(fake_images). `features`: a feature network or its name.
   """
   net = features_lib.get(features)
   net.check(fake_images.shape)
@@ -81,31 +83,45 @@ def generate(generate_fn: GenerateFn, num_samples: int, seed: int = 0) -> Iterat
     made, i = made + len(batch), i + 1
 
 
+def embed_real(net, images: np.ndarray, num_samples: int) -> Embedding:
+  """`net`'s embedding of `num_samples` of `images` (all if fewer), the same ones every time."""
+  return _embed_cached(net, _subset(images, num_samples))
+
+
+def embed_generated(
+  generate_fn: GenerateFn, net, image_shape: tuple, num_samples: int, seed: int = 0
+) -> Embedding:
+  """`net`'s embedding of `num_samples` images of `generate_fn` (see `evaluate_generator`),
+  which must be of `image_shape` (H, W, C)."""
+  parts = []
+  for batch in generate(generate_fn, num_samples, seed):
+    if batch.shape[1:] != tuple(image_shape):
+      raise ValueError(f'generated images {batch.shape} do not match real {tuple(image_shape)}')
+    parts.append(net.embed(batch))  # batch by batch: all the images at once can be large
+  return Embedding(
+    np.concatenate([p.features for p in parts]),
+    None if parts[0].probs is None else np.concatenate([p.probs for p in parts]),
+  )
+
+
 def evaluate_generator(
   generate_fn: GenerateFn,
   real_images: np.ndarray,
   num_samples: int = 10_000,
   seed: int = 0,
-  features: str = DEFAULT_FEATURES,
+  features=DEFAULT_FEATURES,
 ) -> dict[str, float]:
   """Metrics of `num_samples` generated images against as many `real_images` (uint8, NHWC).
 
   `generate_fn(key)` returns a batch of images in [-1, 1] (any fixed batch size); it is
   called with keys `fold_in(PRNGKey(seed), i)`, i = 0, 1, ..., until num_samples are made.
-  Use `make_generate_fn(gan, state)` for a jaxgan GAN. `features` names the feature network.
+  Use `make_generate_fn(gan, state)` for a jaxgan GAN. `features`: a feature network or its
+  name.
   """
   net = features_lib.get(features)
   net.check(real_images.shape)
-  parts = []
-  for batch in generate(generate_fn, num_samples, seed):
-    if batch.shape[1:] != real_images.shape[1:]:
-      raise ValueError(f'generated images {batch.shape} do not match real {real_images.shape}')
-    parts.append(net.embed(batch))  # batch by batch: all the images at once can be large
-  fake = Embedding(
-    np.concatenate([p.features for p in parts]),
-    None if parts[0].probs is None else np.concatenate([p.probs for p in parts]),
-  )
-  return registry.compare(_embed_cached(net, _subset(real_images, num_samples)), fake)
+  fake = embed_generated(generate_fn, net, real_images.shape[1:], num_samples, seed)
+  return registry.compare(embed_real(net, real_images, num_samples), fake)
 
 
 _REFERENCE: dict[tuple, dict[str, float]] = {}
@@ -115,7 +131,7 @@ def reference_metrics(
   train_images: np.ndarray,
   test_images: np.ndarray,
   num_samples: int = 10_000,
-  features: str = DEFAULT_FEATURES,
+  features=DEFAULT_FEATURES,
 ) -> dict[str, float]:
   """The metrics of real data: `num_samples` training images measured as if generated.
 
@@ -124,11 +140,33 @@ def reference_metrics(
   key = tuple(
     hashlib.sha1(np.ascontiguousarray(x)).hexdigest() for x in (train_images, test_images)
   )
-  key += (num_samples, features)
+  net = features_lib.get(features)
+  key += (num_samples, net.name, getattr(net, 'sha256', None))
   if key not in _REFERENCE:
     fake = _subset(train_images, num_samples)
-    _REFERENCE[key] = evaluate_images(fake, test_images, num_samples, features)
+    _REFERENCE[key] = evaluate_images(fake, test_images, num_samples, net)
   return _REFERENCE[key]
+
+
+def jaxgan_version() -> str:
+  """The installed package's version, or the source tree's when it is not installed."""
+  try:
+    return importlib.metadata.version('jaxgan')
+  except importlib.metadata.PackageNotFoundError:
+    return jaxgan.__version__
+
+
+def protocol(net, num_generated: int, num_reference: int, reference_split: str) -> dict:
+  """How a report's numbers were measured, so that two reports can be told comparable or not:
+  sample counts (FID and KID depend on them), the reference images, the feature network and
+  its weights, the resizing, and the code."""
+  return {
+    'num_generated': int(num_generated),
+    'num_reference': int(num_reference),
+    'reference_split': reference_split,
+    **features_lib.describe(net),
+    'jaxgan_version': jaxgan_version(),
+  }
 
 
 STANDING_BATCH = 500  # latents per batch of standing statistics
@@ -215,20 +253,34 @@ class Evaluator:
   """Evaluation during training: the run's generator against the test split of its dataset.
 
   The same latents every time (from `seed`), so successive evaluations compare fairly.
+  `features` names the feature network ('': the data source's `FEATURES`); 'inception' reads
+  its weights from `inception_weights` ('': $JAXGAN_INCEPTION_WEIGHTS) here, at setup, so that
+  missing weights stop the run before it trains. `protocol` says how it measures.
   """
 
-  def __init__(self, data_config, num_samples: int, seed: int):
+  def __init__(
+    self, data_config, num_samples: int, seed: int, features: str = '', inception_weights=''
+  ):
     source = data.get(data_config.name)
-    if not getattr(source, 'FEATURES', None):
+    features = features or getattr(source, 'FEATURES', None)
+    if not features:
       raise ConfigError(
-        f'no feature network measures data.name={data_config.name!r}: set eval_every=0'
+        f'no feature network measures data.name={data_config.name!r}: set eval_every=0 '
+        'or eval_features=inception'
       )
-    self.features = source.FEATURES
+    try:
+      self.net = features_lib.get(features, inception_weights)
+    except ValueError as e:
+      raise ConfigError(f'config.eval_features: {e}') from None
+    self.features = self.net.name
     self.test_images = data.load_dataset(data_config, 'test').images
+    try:
+      self.net.check(self.test_images.shape)
+    except ValueError as e:
+      raise ConfigError(f'config.eval_features={self.features!r} cannot measure {e}') from None
     self.num_samples, self.seed = num_samples, seed
+    self.protocol = protocol(self.net, num_samples, min(num_samples, len(self.test_images)), 'test')
 
   def __call__(self, gan: GAN, state: GANState) -> dict[str, float]:
     generate_fn = make_generate_fn(gan, state)
-    return evaluate_generator(
-      generate_fn, self.test_images, self.num_samples, self.seed, self.features
-    )
+    return evaluate_generator(generate_fn, self.test_images, self.num_samples, self.seed, self.net)

@@ -1,10 +1,16 @@
 """Feature networks by name: what the sample-quality metrics look at images through.
 
 A feature network is an object with `name`, `embed(images) -> Embedding` (uint8 or [-1, 1]
-images, NHWC) and `check(image_shape)`, raising ValueError for images it cannot measure.
-`register(net)` adds one; a data source names its own in `FEATURES` (jaxgan.data).
+images, NHWC) and `check(image_shape)`, raising ValueError for images it cannot measure, and
+for the protocol every report carries, `sha256` (of its weights file) and `resize` (how images
+are brought to its input size). `register(net)` adds one; a data source names its own in
+`FEATURES` (jaxgan.data). 'inception' is built on first use from a weights file the user gives
+(`inception(path)`; jaxgan.evaluation.inception).
 """
 
+import functools
+import hashlib
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -25,6 +31,12 @@ class MNISTClassifier:
   per channel, so a 3-channel Stacked MNIST image is three digits (features concatenated)."""
 
   name = 'mnist_classifier'
+  resize = 'none'  # 28x28 in, 28x28 measured
+
+  @functools.cached_property
+  def sha256(self) -> str:
+    with open(classifier.WEIGHTS_PATH, 'rb') as f:
+      return hashlib.sha256(f.read()).hexdigest()
 
   def check(self, image_shape: tuple[int, ...]) -> None:
     if tuple(image_shape[-3:-1]) != (28, 28) or image_shape[-1] not in (1, 3):
@@ -41,13 +53,48 @@ class MNISTClassifier:
 
 
 _REGISTRY = {MNISTClassifier.name: MNISTClassifier()}
+INCEPTION = 'inception'  # not registered: built from the user's weights file on first use
 
 
 def register(net) -> None:
   _REGISTRY[net.name] = net
 
 
-def get(name: str):
+def names() -> tuple[str, ...]:
+  return (*_REGISTRY, *(() if INCEPTION in _REGISTRY else (INCEPTION,)))
+
+
+_INCEPTIONS: dict[tuple[str, bool], object] = {}
+
+
+def inception(path: str = '', allow_unverified: bool = False):
+  """The FID Inception network with the weights at `path` ('' reads $JAXGAN_INCEPTION_WEIGHTS),
+  loaded once per process and file. Raises a one-line JaxganError without usable weights."""
+  from jaxgan.evaluation import inception as inception_lib  # it imports this module
+
+  path = path or os.environ.get(inception_lib.ENV_VAR, '')
+  key = (os.path.abspath(path) if path else '', allow_unverified)
+  if key not in _INCEPTIONS:
+    _INCEPTIONS[key] = inception_lib.load(path or None, allow_unverified)
+  return _INCEPTIONS[key]
+
+
+def get(name, inception_weights: str = '', allow_unverified: bool = False):
+  """The feature network named `name` (a network object is returned as it is); 'inception',
+  unless one was registered under that name, is loaded with `inception(...)`."""
+  if not isinstance(name, str):
+    return name
+  if name == INCEPTION and name not in _REGISTRY:
+    return inception(inception_weights, allow_unverified)
   if name not in _REGISTRY:
-    raise ValueError(f'unknown feature network {name!r}; known: {", ".join(_REGISTRY)}')
+    raise ValueError(f'unknown feature network {name!r}; known: {", ".join(names())}')
   return _REGISTRY[name]
+
+
+def describe(net) -> dict[str, str]:
+  """Which network measured, with which weights and input resizing: for every report."""
+  return {
+    'features': net.name,
+    'features_sha256': getattr(net, 'sha256', None) or 'unknown',
+    'resize': getattr(net, 'resize', None) or 'unknown',
+  }

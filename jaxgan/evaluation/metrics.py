@@ -118,3 +118,96 @@ def precision_recall(
   precision = _fraction_inside(fake, real, knn_radii(real, k, chunk), chunk)
   recall = _fraction_inside(real, fake, knn_radii(fake, k, chunk), chunk)
   return precision, recall
+
+
+def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
+  """Inception Score (Salimans et al. 2016): mean and std over `splits` consecutive parts of
+  exp(E_x[KL(p(y|x) || p(y))]), p(y) the part's own marginal.
+
+  The split protocol of the original code and torch-fidelity, so that numbers compare with
+  published ones; a single split is `classifier_score`. Terms with p(y|x) = 0 count as 0
+  (the limit of p log p), not as NaN.
+  """
+  p = np.asarray(probs, np.float64)
+  n = len(p)
+  if n < splits:
+    raise ValueError(f'the Inception Score needs at least {splits} samples, got {n}')
+  scores = []
+  for i in range(splits):
+    part = p[i * n // splits : (i + 1) * n // splits]
+    marginal = part.mean(0, keepdims=True)
+    terms = np.where(part > 0, part * (np.log(np.where(part > 0, part, 1)) - np.log(marginal)), 0)
+    scores.append(np.exp(terms.sum(1).mean()))
+  return float(np.mean(scores)), float(np.std(scores))
+
+
+def _cubic_kernel_sums(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+  """Sums of k(x_i, x_j) over i != j, k(y_i, y_j) over i != j and k(x_i, y_j) over all i, j,
+  for k(a, b) = (a.b / d + 1)^3, of float32 `x` and `y`.
+
+  Kernel values in float32, sums accumulated in float64: 10x faster than float64 throughout
+  (numpy's float64 power is slow), and the sums agree to about 1e-9 relative.
+  """
+  scale = np.float32(1 / x.shape[1])
+
+  def kernel_sum(a, b, skip_diagonal):
+    k = a @ b.T
+    k *= scale
+    k += 1
+    cube = k * k
+    cube *= k
+    total = cube.sum(dtype=np.float64)
+    return total - np.trace(cube, dtype=np.float64) if skip_diagonal else total
+
+  return kernel_sum(x, x, True), kernel_sum(y, y, True), kernel_sum(x, y, False)
+
+
+def kid(
+  real: np.ndarray,
+  fake: np.ndarray,
+  num_subsets: int = 100,
+  subset_size: int = 1000,
+  seed: int = 0,
+) -> tuple[float, float]:
+  """Kernel Inception Distance (Binkowski et al. 2018): mean and std over `num_subsets` random
+  subsets of the unbiased MMD^2 estimate with the kernel k(a, b) = (a.b / d + 1)^3.
+
+  As torch-fidelity: each subset draws `subset_size` real and as many fake points without
+  replacement (capped at the smaller set), and the std is over subsets (ddof 0). Unlike FID
+  it is unbiased, so small sample sizes do not inflate it, and it can be slightly negative.
+  """
+  real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+  m = min(subset_size, len(real), len(fake))
+  if m < 2:
+    raise ValueError(f'KID needs at least 2 real and 2 fake samples, got {len(real)}, {len(fake)}')
+  if m == len(real) == len(fake):
+    num_subsets = 1  # every subset is the whole of both sets: the same value each time
+  rng = np.random.default_rng(seed)
+  values = []
+  for _ in range(num_subsets):
+    x = real[rng.choice(len(real), m, replace=False)]
+    y = fake[rng.choice(len(fake), m, replace=False)]
+    sxx, syy, sxy = _cubic_kernel_sums(x, y)
+    values.append((sxx + syy) / (m * (m - 1)) - 2 * sxy / (m * m))
+  return float(np.mean(values)), float(np.std(values))
+
+
+def density_coverage(
+  real: np.ndarray, fake: np.ndarray, k: int = 5, chunk: int = 1000
+) -> tuple[float, float]:
+  """Density and coverage of Naeem et al. 2020, k nearest neighbours of the real points only.
+
+  Density: how many real k-NN balls hold each fake point, divided by k (1 on average for a
+  generator matching the data; above 1 when samples crowd dense regions). Coverage: the
+  fraction of real balls holding at least one fake point. Unlike precision and recall they do
+  not build balls around fake points, so a few fake outliers cannot inflate them. Balls are
+  open (distance < radius) as in the authors' code, so a set against itself has density 1.
+  """
+  real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+  radii = knn_radii(real, k, chunk)
+  r_sq = _sq_norms(real)
+  count = np.zeros(len(real), np.int64)  # fake points in each real ball
+  for start in range(0, len(fake), chunk):
+    d = _pairwise_sq_dists(fake[start : start + chunk], real, r_sq)
+    count += np.sum(d < radii[None, :], axis=0)
+  return float(count.sum() / (k * len(fake))), float(np.mean(count > 0))

@@ -17,6 +17,9 @@ MetricFn = Callable[[Embedding, Embedding], dict[str, float]]
 # A class counts as covered when it holds at least 1% of the samples (a tenth of its share
 # under a uniform spread), so that a few misclassified samples do not count as a class.
 MIN_CLASS_FRACTION = 0.01
+# The FID Inception network's 1008 logits: the Inception Score is defined on them. Any other
+# single classification (a dataset's own classifier) gets the classes metrics instead.
+INCEPTION_CLASSES = 1008
 
 _REGISTRY: dict[str, MetricFn] = {}
 
@@ -47,9 +50,32 @@ def _precision_recall(real: Embedding, fake: Embedding) -> dict[str, float]:
   return {'precision': precision, 'recall': recall}
 
 
+def _kid(real: Embedding, fake: Embedding) -> dict[str, float]:
+  mean, std = metrics.kid(real.features, fake.features)
+  return {'kid_mean': mean, 'kid_std': std}
+
+
+def _density_coverage(real: Embedding, fake: Embedding) -> dict[str, float]:
+  density, coverage = metrics.density_coverage(real.features, fake.features)
+  return {'density': density, 'coverage': coverage}
+
+
+def _single_classification(fake: Embedding) -> bool:
+  return fake.probs is not None and fake.probs.shape[1] == 1
+
+
+def _inception_score(real: Embedding, fake: Embedding) -> dict[str, float]:
+  """The Inception Score with 10 splits, on the Inception network's probabilities only."""
+  if not _single_classification(fake) or fake.probs.shape[-1] != INCEPTION_CLASSES:
+    return {}
+  mean, std = metrics.inception_score(fake.probs[:, 0])
+  return {'is_mean': mean, 'is_std': std}
+
+
 def _classes(real: Embedding, fake: Embedding) -> dict[str, float]:
-  """One classification per image: the Inception-Score formula and the class histogram."""
-  if fake.probs is None or fake.probs.shape[1] != 1:
+  """One classification per image by a dataset's classifier: the Inception-Score formula
+  (one split) and the class histogram."""
+  if not _single_classification(fake) or fake.probs.shape[-1] == INCEPTION_CLASSES:
     return {}
   probs = fake.probs[:, 0]
   classes, k = probs.argmax(-1), probs.shape[-1]
@@ -76,3 +102,6 @@ register('fid', _fid)
 register('precision_recall', _precision_recall)
 register('classes', _classes)
 register('modes', _modes)
+register('inception_score', _inception_score)
+register('kid', _kid)
+register('density_coverage', _density_coverage)

@@ -138,7 +138,11 @@ class Checkpoint:
 
 class Evaluate:
   """Every `eval_every` steps and at num_steps: sample quality (`eval_*` rows), and the best
-  state by FID in WORKDIR/checkpoints_best."""
+  state by FID in WORKDIR/checkpoints_best.
+
+  Each row also carries the evaluator's protocol (sample counts, reference split, feature
+  network and weights hash, resize, jaxgan version) as `eval_*` fields, some of them strings,
+  so that a row read alone says what its numbers can be compared with."""
 
   pauses_clock = True
 
@@ -155,7 +159,8 @@ class Evaluate:
     results = self.evaluator(self.gan, state)
     results['eval_seconds'] = time.time() - t0
     if self.is_main:
-      self.writer.write_scalars(step, {f'eval_{k}': v for k, v in results.items()})
+      row = {**results, **getattr(self.evaluator, 'protocol', {})}
+      self.writer.write_scalars(step, {f'eval_{k}': v for k, v in row.items()})
       writers.console(writers.eval_line(step, results))
     self.best.update(step, results['fid'], state)
 

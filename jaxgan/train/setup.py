@@ -145,9 +145,7 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
     donate_argnums=0,
     compiler_options=layers.compiler_options(),  # XLA:CPU: faster conv kernels; {} elsewhere
   )
-  evaluator = None
-  if config.eval_every:
-    evaluator = evaluation.Evaluator(config.data, config.eval_num_samples, config.seed)
+  evaluator = _evaluator(config) if config.eval_every else None
   return Run(
     gan,
     state,
@@ -156,6 +154,17 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
     _grid_sampler(gan, sample_key, config.num_grid_samples, replicated),
     ckpt,
     evaluator,
+  )
+
+
+def _evaluator(config) -> evaluation.Evaluator:
+  """Sample quality in the space of config.eval_features ('': the data source's network)."""
+  return evaluation.Evaluator(
+    config.data,
+    config.eval_num_samples,
+    config.seed,
+    config.eval_features,
+    config.eval_inception_weights,
   )
 
 
