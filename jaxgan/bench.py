@@ -34,36 +34,42 @@ from jaxgan.models import layers
 from jaxgan.state import init_state
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
-flags.DEFINE_integer('steps', 50, 'Train steps timed per round (per framework with --torch).')
-flags.DEFINE_integer('rounds', 5, 'Timed rounds; with --torch, JAX and PyTorch alternate.')
-flags.DEFINE_bool('torch', False, 'Also time the PyTorch reference (jaxgan.bench_torch).')
-flags.DEFINE_list('image_shape', None, 'H,W,C of the images; default: known for the dataset.')
-flags.DEFINE_float(
-  'quiet_below',
-  None,
-  'Before each round, wait (up to a minute) until other processes use fewer '
-  'CPU cores than this; for shared machines. Each round reports the cores others used.',
-)
-flags.DEFINE_bool(
-  'layer_options',
-  True,
-  "Compile with jaxgan's XLA options (layers.compiler_options()), "
-  'as the trainer should; --nolayer_options measures XLA defaults.',
-)
-flags.DEFINE_multi_string('xla_option', [], 'KEY=VALUE XLA compiler option to try, on top.')
-flags.DEFINE_bool(
-  'tune_malloc',
-  True,
-  "On CPU, run JAX with the trainer's malloc settings (jaxgan.allocator); "
-  '--notune_malloc measures glibc defaults.',
-)
-flags.DEFINE_enum(
-  'torch_malloc',
-  'default',
-  ['default', 'tuned'],
-  "PyTorch worker's malloc: glibc defaults (as PyTorch users run it) or jaxgan's settings.",
-)
+
+
+def _define_flags() -> None:
+  """The CLI's flags, defined only when run as a program, so that importing this module
+  (JaxStep, benchmark) beside another CLI module defines no flag twice."""
+  config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
+  flags.DEFINE_integer('steps', 50, 'Train steps timed per round (per framework with --torch).')
+  flags.DEFINE_integer('rounds', 5, 'Timed rounds; with --torch, JAX and PyTorch alternate.')
+  flags.DEFINE_bool('torch', False, 'Also time the PyTorch reference (jaxgan.bench_torch).')
+  flags.DEFINE_list('image_shape', None, 'H,W,C of the images; default: known for the dataset.')
+  flags.DEFINE_float(
+    'quiet_below',
+    None,
+    'Before each round, wait (up to a minute) until other processes use fewer '
+    'CPU cores than this; for shared machines. Each round reports the cores others used.',
+  )
+  flags.DEFINE_bool(
+    'layer_options',
+    True,
+    "Compile with jaxgan's XLA options (layers.compiler_options()), "
+    'as the trainer should; --nolayer_options measures XLA defaults.',
+  )
+  flags.DEFINE_multi_string('xla_option', [], 'KEY=VALUE XLA compiler option to try, on top.')
+  flags.DEFINE_bool(
+    'tune_malloc',
+    True,
+    "On CPU, run JAX with the trainer's malloc settings (jaxgan.allocator); "
+    '--notune_malloc measures glibc defaults.',
+  )
+  flags.DEFINE_enum(
+    'torch_malloc',
+    'default',
+    ['default', 'tuned'],
+    "PyTorch worker's malloc: glibc defaults (as PyTorch users run it) or jaxgan's settings.",
+  )
+
 
 NUM_IMAGES = 60_000  # MNIST's size: the on-device sampler gathers from an array this long
 
@@ -97,6 +103,11 @@ class JaxStep:
     pixels = np.random.default_rng(config.seed).integers(0, 256, (NUM_IMAGES, *image_shape))
     self.images_host = pixels.astype(np.uint8)
     self.images = jax.device_put(self.images_host, replicated)
+    # A conditional GAN's step takes the real images' classes too (train.make_train_fn).
+    self.labels = None
+    if gan.num_classes:
+      classes = np.random.default_rng(config.seed).integers(0, gan.num_classes, NUM_IMAGES)
+      self.labels = jax.device_put(classes.astype(np.int32), replicated)
     init = jax.jit(lambda key: init_state(gan, key, image_shape), out_shardings=replicated)
     self.state = init(state_key)
     self.jitted = jax.jit(
@@ -110,7 +121,8 @@ class JaxStep:
   def compile(self) -> float:
     """Lowers and compiles the step; returns the seconds it took."""
     t0 = time.perf_counter()
-    self.compiled = self.jitted.lower(self.state, self.images, self.steps_per_call).compile()
+    args = (self.state, self.images, self.steps_per_call, self.labels)
+    self.compiled = self.jitted.lower(*args).compile()
     return time.perf_counter() - t0
 
   def flops_per_step(self) -> float | None:
@@ -120,7 +132,7 @@ class JaxStep:
     """
     compiled = self.compiled
     if self.steps_per_call > 1:
-      compiled = self.jitted.lower(self.state, self.images, 1).compile()
+      compiled = self.jitted.lower(self.state, self.images, 1, self.labels).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list | tuple) else cost
     flops = (cost or {}).get('flops')
@@ -131,7 +143,7 @@ class JaxStep:
     calls = max(1, -(-num_steps // self.steps_per_call))
     t0 = time.perf_counter()
     for _ in range(calls):
-      self.state, _ = self.compiled(self.state, self.images)
+      self.state, _ = self.compiled(self.state, self.images, self.labels)
     jax.block_until_ready(self.state)
     return (time.perf_counter() - t0) / (calls * self.steps_per_call)
 
@@ -392,4 +404,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

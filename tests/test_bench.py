@@ -104,3 +104,16 @@ def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
   if with_torch:
     assert result['ratio_jax_over_torch'] > 0
     assert len(result['torch_steps_per_s_rounds']) == 2
+
+
+def test_jax_step_times_a_conditional_gan(test_config):
+  """The bench feeds a conditional GAN's step the real images' classes, as the trainer does."""
+  from jaxgan import bench
+
+  test_config.model.conditional = True
+  step = bench.JaxStep(test_config, IMAGE_SHAPE)
+  assert step.labels is not None and step.labels.shape == (bench.NUM_IMAGES,)
+  step.compile()
+  before = int(step.state.step)
+  assert step.run(2) > 0
+  assert int(step.state.step) == before + 2
