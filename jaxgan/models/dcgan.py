@@ -118,7 +118,7 @@ class Generator(nn.Module):
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True, labels: jax.Array | None = None):
     if self.num_classes:
-      embed = nn.Embed(self.num_classes, self.class_embed_dim)(_labels(labels))
+      embed = nn.Embed(self.num_classes, self.class_embed_dim)(layers.class_labels(labels))
       z = jnp.concatenate([z, embed.astype(z.dtype)], axis=-1)
     z = z.astype(self.dtype)
     height, width, channels = self.image_shape
@@ -168,16 +168,10 @@ class Discriminator(nn.Module):
     logits = layers.spectral_apply(dense, x, sn, train)[:, 0]
     if self.num_classes:
       embed = nn.Embed(self.num_classes, x.shape[-1], embedding_init=_init, name='class_embed')
-      logits = logits + jnp.sum(embed(_labels(labels)).astype(x.dtype) * x, axis=-1)
+      logits = logits + jnp.sum(embed(layers.class_labels(labels)).astype(x.dtype) * x, axis=-1)
     return logits.astype(jnp.float32)
 
 
 def _dropout(rate: float, train: bool, x: jax.Array) -> jax.Array:
   # No module at all when off, so a config without dropout builds the same network.
   return nn.Dropout(rate, deterministic=not train)(x) if rate else x
-
-
-def _labels(labels: jax.Array | None) -> jax.Array:
-  if labels is None:
-    raise ValueError('this network is conditional (num_classes > 0): pass labels=')
-  return labels

@@ -310,3 +310,11 @@ def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
   c //= block * block
   x = x.reshape(n, h, w, block, block, c).transpose(0, 1, 3, 2, 4, 5)
   return x.reshape(n, h * block, w * block, c)
+
+
+def class_labels(labels: jax.Array | None) -> jax.Array:
+  """The class labels a conditional network (num_classes > 0) was called with; an error when
+  they were left out."""
+  if labels is None:
+    raise ValueError('this network is conditional (num_classes > 0): pass labels=')
+  return labels

@@ -259,7 +259,7 @@ class Generator(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True, labels: jax.Array | None = None):
-    labels = _labels(labels) if self.num_classes else None
+    labels = layers.class_labels(labels) if self.num_classes else None
     height, width, channels = self.image_shape
     scale = 2 ** (len(self.mults) - 1)
     h, w, c = height // scale, width // scale, self.ch * self.mults[0]
@@ -305,12 +305,6 @@ class Discriminator(nn.Module):
     logits = _dense(h, 1, 'dense', sn, train, dtype=self.dtype)[:, 0]
     if self.num_classes:
       embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=_INIT, name='class_embed')
-      y = layers.spectral_apply(embed, _labels(labels), sn, train).astype(h.dtype)
+      y = layers.spectral_apply(embed, layers.class_labels(labels), sn, train).astype(h.dtype)
       logits = logits + jnp.sum(y * h, axis=-1)
     return logits.astype(jnp.float32)
-
-
-def _labels(labels: jax.Array | None) -> jax.Array:
-  if labels is None:
-    raise ValueError('this network is conditional (num_classes > 0): pass labels=')
-  return labels
