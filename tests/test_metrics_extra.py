@@ -121,6 +121,17 @@ def test_density_coverage_match_the_definition():
   assert density > 1 and coverage < 0.15
 
 
+def test_manifold_metrics_match_the_separate_functions():
+  rng = np.random.default_rng(5)
+  real = rng.normal(size=(130, 6)).astype(np.float32)
+  fake = (rng.normal(size=(110, 6)) * 0.8 + 0.2).astype(np.float32)
+  got = metrics.manifold_metrics(real, fake, k_pr=3, k_dc=5, chunk=25)  # several chunks
+  precision, recall = metrics.precision_recall(real, fake, k=3, chunk=1000)
+  density, coverage = metrics.density_coverage(real, fake, k=5, chunk=1000)
+  assert got == {'precision': precision, 'recall': recall, 'density': density, 'coverage': coverage}
+  assert 0 < precision < 1 and 0 < recall < 1 and 0 < coverage < 1  # not a trivial case
+
+
 # --- Which metrics a feature network gets ----------------------------------------------------
 
 

@@ -41,15 +41,25 @@ def fid(features1: np.ndarray, features2: np.ndarray) -> float:
   return frechet_distance(*gaussian_stats(features1), *gaussian_stats(features2))
 
 
-def classifier_score(probs: np.ndarray, eps: float = 1e-12) -> float:
+def _log0(x: np.ndarray) -> np.ndarray:
+  """log x, and 0 where x = 0: the p log p terms of a KL then count as 0 there (their limit)."""
+  return np.log(x, out=np.zeros_like(x), where=x > 0)
+
+
+def _exp_mean_kl(p: np.ndarray) -> float:
+  """exp(E_x[KL(p(y|x) || p(y))]) of the rows p(y|x) of `p`, p(y) their mean."""
+  p = np.asarray(p, np.float64)
+  # A class no row predicts has p(y) = 0, but then every p(y|x) of it is 0 too: 0 log 0.
+  kl = np.sum(p * (_log0(p) - _log0(p.mean(0))), axis=1)
+  return float(np.exp(kl.mean()))
+
+
+def classifier_score(probs: np.ndarray) -> float:
   """exp(E_x[KL(p(y|x) || p(y))]): between 1 and the number of classes (confident and diverse).
 
-  The Inception Score's formula with the MNIST classifier in place of Inception.
+  The Inception Score's formula (one split) with a dataset's classifier in place of Inception.
   """
-  p = np.asarray(probs, np.float64)
-  marginal = p.mean(0)
-  kl = np.sum(p * (np.log(p + eps) - np.log(marginal + eps)), axis=1)
-  return float(np.exp(kl.mean()))
+  return _exp_mean_kl(probs)
 
 
 def histogram(classes: np.ndarray, num_classes: int) -> np.ndarray:
@@ -80,28 +90,62 @@ def _pairwise_sq_dists(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.nda
   return np.maximum(_sq_norms(a)[:, None] + b_sq[None, :] - 2 * a @ b.T, 0)
 
 
-def knn_radii(features: np.ndarray, k: int = 3, chunk: int = 1000) -> np.ndarray:
-  """Squared distance from each point to its k-th nearest other point in the same set."""
-  x = np.asarray(features, np.float32)
+def _knn_radii(x: np.ndarray, ks: list[int], chunk: int) -> np.ndarray:
+  """Squared distance from each point of float32 `x` to its k-th nearest other point, for
+  each k of `ks`: (len(ks), N), from one pass over the distances."""
   x_sq = _sq_norms(x)
   radii = []
   for start in range(0, len(x), chunk):
     d = _pairwise_sq_dists(x[start : start + chunk], x, x_sq)
     # Column k of the sorted row: column 0 is the point itself (distance 0).
-    radii.append(np.partition(d, k, axis=1)[:, k])
-  return np.concatenate(radii)
+    radii.append(np.partition(d, ks, axis=1)[:, ks])
+  return np.concatenate(radii).T
 
 
-def _fraction_inside(
-  queries: np.ndarray, support: np.ndarray, radii: np.ndarray, chunk: int
-) -> float:
-  """Fraction of `queries` inside at least one ball (support[j], radius radii[j])."""
-  s_sq = _sq_norms(support)
-  inside = []
-  for start in range(0, len(queries), chunk):
-    d = _pairwise_sq_dists(queries[start : start + chunk], support, s_sq)
-    inside.append(np.any(d <= radii[None, :], axis=1))
-  return float(np.mean(np.concatenate(inside)))
+def knn_radii(features: np.ndarray, k: int = 3, chunk: int = 1000) -> np.ndarray:
+  """Squared distance from each point to its k-th nearest other point in the same set."""
+  return _knn_radii(np.asarray(features, np.float32), [k], chunk)[0]
+
+
+def manifold_metrics(
+  real: np.ndarray,
+  fake: np.ndarray,
+  k_pr: int | None = 3,
+  k_dc: int | None = 5,
+  chunk: int = 1000,
+) -> dict[str, float]:
+  """`precision_recall` with k_pr and `density_coverage` with k_dc neighbours, as a dict:
+  precision, recall, density, coverage; a k of None leaves its pair out.
+
+  Computes each distance matrix once, `chunk` rows at a time: real-real (the real radii for
+  both k), fake-fake (the fake radii) and fake-real (all four metrics), where the two
+  functions one after the other would compute the real-real and fake-real ones twice.
+  """
+  real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+  ks = [k for k in (k_pr, k_dc) if k is not None]
+  real_radii = dict(zip(ks, _knn_radii(real, ks, chunk), strict=True))
+  if k_pr is not None:
+    fake_radii = _knn_radii(fake, [k_pr], chunk)[0]
+    fake_inside = np.zeros(len(fake), bool)  # in a real ball: precision
+    real_inside = np.zeros(len(real), bool)  # in a fake ball: recall
+  if k_dc is not None:
+    count = np.zeros(len(real), np.int64)  # fake points in each real ball
+  r_sq = _sq_norms(real)
+  for start in range(0, len(fake), chunk):
+    stop = start + chunk
+    d = _pairwise_sq_dists(fake[start:stop], real, r_sq)
+    if k_pr is not None:
+      fake_inside[start:stop] = np.any(d <= real_radii[k_pr], axis=1)
+      # Recall reads the same distances by column: real points in this chunk's fake balls.
+      real_inside |= np.any(d <= fake_radii[start:stop, None], axis=0)
+    if k_dc is not None:
+      count += np.sum(d < real_radii[k_dc], axis=0)
+  out = {}
+  if k_pr is not None:
+    out.update(precision=float(fake_inside.mean()), recall=float(real_inside.mean()))
+  if k_dc is not None:
+    out.update(density=float(count.sum() / (k_dc * len(fake))), coverage=float(np.mean(count > 0)))
+  return out
 
 
 def precision_recall(
@@ -114,10 +158,8 @@ def precision_recall(
   realistic?); recall: the fraction of real points inside the fake manifold (is the data's
   variety covered?). Distances are computed `chunk` rows at a time to bound memory.
   """
-  real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)
-  precision = _fraction_inside(fake, real, knn_radii(real, k, chunk), chunk)
-  recall = _fraction_inside(real, fake, knn_radii(fake, k, chunk), chunk)
-  return precision, recall
+  m = manifold_metrics(real, fake, k, None, chunk)
+  return m['precision'], m['recall']
 
 
 def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
@@ -132,12 +174,7 @@ def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
   n = len(p)
   if n < splits:
     raise ValueError(f'the Inception Score needs at least {splits} samples, got {n}')
-  scores = []
-  for i in range(splits):
-    part = p[i * n // splits : (i + 1) * n // splits]
-    marginal = part.mean(0, keepdims=True)
-    terms = np.where(part > 0, part * (np.log(np.where(part > 0, part, 1)) - np.log(marginal)), 0)
-    scores.append(np.exp(terms.sum(1).mean()))
+  scores = [_exp_mean_kl(p[i * n // splits : (i + 1) * n // splits]) for i in range(splits)]
   return float(np.mean(scores)), float(np.std(scores))
 
 
@@ -203,11 +240,5 @@ def density_coverage(
   not build balls around fake points, so a few fake outliers cannot inflate them. Balls are
   open (distance < radius) as in the authors' code, so a set against itself has density 1.
   """
-  real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)
-  radii = knn_radii(real, k, chunk)
-  r_sq = _sq_norms(real)
-  count = np.zeros(len(real), np.int64)  # fake points in each real ball
-  for start in range(0, len(fake), chunk):
-    d = _pairwise_sq_dists(fake[start : start + chunk], real, r_sq)
-    count += np.sum(d < radii[None, :], axis=0)
-  return float(count.sum() / (k * len(fake))), float(np.mean(count > 0))
+  m = manifold_metrics(real, fake, None, k, chunk)
+  return m['density'], m['coverage']

@@ -45,19 +45,14 @@ def _fid(real: Embedding, fake: Embedding) -> dict[str, float]:
   return {'fid': metrics.fid(real.features, fake.features)}
 
 
-def _precision_recall(real: Embedding, fake: Embedding) -> dict[str, float]:
-  precision, recall = metrics.precision_recall(real.features, fake.features)
-  return {'precision': precision, 'recall': recall}
+def _manifold(real: Embedding, fake: Embedding) -> dict[str, float]:
+  """Precision, recall, density and coverage, from one pass over each distance matrix."""
+  return metrics.manifold_metrics(real.features, fake.features)
 
 
 def _kid(real: Embedding, fake: Embedding) -> dict[str, float]:
   mean, std = metrics.kid(real.features, fake.features)
   return {'kid_mean': mean, 'kid_std': std}
-
-
-def _density_coverage(real: Embedding, fake: Embedding) -> dict[str, float]:
-  density, coverage = metrics.density_coverage(real.features, fake.features)
-  return {'density': density, 'coverage': coverage}
 
 
 def _single_classification(fake: Embedding) -> bool:
@@ -99,9 +94,8 @@ def _modes(real: Embedding, fake: Embedding) -> dict[str, float]:
 
 
 register('fid', _fid)
-register('precision_recall', _precision_recall)
+register('manifold', _manifold)
 register('classes', _classes)
 register('modes', _modes)
 register('inception_score', _inception_score)
 register('kid', _kid)
-register('density_coverage', _density_coverage)
