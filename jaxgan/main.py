@@ -13,16 +13,21 @@ from ml_collections import config_flags
 from jaxgan import cli, parallel, train
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
-flags.DEFINE_bool('verbose', False, 'Show tracebacks for configuration and input errors.')
-config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
-flags.DEFINE_bool(
-  'distributed', False, 'Call jax.distributed.initialize() (auto-detected on TPU VMs and SLURM).'
-)
-flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, for many processes.')
-flags.DEFINE_integer('num_processes', None, 'Number of processes (with --coordinator_address).')
-flags.DEFINE_integer('process_id', None, 'This process (0 .. num_processes-1).')
-flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def _define_flags() -> None:
+  """The CLI's flags, defined only when run as a program, so that importing this module
+  beside another CLI module (jaxgan.prepare, jaxgan.bench) defines no flag twice."""
+  flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
+  flags.DEFINE_bool('verbose', False, 'Show tracebacks for configuration and input errors.')
+  config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
+  flags.DEFINE_bool(
+    'distributed', False, 'Call jax.distributed.initialize() (auto-detected on TPU VMs and SLURM).'
+  )
+  flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, for many processes.')
+  flags.DEFINE_integer('num_processes', None, 'Number of processes (with --coordinator_address).')
+  flags.DEFINE_integer('process_id', None, 'This process (0 .. num_processes-1).')
+  flags.mark_flags_as_required(['config', 'workdir'])
 
 
 class _QuietLibraries(logging.logging.Filter):
@@ -48,4 +53,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main, flags_parser=cli.parse_config_flags)

@@ -16,10 +16,15 @@ from jaxgan import cli, data
 from jaxgan import config as config_lib
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
-flags.DEFINE_list('splits', [], "Splits to prepare (default: the config's data.split).")
-flags.DEFINE_bool('verbose', False, 'Show tracebacks for configuration and input errors.')
-flags.mark_flags_as_required(['config'])
+
+
+def _define_flags() -> None:
+  """The CLI's flags, defined only when run as a program, so that importing this module
+  (run, describe) beside another CLI module (jaxgan.main) defines no flag twice."""
+  config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
+  flags.DEFINE_list('splits', [], "Splits to prepare (default: the config's data.split).")
+  flags.DEFINE_bool('verbose', False, 'Show tracebacks for configuration and input errors.')
+  flags.mark_flags_as_required(['config'])
 
 
 def run(config, splits: list[str] | None = None) -> list[dict]:
@@ -70,4 +75,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main, flags_parser=cli.parse_config_flags)

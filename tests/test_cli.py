@@ -120,3 +120,12 @@ def test_one_run_per_workdir_and_lock_freed_by_kill(tmp_path):
   again = run(tmp_path, f'--config.num_steps={latest + 2}', '--config.sample_every=0')
   assert again.returncode == 0, again.stderr[-2000:]
   assert f'Resumed from step {latest}' in again.stderr
+
+
+def test_cli_modules_import_together():
+  # Each defines its flags only when run, so a library user can import them all in one process.
+  modules = 'jaxgan.main, jaxgan.prepare, jaxgan.bench, jaxgan.evaluate'
+  result = subprocess.run(
+    [sys.executable, '-c', f'import {modules}'], cwd=REPO, capture_output=True, text=True
+  )
+  assert result.returncode == 0, result.stderr[-2000:]
