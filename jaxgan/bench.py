@@ -7,11 +7,14 @@ Runs `train.make_train_fn`, jitted as the trainer jits it with the XLA options o
 (no data files needed): reports compile time, steps/s, images/s, XLA's FLOP
 count per step and the FLOP/s achieved (and the fraction of the chip's peak where known). With
 --torch it alternates rounds of JAX and of `jaxgan.bench_torch` (same network and step,
-run in a worker process of its own), so that both see the same machine load, and reports the
-median per-round ratio. On CPU the JAX side runs with the trainer's malloc settings
+run in a worker process of its own, on the GPU when JAX runs on one), so that both see the
+same machine load, and reports the median per-round ratio. The reference mirrors the model
+families `dcgan` and `resnet` (SNGAN), in float32 or bfloat16 (`--config.model.dtype`), with the
+config's D/G schedule; other configs are refused before anything is timed
+(`bench_torch.unmirrored`). On CPU the JAX side runs with the trainer's malloc settings
 (`jaxgan.allocator`); PyTorch with glibc's defaults, or with the same settings given
 --torch_malloc=tuned. Works from any folder once jaxgan is installed (--config takes a path).
-Prints a table and one JSON line.
+Prints a table and one JSON line (also written to --out).
 """
 
 import json
@@ -69,6 +72,7 @@ def _define_flags() -> None:
     ['default', 'tuned'],
     "PyTorch worker's malloc: glibc defaults (as PyTorch users run it) or jaxgan's settings.",
   )
+  flags.DEFINE_string('out', None, 'Also write the JSON result to this file.')
 
 
 NUM_IMAGES = 60_000  # MNIST's size: the on-device sampler gathers from an array this long
@@ -100,8 +104,9 @@ class JaxStep:
     batch_sharding = parallel.batch_sharding(mesh)
     rng = jax.random.PRNGKey(config.seed)
     state_key, data_key, _ = jax.random.split(rng, 3)
-    pixels = np.random.default_rng(config.seed).integers(0, 256, (NUM_IMAGES, *image_shape))
-    self.images_host = pixels.astype(np.uint8)
+    # Drawn as uint8 directly: as int64 first, CIFAR-sized images would take 1.5 GB.
+    rng_np = np.random.default_rng(config.seed)
+    self.images_host = rng_np.integers(0, 256, (NUM_IMAGES, *image_shape), np.uint8)
     self.images = jax.device_put(self.images_host, replicated)
     # A conditional GAN's step takes the real images' classes too (train.make_train_fn).
     self.labels = None
@@ -128,12 +133,14 @@ class JaxStep:
   def flops_per_step(self) -> float | None:
     """XLA's FLOP count of one train step, or None if the backend gives none.
 
-    Taken from the one-step program: XLA counts a while loop's body once, not per iteration.
+    Taken from the one-step program (XLA counts a while loop's body once, not per iteration),
+    as lowered: counting the compiled program would compile it a second time (29 s against
+    1.2 s for a narrow SNGAN on a busy 2-core CPU) for a count within 0.5% of this one.
     """
-    compiled = self.compiled
-    if self.steps_per_call > 1:
-      compiled = self.jitted.lower(self.state, self.images, 1, self.labels).compile()
-    cost = compiled.cost_analysis()
+    if self.steps_per_call == 1:
+      cost = self.compiled.cost_analysis()
+    else:
+      cost = self.jitted.lower(self.state, self.images, 1, self.labels).cost_analysis()
     cost = cost[0] if isinstance(cost, list | tuple) else cost
     flops = (cost or {}).get('flops')
     return flops if flops and flops > 0 else None
@@ -152,34 +159,52 @@ class TorchStep:
   """The PyTorch reference step of the same network, in a worker process: `run(n)` -> s/step.
 
   A process of its own, so that jaxgan's process-wide settings (malloc, XLA threads) are not
-  PyTorch's: `malloc='tuned'` gives it jaxgan's malloc settings too.
+  PyTorch's: `malloc='tuned'` gives it jaxgan's malloc settings too. It runs on the GPU when
+  JAX does (`device='cuda'`). The worker starts building at once; `ready()` waits for it (and
+  raises UsageError for a config the reference does not mirror), so that its start-up can
+  overlap JAX's compilation.
   """
 
-  def __init__(self, config, image_shape: tuple[int, ...], malloc: str = 'default'):
+  def __init__(
+    self, config, image_shape: tuple[int, ...], malloc: str = 'default', device: str = 'cpu'
+  ):
     env = dict(os.environ) | (allocator.env() if malloc == 'tuned' else {})
-    cmd = [sys.executable, '-m', 'jaxgan.bench_torch', '--serve']
+    cmd = [sys.executable, '-m', 'jaxgan.bench_torch', '--serve', f'--device={device}']
     cmd += [f'--image_shape={",".join(map(str, image_shape))}', f'--num_images={NUM_IMAGES}']
     self.batch_size = config.batch_size
     self.proc = subprocess.Popen(
       cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
     )
     self.malloc = malloc
-    hello = self._ask(config.to_json())
-    self.version, self.threads = hello['torch'], hello['threads']
+    self._send(config.to_json())
+    self.hello = None
 
-  def _ask(self, line: str):
+  def ready(self) -> dict:
+    """The worker's versions and device, once it has built the network."""
+    if self.hello is None:
+      self.hello = self._receive()
+      if 'error' in self.hello:
+        self.close()
+        raise app.UsageError(f'--torch: {self.hello["error"]}')
+    return self.hello
+
+  def _send(self, line: str) -> None:
     self.proc.stdin.write(line + '\n')
     self.proc.stdin.flush()
+
+  def _receive(self):
     answer = self.proc.stdout.readline()
     if not answer:
       raise app.UsageError(
-        '--torch: the PyTorch worker (python -m jaxgan.bench_torch --serve) exited; it '
-        'needs torch installed (pip install torch)'
+        '--torch: the PyTorch worker (python -m jaxgan.bench_torch --serve) exited; its error '
+        'is above (it needs torch installed: pip install torch)'
       )
     return json.loads(answer)
 
   def run(self, num_steps: int) -> float:
-    return self._ask(str(num_steps)) / num_steps
+    self.ready()
+    self._send(str(num_steps))
+    return self._receive() / num_steps
 
   def close(self) -> None:
     self.proc.stdin.close()
@@ -262,28 +287,40 @@ def benchmark(
 ) -> dict:
   """Compiles and times the train step (alternating with PyTorch); returns the results."""
   tuned = tune_malloc and jax.default_backend() == 'cpu' and allocator.tune()
-  jax_step = JaxStep(config, image_shape, compiler_options)
-  compile_s = jax_step.compile()
-  torch_step = TorchStep(config, image_shape, torch_malloc) if with_torch else None
-  # Warm-up: first-call allocations here, oneDNN's primitive cache in PyTorch.
-  jax_step.run(min(steps, 5))
-  if torch_step:
-    torch_step.run(min(steps, 5))
-  jax_s, torch_s, other_cores = [], [], []
-  for _ in range(rounds):
-    if quiet_below is not None:
-      wait_until_quiet(quiet_below)
-    with OtherLoad((torch_step.proc.pid,) if torch_step else ()) as load:
-      jax_s.append(jax_step.run(steps))
-      if torch_step:
-        torch_s.append(torch_step.run(steps))
-    other_cores.append(load.cores)
-  if torch_step:
-    torch_step.close()
+  torch_step = None
+  if with_torch:  # first: it builds its network while JAX compiles
+    torch_device = 'cuda' if jax.default_backend() == 'gpu' else 'cpu'
+    torch_step = TorchStep(config, image_shape, torch_malloc, torch_device)
+  try:
+    jax_step = JaxStep(config, image_shape, compiler_options)
+    compile_s = jax_step.compile()
+    if torch_step:
+      torch_step.ready()
+    # Warm-up: first-call allocations here, oneDNN's primitive cache (on GPU cuDNN's
+    # autotuning) in PyTorch.
+    jax_step.run(min(steps, 5))
+    if torch_step:
+      torch_step.run(min(steps, 5))
+    jax_s, torch_s, other_cores = [], [], []
+    for _ in range(rounds):
+      if quiet_below is not None:
+        wait_until_quiet(quiet_below)
+      with OtherLoad((torch_step.proc.pid,) if torch_step else ()) as load:
+        jax_s.append(jax_step.run(steps))
+        if torch_step:
+          torch_s.append(torch_step.run(steps))
+      other_cores.append(load.cores)
+  finally:
+    if torch_step:
+      torch_step.close()
   step_s = statistics.median(jax_s)
   flops = jax_step.flops_per_step()
   device = jax.devices()[0]
   result = {
+    'model': config.model.name,
+    'dtype': config.model.get('dtype', 'float32'),
+    'd_steps': config.train.get('d_steps', 1),
+    'g_steps': config.train.get('g_steps', 1),
     'batch_size': config.batch_size,
     'image_shape': list(image_shape),
     'steps_per_s': 1 / step_s,
@@ -317,8 +354,10 @@ def benchmark(
       torch_steps_per_s=1 / statistics.median(torch_s),
       torch_steps_per_s_rounds=[1 / s for s in torch_s],
       ratio_jax_over_torch=statistics.median(ratios),
-      torch=torch_step.version,
-      torch_threads=torch_step.threads,
+      torch=torch_step.hello['torch'],
+      torch_threads=torch_step.hello['threads'],
+      torch_device=torch_step.hello['device'],
+      torch_tf32=torch_step.hello['tf32'],
       torch_malloc=torch_step.malloc,
     )
   return result
@@ -347,6 +386,10 @@ def format_table(r: dict) -> str:
       f'{r["backend"]}: {r["num_devices"]} x {r["device_kind"]} ({r["cpu"]}, {r["nproc"]} CPUs)',
     ),
     ('versions', f'jax {r["jax"]}' + (f', torch {r["torch"]}' if 'torch' in r else '')),
+    (
+      'model',
+      f'{r["model"]}, {r["dtype"]}; a step is {r["d_steps"]} D and {r["g_steps"]} G updates',
+    ),
     ('batch, image', f'{r["batch_size"]}, {"x".join(map(str, r["image_shape"]))}'),
     ('compile', f'{r["compile_s"]:.1f} s'),
     ('malloc', 'jaxgan.allocator settings' if r['malloc_tuned'] else 'glibc defaults'),
@@ -369,7 +412,7 @@ def format_table(r: dict) -> str:
         'torch steps/s',
         f'{r["torch_steps_per_s"]:.2f}  (rounds: '
         + ' '.join(f'{v:.2f}' for v in r['torch_steps_per_s_rounds'])
-        + f'; {r["torch_threads"]} threads, {r["torch_malloc"]} malloc)',
+        + f'; {r["torch_device"]}, {r["torch_threads"]} threads, {r["torch_malloc"]} malloc)',
       ),
       ('jax / torch', f'{r["ratio_jax_over_torch"]:.2f}x  (median of per-round ratios)'),
     ]
@@ -400,6 +443,9 @@ def main(argv):
   )
   print(format_table(result))
   print(json.dumps(result), flush=True)
+  if FLAGS.out:
+    with open(FLAGS.out, 'w') as f:
+      f.write(json.dumps(result) + '\n')
   sys.stdout.flush()
 
 

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# jaxgan against PyTorch eager on one GPU: MNIST DCGAN (configs/mnist.py), CIFAR-10 DCGAN and
+# SNGAN, at batch 64, 256 and 1024, in float32 and bfloat16, each with `python -m jaxgan.bench
+# --torch` (alternating rounds of the two on the same GPU; jaxgan/bench_torch.py is the
+# reference). Made for the lent GPU machine, where device time is short: everything, package
+# install included, ends within DEADLINE_S. Runs go batch-major, 1024 last, so that the
+# deadline cuts the costliest; a run it cuts is recorded as skipped.
+#
+# On the GPU machine (the device tool's `run`; ml-collections is missing there and travels as
+# a wheel in .whl/, which .gitignore keeps out of the working tree, so name it in `carry`):
+#   here, once:  python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#                  --implementation cp --platform manylinux2014_x86_64 -d .whl ml-collections==1.1.0
+#   run:         command 'bash benchmarks/device_check.sh', carry ['.whl'], timeout_s 540
+# Its other needs (absl-py, PyYAML, jax with CUDA, flax, optax, orbax, torch) are installed there.
+#
+# On CPU, as a smoke test of this script (narrow networks, batch 2, one step; a minute or two):
+#   QUICK=1 bash benchmarks/device_check.sh
+#
+# Results, under $OUT (a temporary folder if unset): results.jsonl (one bench JSON line per
+# run, with "config" added; {"config", "batch_size", "dtype", "error"} for runs that failed or
+# were skipped), summary.txt (the table printed at the end), device_check.log (every run's full
+# output). Figures are printed as each run ends.
+
+set -uo pipefail
+
+QUICK="${QUICK:-0}"
+DEADLINE_S="${DEADLINE_S:-450}"          # the whole script, install included
+RUN_CAP_S="${RUN_CAP_S:-170}"            # one bench run at most
+MIN_RUN_S="${MIN_RUN_S:-45}"             # no run starts with less time than this left
+PYTHON="${PYTHON:-python3}"
+WHEELS="${WHEELS:-.whl}"                 # the carried wheels, relative to the repository root
+SITE="${SITE:-/tmp/jaxgan-site}"         # where they are installed
+CONFIGS="${CONFIGS:-mnist cifar10_dcgan cifar10_sngan}"
+BATCHES="${BATCHES:-64 256 1024}"
+DTYPES="${DTYPES:-float32 bfloat16}"
+DCGAN_STEPS="${DCGAN_STEPS:-30}"         # steps per round (whole calls of steps_per_call=10)
+SNGAN_STEPS="${SNGAN_STEPS:-10}"         # one SNGAN step is 5 D and 1 G updates
+ROUNDS="${ROUNDS:-3}"
+SNGAN_ROUNDS="${SNGAN_ROUNDS:-2}"
+
+cd "$(dirname "$0")/.." || exit 1
+started=$SECONDS
+if [[ -z "${OUT:-}" ]]; then
+  OUT="$(mktemp -d -t jaxgan-device-check-XXXXXX)"
+fi
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"
+LOG="$OUT/device_check.log"
+: >"$RESULTS"
+: >"$LOG"
+
+extra=()
+if [[ "$QUICK" == 1 ]]; then
+  # Everything small: the point is that each path of this script and of the bench runs.
+  BATCHES="${QUICK_BATCHES:-2}"
+  DCGAN_STEPS=1 SNGAN_STEPS=1 ROUNDS=1 SNGAN_ROUNDS=1 MIN_RUN_S=5
+  extra=(--config.train.steps_per_call=1)
+  export JAX_DISABLE_MOST_OPTIMIZATIONS=true  # compiling is most of a tiny run's time
+  # PyTorch's threads wait on each other for seconds a step on a CPU that other jobs keep busy.
+  export OMP_NUM_THREADS=1
+fi
+
+say() { echo "[$((SECONDS - started))s] $*"; }
+
+# --- Packages: what the machine lacks, from the carried wheels -------------------------------
+if ! "$PYTHON" -c 'import ml_collections' 2>/dev/null; then
+  shopt -s nullglob
+  wheels=("$WHEELS"/*.whl)
+  shopt -u nullglob
+  if ((${#wheels[@]} == 0)); then
+    say "error: ml_collections is not installed and $WHEELS/ holds no wheels (see this script's header)"
+    exit 2
+  fi
+  say "installing ${#wheels[@]} wheel(s) from $WHEELS into $SITE"
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target "$SITE" "${wheels[@]}" >>"$LOG" 2>&1 || { say "error: pip install failed"; tail -n 20 "$LOG"; exit 2; }
+  export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONUNBUFFERED=1
+# JAX takes 75% of the GPU's memory up front by default; PyTorch runs beside it in the same GPU.
+export XLA_PYTHON_CLIENT_MEM_FRACTION="${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.45}"
+
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$LOG"
+fi
+versions=$("$PYTHON" -c 'import jax, torch
+print("jax %s on %s; torch %s, CUDA available: %s" % (
+  jax.__version__, jax.devices(), torch.__version__, torch.cuda.is_available()))' 2>>"$LOG") ||
+  { say "error: jax or torch does not import"; tail -n 20 "$LOG"; exit 2; }
+say "$versions"
+echo "$versions" >>"$LOG"
+
+# --- One run ----------------------------------------------------------------------------------
+# One run's result line -> its figures, in one line.
+FIGURES='import json, sys
+r = json.loads(sys.stdin.read())
+flops = "%.3g TFLOP/s" % (r["gflop_per_s"] / 1e3) if r["gflop_per_s"] else "- FLOP/s"
+print("jax %.2f steps/s, torch %.2f, jax/torch %.2fx; jax %s, compile %.0fs" % (
+  r["steps_per_s"], r["torch_steps_per_s"], r["ratio_jax_over_torch"], flops, r["compile_s"]))'
+
+record_error() {  # config batch dtype message
+  "$PYTHON" -c 'import json, sys; c, b, d, e = sys.argv[1:]
+print(json.dumps({"config": c, "batch_size": int(b), "dtype": d, "error": e}))' \
+    "$1" "$2" "$3" "$4" >>"$RESULTS"
+}
+
+run_one() {  # config batch dtype
+  local name=$1 batch=$2 dtype=$3 steps=$DCGAN_STEPS rounds=$ROUNDS
+  local left=$((DEADLINE_S - (SECONDS - started)))
+  if ((left < MIN_RUN_S)); then
+    say "skip  $name batch $batch $dtype: ${left}s left"
+    record_error "$name" "$batch" "$dtype" "skipped: ${left}s of the deadline left"
+    return
+  fi
+  local narrow=()
+  if [[ "$name" == cifar10_sngan ]]; then
+    steps=$SNGAN_STEPS rounds=$SNGAN_ROUNDS
+    # Quick: 2 D updates a step, not 5, which take as much longer to compile.
+    [[ "$QUICK" == 1 ]] && narrow=(--config.model.g_ch=8 --config.model.d_ch=8 --config.train.d_steps=2)
+  elif [[ "$QUICK" == 1 && "$name" == mnist ]]; then
+    narrow=('--config.model.g_features=16,8' '--config.model.d_features=8,16')
+  elif [[ "$QUICK" == 1 ]]; then
+    narrow=('--config.model.g_features=16,8,4' '--config.model.d_features=4,8,16')
+  fi
+  local json="$OUT/.run.json" budget=$((left < RUN_CAP_S ? left : RUN_CAP_S))
+  rm -f "$json"
+  echo "=== $name batch $batch $dtype (limit ${budget}s)" >>"$LOG"
+  timeout --kill-after=10 "$budget" "$PYTHON" -m jaxgan.bench --config="configs/$name.py" --torch \
+    --config.batch_size="$batch" --config.model.dtype="$dtype" "${narrow[@]}" "${extra[@]}" \
+    --steps="$steps" --rounds="$rounds" --out="$json" >>"$LOG" 2>&1
+  local rc=$?
+  if ((rc != 0)) || [[ ! -s "$json" ]]; then
+    local why="exit $rc"
+    ((rc == 124 || rc == 137)) && why="timed out after ${budget}s"
+    say "FAIL  $name batch $batch $dtype: $why; the log's last lines:"
+    tail -n 6 "$LOG" | cut -c1-300
+    record_error "$name" "$batch" "$dtype" "$why"
+    return
+  fi
+  "$PYTHON" -c 'import json, sys
+print(json.dumps({"config": sys.argv[1], **json.load(open(sys.argv[2]))}))' \
+    "$name" "$json" >>"$RESULTS"
+  rm -f "$json"
+  say "done  $name batch $batch $dtype: $(tail -n 1 "$RESULTS" | "$PYTHON" -c "$FIGURES")"
+}
+
+# --- All runs, the cheap ones first ----------------------------------------------------------
+for batch in $BATCHES; do
+  for dtype in $DTYPES; do
+    for name in $CONFIGS; do
+      run_one "$name" "$batch" "$dtype"
+    done
+  done
+done
+
+# --- Summary ---------------------------------------------------------------------------------
+"$PYTHON" - "$RESULTS" <<'EOF' | tee "$OUT/summary.txt"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+head = ('config', 'batch', 'dtype', 'jax st/s', 'torch st/s', 'jax/torch', 'img/s jax',
+        'TFLOP/s', 'peak', 'compile')
+table = [head]
+for r in rows:
+  key = (r['config'], str(r['batch_size']), r['dtype'])
+  if 'error' in r:
+    table.append((*key, r['error'], '', '', '', '', '', ''))
+    continue
+  tflops = r['gflop_per_s'] / 1e3 if r['gflop_per_s'] else None
+  peak = r.get('fraction_of_peak_bf16' if r['dtype'] == 'bfloat16' else 'fraction_of_peak_fp32')
+  table.append((
+    *key, f"{r['steps_per_s']:.2f}", f"{r['torch_steps_per_s']:.2f}",
+    f"{r['ratio_jax_over_torch']:.2f}x", f"{r['images_per_s']:.0f}",
+    '-' if tflops is None else f'{tflops:.3g}', '-' if peak is None else f'{peak:.0%}',
+    f"{r['compile_s']:.0f}s",
+  ))
+ok = [r for r in rows if 'error' not in r]
+if ok:
+  r = ok[0]
+  print(f"{r['device_kind']} ({r['backend']}), jax {r['jax']}, torch {r['torch']} on "
+        f"{r['torch_device']} (TF32 matmuls: {r['torch_tf32']})")
+widths = [max(len(row[i]) for row in table if len(row) > i) for i in range(len(head))]
+for row in table:
+  print('  '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+EOF
+say "all done; results in $OUT"
