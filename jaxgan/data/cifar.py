@@ -178,11 +178,12 @@ class Source:
   """A jaxgan.data source for one of the CIFAR datasets."""
 
   SCHEMA = {'cache_dir': checks.string, 'url': checks.string, 'mirror': checks.boolean}
-  FEATURES = None  # the CIFAR feature network comes with the metrics issue
   EVAL_NUM_SAMPLES = 10_000  # the size of the test split
 
   def __init__(self, spec: Spec):
     self.spec = spec
+    # jaxgan's own CIFAR-10 classifier (jaxgan.evaluation.cifar_classifier); CIFAR-100 has none.
+    self.FEATURES = 'cifar10_classifier' if spec.name == 'cifar10' else None
 
   def load(self, data_config, split: str) -> Dataset:
     if split not in self.spec.splits:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxgan.evaluation import classifier
+from jaxgan.evaluation import cifar_classifier, classifier
 
 
 class Embedding(NamedTuple):
@@ -52,7 +52,32 @@ class MNISTClassifier:
     return Embedding(features.reshape(n, c * classifier.FEATURE_DIM), probs.reshape(n, c, -1))
 
 
-_REGISTRY = {MNISTClassifier.name: MNISTClassifier()}
+class CIFAR10Classifier:
+  """jaxgan's own CIFAR-10 classifier (cifar_classifier.py), NOT the FID Inception network:
+  128-d features and 10 class probabilities for 32x32 RGB images. Its numbers compare jaxgan
+  runs with each other, not with papers."""
+
+  name = 'cifar10_classifier'
+  resize = 'none'  # 32x32 in, 32x32 measured
+
+  @functools.cached_property
+  def sha256(self) -> str:
+    with open(cifar_classifier.WEIGHTS_PATH, 'rb') as f:
+      return hashlib.sha256(f.read()).hexdigest()
+
+  def check(self, image_shape: tuple[int, ...]) -> None:
+    if tuple(image_shape[-3:]) != cifar_classifier.IMAGE_SHAPE:
+      raise ValueError(
+        f'images of shape {tuple(image_shape)}: the CIFAR-10 classifier measures 32x32 RGB '
+        'images (use eval_features=inception for other sizes)'
+      )
+
+  def embed(self, images: np.ndarray) -> Embedding:
+    features, probs = cifar_classifier.classify(images)
+    return Embedding(features, probs[:, None])
+
+
+_REGISTRY = {net.name: net for net in (MNISTClassifier(), CIFAR10Classifier())}
 INCEPTION = 'inception'  # not registered: built from the user's weights file on first use
 
 
