@@ -41,6 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.cache_dir = ''  # '' means ~/.cache/jaxgan (or $JAXGAN_CACHE)
   # Images on every device (yes), streamed from host memory (no), or by size (auto).
   config.data.on_device = 'auto'
+  config.data.subset = 0  # train on this many images of the split (a fixed random choice); 0: all
   config.data.num_classes = 10  # with labels=folders and model.conditional: the class count
 
   config.model.g_features = (512, 256, 128, 64)  # G: dense -> 4x4x512 -> ... -> 64x64x3

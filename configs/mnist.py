@@ -38,6 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.cache_dir = ''  # '' means ~/.cache/jaxgan (or $JAXGAN_CACHE)
   # Images on every device (yes), streamed from host memory (no), or by size (auto).
   config.data.on_device = 'auto'
+  config.data.subset = 0  # train on this many images of the split (a fixed random choice); 0: all
   config.data.url = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
 
   config.model = ml_collections.ConfigDict()

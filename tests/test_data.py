@@ -248,3 +248,21 @@ def test_unknown_tfds_name(tmp_path):
   pytest.importorskip('tensorflow_datasets')
   with pytest.raises(DataError, match='not a known tfds dataset'):
     load_dataset(_config(name='no_such_dataset_xyz', split='train', dir=str(tmp_path)))
+
+
+def test_subset_is_a_fixed_choice_of_the_split():
+  from jaxgan import data
+  from jaxgan.data import Dataset
+  from jaxgan.errors import ConfigError
+
+  images = np.arange(20, dtype=np.uint8).reshape(20, 1, 1, 1)
+  ds = Dataset(images, np.arange(20, dtype=np.int32) % 4, 'toy')
+  assert data.subset(ds, 0) is ds and data.subset(ds, 20) is ds
+  part = data.subset(ds, 5)
+  assert part.images.shape == (5, 1, 1, 1) and len(set(part.images.ravel())) == 5
+  np.testing.assert_array_equal(part.labels, part.images.ravel() % 4)  # pairs kept together
+  np.testing.assert_array_equal(data.subset(ds, 5).images, part.images)  # the same every time
+  assert set(data.subset(ds, 10).images.ravel()) >= set(part.images.ravel())  # nested
+  assert data.subset(ds._replace(labels=None), 5).labels is None
+  with pytest.raises(ConfigError, match='data.subset=21, but the split has only 20'):
+    data.subset(ds, 21)

@@ -110,7 +110,7 @@ class Run:
 def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
   """Reads the data, builds the GAN and restores the latest checkpoint of `workdir` (or
   initialises the state) onto `devices`."""
-  dataset = data.load_dataset(config.data)
+  dataset = data.subset(data.load_dataset(config.data), config.data.get('subset', 0))
   image_shape = tuple(dataset.images.shape[1:])
   gan = gan_lib.from_config(config, image_shape, lr_scale)
   mesh = parallel.mesh(devices)
