@@ -2,15 +2,20 @@
 
   python -m jaxgan.main --config=configs/cifar10_dcgan.py --workdir=runs/cifar10_dcgan
   python -m jaxgan.main --config=configs/cifar10_dcgan.py:folder --workdir=runs/cifar10_dcgan \
-    --config.data.dir=/tmp/data/cifar10-jpg/train   # offline: the JPEGs in class folders
+    --config.data.dir=/tmp/data/cifar10-jpg   # offline: the JPEGs, train/ and test/ inside
 
 Without data.dir the tarball (163 MB) is downloaded once into ~/.cache/jaxgan/cifar10 and
 checked against its published MD5; --config.data.dir=PATH reads it from a folder instead.
-CIFAR-100: --config.data.name=cifar100 --config.data.num_classes=100. With `:folder` the data
-section is configs/folder.py's at 32 px with labels from the class folders (README "Your own
-images"; ../shared/data/cifar10/cifar10-jpg.tar.gz unpacks into such a folder). G starts from
-4x4: dense -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32x3. No CIFAR feature network ships yet,
-so evaluation is off (eval_every=0).
+CIFAR-100: --config.data.name=cifar100 --config.data.num_classes=100 --config.eval_every=0.
+With `:folder` the data section is configs/folder.py's at 32 px with labels from the class
+folders (README "Your own images"; ../shared/data/cifar10/cifar10-jpg.tar.gz unpacks into such
+a folder; its test/ sub-folder is the evaluation's reference). G starts from 4x4: dense ->
+4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32x3.
+
+Evaluation: every 1,000 steps, 10,000 samples against the 10,000 test images in the features
+of jaxgan's own CIFAR-10 classifier (`cifar10_classifier`, not Inception: its FID compares
+jaxgan runs, not papers; README "Sample quality"). With Inception weights:
+--config.eval_features=inception --config.eval_inception_weights=PATH.
 
 Random left-right flips and standing batch-norm statistics for sampling are on: a 10-minute
 CPU run with both had far fewer of the vertical-stripe artifacts of a run without them
@@ -43,6 +48,7 @@ def data_config(source: str = '') -> ml_collections.ConfigDict:
   data.cache_dir = ''  # '' means ~/.cache/jaxgan (or $JAXGAN_CACHE)
   # Images on every device (yes), streamed from host memory (no), or by size (auto).
   data.on_device = 'auto'
+  data.subset = 0  # train on this many images of the split (a fixed random choice); 0: all
   data.url = ''  # '' is https://www.cs.toronto.edu/~kriz/
   data.mirror = False  # random left-right flips of the training images
   data.num_classes = 10  # 100 for cifar100
@@ -56,4 +62,7 @@ def get_config(source: str = '') -> ml_collections.ConfigDict:
   config.model.d_features = (64, 128, 256)  # D: 32x32 -> 16x16x64 -> 8x8x128 -> 4x4x256
   config.data.mirror = True
   config.train.standing_stats = 10  # grids from BN statistics of G itself (README)
+  config.eval_every = 1000
+  config.eval_num_samples = 10_000  # as many as the test split has
+  config.eval_features = 'cifar10_classifier'  # jaxgan's own, so that :folder measures too
   return config

@@ -2,7 +2,7 @@
 
   python -m jaxgan.main --config=configs/cifar10_sngan_cond.py --workdir=runs/cifar10_sngan_cond
   python -m jaxgan.main --config=configs/cifar10_sngan_cond.py:folder \
-    --workdir=runs/cifar10_sngan_cond --config.data.dir=/tmp/data/cifar10-jpg/train
+    --workdir=runs/cifar10_sngan_cond --config.data.dir=/tmp/data/cifar10-jpg
 
 configs/cifar10_sngan.py with the labels: G's block norms take a gain and a bias per class,
 D adds <embed(y), h> to its logit (the embedding spectrally normalised too); fakes get uniform

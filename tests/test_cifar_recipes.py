@@ -1,6 +1,7 @@
 """The CIFAR-10 recipes train on real CIFAR-10 images: each for two steps, a few channels wide,
 on the offline JPEG copy read as an image folder (`get_config('folder')`, the `:folder` of the
-recipes' commands). tests/test_configs.py validates them but leaves the training to this file."""
+recipes' commands), and evaluate in the CIFAR-10 classifier's features against its test/
+sub-folder. tests/test_configs.py validates them but leaves the training to this file."""
 
 import importlib
 import json
@@ -14,10 +15,22 @@ from tests.test_configs import TRAINED_ON_REAL_DATA, shrink_model
 from tests.test_folder_data import cifar_jpgs  # noqa: F401  (100 real images, two classes)
 
 
+@pytest.fixture(scope='module')
+def cifar_root(cifar_jpgs, tmp_path_factory):  # noqa: F811
+  """A CIFAR-10-like folder: the 100 real images as both train/ and test/."""
+  root = tmp_path_factory.mktemp('cifar_root')
+  for split in ('train', 'test'):
+    (root / split).symlink_to(cifar_jpgs, target_is_directory=True)
+  return root
+
+
 @pytest.mark.parametrize('name', TRAINED_ON_REAL_DATA)
-def test_recipe_trains_on_real_cifar10(name, cifar_jpgs, tmp_path):  # noqa: F811
+def test_recipe_trains_on_real_cifar10(name, cifar_root, tmp_path):
   config = importlib.import_module(f'configs.{name}').get_config('folder')
-  config.data.dir = str(cifar_jpgs)
+  assert config.eval_every and config.eval_features == 'cifar10_classifier'
+  config.data.dir = str(cifar_root)
+  config.data.subset = min(config.data.subset, 60)
+  config.eval_num_samples = 50
   config.data.cache_dir = str(tmp_path / 'cache')
   config.data.workers = 1
   config.batch_size = 8
@@ -34,5 +47,9 @@ def test_recipe_trains_on_real_cifar10(name, cifar_jpgs, tmp_path):  # noqa: F81
   metrics = json.loads((workdir / 'metrics.jsonl').read_text().splitlines()[-1])
   assert metrics['step'] == 2
   assert np.isfinite([metrics['d_loss'], metrics['g_loss']]).all()
+  evals = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  evals = [row for row in evals if 'eval_fid' in row]
+  assert evals and np.isfinite(evals[-1]['eval_fid']) and evals[-1]['eval_fid'] > 0
+  assert evals[-1]['eval_features'] == 'cifar10_classifier'
   assert json.loads((workdir / 'classes.json').read_text()) == ['airplane', 'automobile']
   assert (workdir / 'samples' / 'step_000002.png').exists()

@@ -18,7 +18,12 @@ from tests.test_cifar_data import make_tarball, use_fake_md5
 CONFIGS = sorted(p.stem for p in (REPO / 'configs').glob('*.py') if p.stem != '__init__')
 # Recipes that tests/test_cifar_recipes.py trains on real images: here they are only validated
 # (with each of their data sources), which saves compiling the same networks twice.
-TRAINED_ON_REAL_DATA = ('cifar10_dcgan', 'cifar10_sngan', 'cifar10_sngan_cond')
+TRAINED_ON_REAL_DATA = (
+  'cifar10_dcgan',
+  'cifar10_sngan',
+  'cifar10_sngan_cond',
+  'cifar10_diffaug_10pct',
+)
 
 
 def _data_dir(config, tmp_path, monkeypatch) -> str:
@@ -62,6 +67,7 @@ def _shrunk(name: str, tmp_path: Path, monkeypatch):
   config.data.dir = _data_dir(config, tmp_path / 'data', monkeypatch)
   if config.data.name == 'stacked_mnist':
     config.data.stacked_size = 64  # build only a few images
+  config.data.subset = min(config.data.subset, 8)  # the tiny data sets hold a few dozen
   shrink_model(config.model)
   config.train.d_steps = min(config.train.d_steps, 2)  # keeps n_d > 1, compiles faster
   config.train.steps_per_call = 1  # one small program (the fused loop: tests/test_train.py)
@@ -80,7 +86,7 @@ def test_recipes_validate_with_the_folder_source(name):
 def test_every_config_is_found():
   assert {'mnist', 'test', 'mnist_wgan_gp', 'mnist_hinge_sn', 'mnist_lsgan'} <= set(CONFIGS)
   assert {'mnist_conditional', 'folder', 'cifar10'} <= set(CONFIGS)
-  assert {'cifar10_dcgan', 'cifar10_sngan', 'cifar10_sngan_cond'} <= set(CONFIGS)
+  assert set(TRAINED_ON_REAL_DATA) <= set(CONFIGS)
 
 
 @pytest.mark.parametrize('name', CONFIGS)
