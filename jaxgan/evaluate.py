@@ -63,8 +63,12 @@ def run(
   config, gan, state = checkpoints.load(workdir, checkpoint)
   step = int(state.step)
   source = data.get(config.data.name)
+  # The run's own choice (config.eval_features) unless the command names another.
   net = feature_network(
-    features, getattr(source, 'FEATURES', None), inception_weights, allow_unverified
+    features or config.get('eval_features', ''),
+    getattr(source, 'FEATURES', None),
+    inception_weights or config.get('eval_inception_weights', ''),
+    allow_unverified,
   )
   reference_stats = stats_lib.load(fid_stats) if fid_stats else None
   test = load_real(config.data, 'test', data_dir)
@@ -108,7 +112,10 @@ def _define_flags() -> None:
   flags.DEFINE_integer('seed', 0, 'Seeds the latent vectors.')
   flags.DEFINE_string('data_dir', '', "MNIST IDX folder; default: the run's config.data.dir.")
   flags.DEFINE_string(
-    'features', '', "Feature network: mnist_classifier, inception; default: the dataset's."
+    'features',
+    '',
+    'Feature network: mnist_classifier, cifar10_classifier or inception; default: the '
+    "run's config.eval_features, else the dataset's.",
   )
   flags.DEFINE_string(
     'inception_weights', '', "pytorch-fid's Inception weights; default $JAXGAN_INCEPTION_WEIGHTS."

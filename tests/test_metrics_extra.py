@@ -241,3 +241,13 @@ def test_eval_features_config_key(test_config, fake_inception):
   test_config.eval_features = 'vgg'
   with pytest.raises(ConfigError, match="eval_features must be '' .* one of mnist_classifier"):
     config_lib.validate(test_config)
+
+
+def test_knn_metrics_are_left_out_for_a_handful_of_images():
+  rng = np.random.default_rng(0)
+  few, many = Embedding(rng.normal(size=(3, 4)), None), Embedding(rng.normal(size=(50, 4)), None)
+  out = registry.compare(few, many)
+  assert np.isfinite(out['fid']) and 'kid_mean' in out
+  assert not {'precision', 'recall', 'density', 'coverage'} & set(out)
+  out = registry.compare(many, many)
+  assert {'precision', 'recall', 'density', 'coverage'} <= set(out)

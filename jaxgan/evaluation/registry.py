@@ -45,9 +45,20 @@ def _fid(real: Embedding, fake: Embedding) -> dict[str, float]:
   return {'fid': metrics.fid(real.features, fake.features)}
 
 
+# Neighbours for precision/recall and for density/coverage (the papers' choices).
+K_PRECISION_RECALL, K_DENSITY_COVERAGE = 3, 5
+
+
 def _manifold(real: Embedding, fake: Embedding) -> dict[str, float]:
-  """Precision, recall, density and coverage, from one pass over each distance matrix."""
-  return metrics.manifold_metrics(real.features, fake.features)
+  """Precision, recall, density and coverage, from one pass over each distance matrix; left
+  out when a set has no k-th neighbour to measure (a handful of images)."""
+  k_pr = (
+    K_PRECISION_RECALL if min(len(real.features), len(fake.features)) > K_PRECISION_RECALL else None
+  )
+  k_dc = K_DENSITY_COVERAGE if len(real.features) > K_DENSITY_COVERAGE else None
+  if k_pr is None and k_dc is None:
+    return {}
+  return metrics.manifold_metrics(real.features, fake.features, k_pr, k_dc)
 
 
 def _kid(real: Embedding, fake: Embedding) -> dict[str, float]:
