@@ -26,6 +26,13 @@ class Embedding(NamedTuple):
   probs: np.ndarray | None
 
 
+@functools.cache
+def file_sha256(path: str) -> str:
+  """The SHA-256 of a shipped weights file, read once per process."""
+  with open(path, 'rb') as f:
+    return hashlib.sha256(f.read()).hexdigest()
+
+
 class MNISTClassifier:
   """jaxgan's own MNIST classifier (classifier.py): 128-d features and 10 digit probabilities
   per channel, so a 3-channel Stacked MNIST image is three digits (features concatenated)."""
@@ -33,10 +40,9 @@ class MNISTClassifier:
   name = 'mnist_classifier'
   resize = 'none'  # 28x28 in, 28x28 measured
 
-  @functools.cached_property
+  @property
   def sha256(self) -> str:
-    with open(classifier.WEIGHTS_PATH, 'rb') as f:
-      return hashlib.sha256(f.read()).hexdigest()
+    return file_sha256(classifier.WEIGHTS_PATH)
 
   def check(self, image_shape: tuple[int, ...]) -> None:
     if tuple(image_shape[-3:-1]) != (28, 28) or image_shape[-1] not in (1, 3):
@@ -60,10 +66,9 @@ class CIFAR10Classifier:
   name = 'cifar10_classifier'
   resize = 'none'  # 32x32 in, 32x32 measured
 
-  @functools.cached_property
+  @property
   def sha256(self) -> str:
-    with open(cifar_classifier.WEIGHTS_PATH, 'rb') as f:
-      return hashlib.sha256(f.read()).hexdigest()
+    return file_sha256(cifar_classifier.WEIGHTS_PATH)
 
   def check(self, image_shape: tuple[int, ...]) -> None:
     if tuple(image_shape[-3:]) != cifar_classifier.IMAGE_SHAPE:

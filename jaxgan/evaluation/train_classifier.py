@@ -98,9 +98,11 @@ def make_train_step(optimizer: optax.GradientTransformation):
   return train_step
 
 
-def accuracy(params, images: np.ndarray, labels: np.ndarray) -> float:
-  """Fraction of `images` whose most probable class is their label."""
-  _, probs = classifier.classify(images, params)
+def accuracy(
+  weights, images: np.ndarray, labels: np.ndarray, classify=classifier.classify
+) -> float:
+  """Fraction of `images` whose most probable class (by `classify`) is their label."""
+  _, probs = classify(images, weights)
   return float(np.mean(probs.argmax(-1) == labels))
 
 
@@ -198,12 +200,6 @@ def make_cifar10_step(optimizer: optax.GradientTransformation, max_shift: int):
   return train_step
 
 
-def cifar10_accuracy(variables, images: np.ndarray, labels: np.ndarray) -> float:
-  """Fraction of `images` whose most probable class is their label."""
-  _, probs = cifar_classifier.classify(images, variables)
-  return float(np.mean(probs.argmax(-1) == labels))
-
-
 def train_cifar10(
   data_dir: str, seed: int, epochs: int, batch_size: int, learning_rate: float, max_shift: int
 ):
@@ -241,13 +237,17 @@ def train_cifar10(
       )
       losses.append(loss)
     mean_loss = float(jnp.mean(jnp.stack(losses)))
-    test_acc = cifar10_accuracy(variables, test_images, test_labels)
+    test_acc = accuracy(variables, test_images, test_labels, cifar_classifier.classify)
     print(
       f'epoch {epoch + 1}/{epochs}: loss {mean_loss:.4f}, test accuracy {test_acc:.4f} '
       f'({time.time() - t0:.0f} s)',
       flush=True,
     )
-  return variables, cifar10_accuracy(variables, test_images, test_labels), time.time() - t0
+  return (
+    variables,
+    accuracy(variables, test_images, test_labels, cifar_classifier.classify),
+    time.time() - t0,
+  )
 
 
 def main(argv):
