@@ -18,7 +18,10 @@ GFLOP/s, compiled in 18 s), and took 52 s and 97 s while other processes used 1.
 of its cores (`python -m jaxgan.bench --config=configs/cifar10_sngan.py
 --config.train.steps_per_call=1 --steps=2 --rounds=1`): 50,000 iterations would take 10 days
 there. They are meant for a GPU: about 2 hours on one H100 or H200 (an estimate from that
-FLOP count at a quarter of the chip's float32 peak, not measured).
+FLOP count at a quarter of the chip's float32 peak, not measured). To try it on a CPU:
+--config.model.g_ch=64 --config.model.d_ch=64 --config.train.d_steps=1 runs 1.1-1.2
+iterations/s here (docs/results.md, "A CPU-sized SNGAN": its metric falls, its grids show no
+objects after 15 minutes).
 """
 
 import ml_collections
