@@ -40,8 +40,12 @@ def _define_flags() -> None:
     'data_dir', '', 'MNIST: the IDX files (empty: download). CIFAR-10: the JPEG folder (required).'
   )
   flags.DEFINE_integer('seed', 0, 'Seeds initialisation, shuffling and augmentation.')
-  flags.DEFINE_integer('epochs', None, 'Passes over the training images (default per dataset).')
-  flags.DEFINE_integer('batch_size', None, 'Training batch size (default per dataset).')
+  flags.DEFINE_integer(
+    'epochs', None, 'Passes over the training images (default per dataset).', lower_bound=1
+  )
+  flags.DEFINE_integer(
+    'batch_size', None, 'Training batch size (default per dataset).', lower_bound=1
+  )
   flags.DEFINE_float('learning_rate', None, 'Peak learning rate (default per dataset).')
   flags.DEFINE_integer(
     'max_shift', 2, 'Augmentation: random translations of up to this many pixels.'
@@ -106,6 +110,43 @@ def accuracy(
   return float(np.mean(probs.argmax(-1) == labels))
 
 
+def fit(
+  train_step,
+  weights,
+  opt_state,
+  images: np.ndarray,
+  labels: np.ndarray,
+  epochs: int,
+  batch_size: int,
+  shuffle_key: jax.Array,
+  step_key: jax.Array,
+  test_accuracy=None,
+  t0: float | None = None,
+):
+  """`epochs` passes of `train_step(weights, opt_state, images, labels, key)` over batches in a
+  fresh order per epoch (from `shuffle_key`; each epoch's last partial batch is dropped), each
+  step's key folded from `step_key`. Prints each epoch's mean loss, and `test_accuracy(weights)`
+  when given, and the seconds since `t0` (default: now). Returns (weights, the last epoch's
+  test accuracy or None)."""
+  t0 = time.time() if t0 is None else t0
+  steps_per_epoch = len(images) // batch_size
+  acc = None
+  for epoch in range(epochs):
+    order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), len(images)))
+    losses = []
+    for i in range(steps_per_epoch):
+      idx = order[i * batch_size : (i + 1) * batch_size]
+      key = jax.random.fold_in(step_key, epoch * steps_per_epoch + i)
+      weights, opt_state, loss = train_step(weights, opt_state, images[idx], labels[idx], key)
+      losses.append(loss)
+    line = f'epoch {epoch + 1}/{epochs}: loss {float(jnp.mean(jnp.stack(losses))):.4f}'
+    if test_accuracy is not None:
+      acc = test_accuracy(weights)
+      line += f', test accuracy {acc:.4f}'
+    print(f'{line} ({time.time() - t0:.0f} s)', flush=True)
+  return weights, acc
+
+
 def train(
   data_dir: str, seed: int, epochs: int, batch_size: int, learning_rate: float, max_shift: int
 ):
@@ -122,18 +163,18 @@ def train(
   params = classifier.init_params(init_key)
   opt_state = optimizer.init(params)
   train_step = make_train_step(optimizer)
-  for epoch in range(epochs):
-    order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), len(padded)))
-    losses = []
-    for i in range(steps_per_epoch):
-      idx = order[i * batch_size : (i + 1) * batch_size]
-      key = jax.random.fold_in(shift_key, epoch * steps_per_epoch + i)
-      params, opt_state, loss = train_step(params, opt_state, padded[idx], train_labels[idx], key)
-      losses.append(loss)
-    mean_loss = float(jnp.mean(jnp.stack(losses)))
-    print(
-      f'epoch {epoch + 1}/{epochs}: loss {mean_loss:.4f} ({time.time() - t0:.0f} s)', flush=True
-    )
+  params, _ = fit(
+    train_step,
+    params,
+    opt_state,
+    padded,
+    train_labels,
+    epochs,
+    batch_size,
+    shuffle_key,
+    shift_key,
+    t0=t0,
+  )
   return params, accuracy(params, test_images, test_labels), time.time() - t0
 
 
@@ -224,30 +265,20 @@ def train_cifar10(
   variables = cifar_classifier.init_variables(init_key)
   opt_state = optimizer.init(variables['params'])
   train_step = make_cifar10_step(optimizer, max_shift)
-  for epoch in range(epochs):
-    order = np.asarray(
-      jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), len(train_images))
-    )
-    losses = []
-    for i in range(steps_per_epoch):
-      idx = order[i * batch_size : (i + 1) * batch_size]
-      key = jax.random.fold_in(aug_key, epoch * steps_per_epoch + i)
-      variables, opt_state, loss = train_step(
-        variables, opt_state, train_images[idx], train_labels[idx], key
-      )
-      losses.append(loss)
-    mean_loss = float(jnp.mean(jnp.stack(losses)))
-    test_acc = accuracy(variables, test_images, test_labels, cifar_classifier.classify)
-    print(
-      f'epoch {epoch + 1}/{epochs}: loss {mean_loss:.4f}, test accuracy {test_acc:.4f} '
-      f'({time.time() - t0:.0f} s)',
-      flush=True,
-    )
-  return (
+  variables, test_acc = fit(
+    train_step,
     variables,
-    accuracy(variables, test_images, test_labels, cifar_classifier.classify),
-    time.time() - t0,
+    opt_state,
+    train_images,
+    train_labels,
+    epochs,
+    batch_size,
+    shuffle_key,
+    aug_key,
+    lambda v: accuracy(v, test_images, test_labels, cifar_classifier.classify),
+    t0,
   )
+  return variables, test_acc, time.time() - t0
 
 
 def main(argv):
