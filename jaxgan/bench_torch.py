@@ -105,7 +105,8 @@ class _SpectralNormed:
 
   keep_stats = True
 
-  def _add_u(self) -> None:
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)  # the layer's own (nn.Conv2d, nn.Linear)
     self.register_buffer('u', _l2_normalize(torch.randn(1, self.weight.shape[0])))
 
   def normalized_weight(self) -> torch.Tensor:
@@ -122,19 +123,11 @@ class _SpectralNormed:
 
 
 class SNConv2d(_SpectralNormed, nn.Conv2d):
-  def __init__(self, *args, **kwargs):
-    super().__init__(*args, **kwargs)
-    self._add_u()
-
   def forward(self, x: torch.Tensor) -> torch.Tensor:
     return self._conv_forward(x, self.normalized_weight(), self.bias)
 
 
 class SNLinear(_SpectralNormed, nn.Linear):
-  def __init__(self, *args, **kwargs):
-    super().__init__(*args, **kwargs)
-    self._add_u()
-
   def forward(self, x: torch.Tensor) -> torch.Tensor:
     return F.linear(x, self.normalized_weight(), self.bias)
 
