@@ -31,7 +31,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from jaxgan import allocator, data, parallel, train
+from jaxgan import allocator, data, files, parallel, train
 from jaxgan import gan as gan_lib
 from jaxgan.models import layers
 from jaxgan.state import init_state
@@ -444,8 +444,7 @@ def main(argv):
   print(format_table(result))
   print(json.dumps(result), flush=True)
   if FLAGS.out:
-    with open(FLAGS.out, 'w') as f:
-      f.write(json.dumps(result) + '\n')
+    files.write_json(FLAGS.out, result)
   sys.stdout.flush()
 
 

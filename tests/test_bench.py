@@ -185,11 +185,12 @@ def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
   argv = [sys.executable, '-m', 'jaxgan.bench', f'--config={REPO / "configs" / "mnist.py"}']
   argv += ['--config.batch_size=8', '--config.model.g_features=16,8']
   argv += ['--config.model.d_features=8,16', '--config.train.steps_per_call=1']
-  argv += ['--steps=2', '--rounds=2', *with_torch]
+  argv += ['--steps=2', '--rounds=2', f'--out={tmp_path / "r.json"}', *with_torch]
   r = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
   assert r.returncode == 0, r.stderr[-3000:]
   lines = r.stdout.strip().splitlines()
   result = json.loads(lines[-1])
+  assert json.loads((tmp_path / 'r.json').read_text()) == result
   assert 'compile' in '\n'.join(lines[:-1])
   for key in ('steps_per_s', 'images_per_s', 'compile_s', 'gflop_per_step', 'gflop_per_s'):
     assert result[key] > 0, key
