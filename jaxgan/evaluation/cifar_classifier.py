@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import files
+from jaxgan.evaluation import classifier
 from jaxgan.gan import PyTree
-from jaxgan.images import to_float
 
 WEIGHTS_PATH = os.path.join(os.path.dirname(__file__), 'cifar10_classifier.msgpack')
 WIDTHS = (16, 32, 64, 128)
@@ -90,14 +90,4 @@ def classify(
   """(features (N, 128), class probabilities (N, 10)) for (N, 32, 32, 3) images, uint8 pixels
   or floats in [-1, 1], in fixed-size batches (the last one padded) so it compiles once."""
   variables = load_variables() if variables is None else variables
-  n = images.shape[0]
-  features, probs = [], []
-  for start in range(0, n, batch_size):
-    batch = to_float(np.asarray(images[start : start + batch_size])).astype(np.float32)
-    if batch.shape[0] < batch_size and n > batch_size:
-      pad = np.zeros((batch_size - batch.shape[0], *batch.shape[1:]), np.float32)
-      batch = np.concatenate([batch, pad])
-    f, p = jax.device_get(_apply(variables, batch))
-    features.append(f)
-    probs.append(p)
-  return np.concatenate(features)[:n], np.concatenate(probs)[:n]
+  return classifier.in_batches(_apply, variables, images, batch_size)

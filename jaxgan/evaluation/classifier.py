@@ -78,13 +78,19 @@ def classify(
   padded) so that the jitted network compiles once.
   """
   params = load_params() if params is None else params
+  return in_batches(_apply, params, images, batch_size)
+
+
+def in_batches(apply, weights: PyTree, images: np.ndarray, batch_size: int):
+  """(features, probabilities) of `apply(weights, batch)` over `images` (uint8 or [-1, 1]) in
+  fixed-size float32 batches, the last one padded, so that the jitted network compiles once."""
   n = images.shape[0]
   features, probs = [], []
   for start in range(0, n, batch_size):
     batch = to_float(np.asarray(images[start : start + batch_size]))
     if batch.shape[0] < batch_size and n > batch_size:
       batch = np.concatenate([batch, np.zeros((batch_size - batch.shape[0], *batch.shape[1:]))])
-    f, p = jax.device_get(_apply(params, batch.astype(np.float32)))
+    f, p = jax.device_get(apply(weights, batch.astype(np.float32)))
     features.append(f)
     probs.append(p)
   return np.concatenate(features)[:n], np.concatenate(probs)[:n]
