@@ -3,7 +3,9 @@
   python -m benchmarks.ablation --out=runs/ablation --num_steps=3000 [--seeds=0,1] \
     [--only=loss,D:G] [--data_dir=../shared/data/mnist] [--print_only]
 
-Each row changes one choice of the base config (`--config`, default configs/mnist.py) and
+Each row changes one choice of the base config (`--config`, default
+configs/mnist_unconditional.py, the DCGAN without clusters that the seed's questions are
+about) and
 trains it with `python -m jaxgan.main` for --num_steps, evaluated once at the end by the
 trainer (10,000 samples against the test split). Rows whose settings equal the base config's
 are the base run, trained once. Finished runs are not trained again, so the command resumes
@@ -55,6 +57,16 @@ ROWS = [
   ('standing BN stats', '10 batches', {'train.standing_stats': 10}),
   ('G width', '128, 64', {'model.g_features': (128, 64)}),
   ('G width', '256, 128', {'model.g_features': (256, 128)}),
+  ('labels', 'none', {'model.conditional': False, 'data.clusters': 0}),
+  ('labels', '50 k-means clusters', {'model.conditional': True, 'data.clusters': 50}),
+  ('labels', "MNIST's own (not unsupervised)", {'model.conditional': True, 'data.clusters': 0}),
+  ('InfoGAN codes', 'none', {'model.latent_classes': 0, 'model.latent_continuous': 0}),
+  ('InfoGAN codes', '10 classes', {'model.latent_classes': 10, 'model.latent_continuous': 0}),
+  (
+    'InfoGAN codes',
+    '10 classes + 2 continuous',
+    {'model.latent_classes': 10, 'model.latent_continuous': 2},
+  ),
 ]
 
 
@@ -72,8 +84,10 @@ def base_values(config_path: str) -> dict:
   out = {}
   for _, _, overrides in ROWS:
     for key in overrides:
-      section, name = key.split('.')
-      out[key] = config[section][name]
+      node = config
+      for name in key.split('.'):  # 'batch_size', 'train.loss'
+        node = node[name]
+      out[key] = node
   if out.get('model.d_norm') == '':  # '' means D uses model.norm
     out['model.d_norm'] = config.model.norm
   return out
@@ -87,7 +101,7 @@ def _arg(value) -> str:
 def run_name(overrides: dict, base: dict, seed: int) -> str:
   """The workdir name: 'base' for the base settings, else the keys that differ."""
   diff = {k: v for k, v in overrides.items() if base[k] != v}
-  name = '_'.join(f'{k.split(".")[1]}-{_arg(v)}' for k, v in sorted(diff.items())) or 'base'
+  name = '_'.join(f'{k.split(".")[-1]}-{_arg(v)}' for k, v in sorted(diff.items())) or 'base'
   return f'{name}_s{seed}'
 
 
@@ -126,7 +140,7 @@ def table_row(question: str, choice: str, is_base: bool, seed: int, r: dict) -> 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--config', default='configs/mnist.py')
+  parser.add_argument('--config', default='configs/mnist_unconditional.py')
   parser.add_argument('--out', required=True, help='folder for the runs')
   parser.add_argument('--num_steps', type=int, default=3000)
   parser.add_argument('--seeds', default='0')

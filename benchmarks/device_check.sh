@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# jaxgan against PyTorch eager on one GPU: MNIST DCGAN (configs/mnist.py), CIFAR-10 DCGAN and
-# SNGAN, at batch 64, 256 and 1024, in float32 and bfloat16, each with `python -m jaxgan.bench
+# jaxgan against PyTorch eager on one GPU: MNIST DCGAN (configs/mnist_unconditional.py),
+# CIFAR-10 DCGAN and SNGAN, at batch 64, 256 and 1024, in float32 and bfloat16, each with `python -m jaxgan.bench
 # --torch` (alternating rounds of the two on the same GPU; jaxgan/bench_torch.py is the
 # reference). Made for the lent GPU machine, where device time is short: everything, package
 # install included, ends within DEADLINE_S. Runs go batch-major, 1024 last, so that the
@@ -30,7 +30,7 @@ MIN_RUN_S="${MIN_RUN_S:-45}"             # no run starts with less time than thi
 PYTHON="${PYTHON:-python3}"
 WHEELS="${WHEELS:-.whl}"                 # the carried wheels, relative to the repository root
 SITE="${SITE:-/tmp/jaxgan-site}"         # where they are installed
-CONFIGS="${CONFIGS:-mnist cifar10_dcgan cifar10_sngan}"
+CONFIGS="${CONFIGS:-mnist_unconditional cifar10_dcgan cifar10_sngan}"
 BATCHES="${BATCHES:-64 256 1024}"
 DTYPES="${DTYPES:-float32 bfloat16}"
 DCGAN_STEPS="${DCGAN_STEPS:-30}"         # steps per round (whole calls of steps_per_call=10)
@@ -117,7 +117,7 @@ run_one() {  # config batch dtype
     steps=$SNGAN_STEPS rounds=$SNGAN_ROUNDS
     # Quick: 2 D updates a step, not 5, which take as much longer to compile.
     [[ "$QUICK" == 1 ]] && narrow=(--config.model.g_ch=8 --config.model.d_ch=8 --config.train.d_steps=2)
-  elif [[ "$QUICK" == 1 && "$name" == mnist ]]; then
+  elif [[ "$QUICK" == 1 && "$name" == mnist_unconditional ]]; then
     narrow=('--config.model.g_features=16,8' '--config.model.d_features=8,16')
   elif [[ "$QUICK" == 1 ]]; then
     narrow=('--config.model.g_features=16,8,4' '--config.model.d_features=4,8,16')

@@ -49,6 +49,9 @@ def data_config(source: str = '') -> ml_collections.ConfigDict:
   # Images on every device (yes), streamed from host memory (no), or by size (auto).
   data.on_device = 'auto'
   data.subset = 0  # train on this many images of the split (a fixed random choice); 0: all
+  # > 0: labels are this many k-means clusters of the training images (jaxgan/data/clusters.py),
+  # for a conditional GAN (model.conditional) on data without labels; 0: the data's own labels
+  data.clusters = 0
   data.url = ''  # '' is https://www.cs.toronto.edu/~kriz/
   data.mirror = False  # random left-right flips of the training images
   data.num_classes = 10  # 100 for cifar100

@@ -42,6 +42,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Images on every device (yes), streamed from host memory (no), or by size (auto).
   config.data.on_device = 'auto'
   config.data.subset = 0  # train on this many images of the split (a fixed random choice); 0: all
+  # > 0: labels are this many k-means clusters of the training images (jaxgan/data/clusters.py),
+  # for a conditional GAN (model.conditional) on data without labels; 0: the data's own labels
+  config.data.clusters = 0
   config.data.num_classes = 10  # with labels=folders and model.conditional: the class count
 
   config.model.g_features = (512, 256, 128, 64)  # G: dense -> 4x4x512 -> ... -> 64x64x3

@@ -28,6 +28,9 @@ def get_config():
   config.model.spectral_norm = False
   config.model.d_activation = 'leaky_relu'
   config.model.g_dropout = config.model.d_dropout = 0.0
+  config.model.conditional = False  # unconditional: no labels, no clusters
+  config.data.clusters = 0
+  config.model.latent_classes = config.model.latent_continuous = 0
   config.optim.name = 'adam'
   config.optim.g_lr = config.optim.d_lr = 2e-4
   config.optim.b1, config.optim.b2 = 0.5, 0.999

@@ -20,5 +20,7 @@ def get_config():
   # The penalty is on each example's own input gradient: batch norm would couple the examples,
   # so the critic has none (G keeps its batch norm, as in the paper).
   config.model.d_norm = 'none'
+  config.model.conditional = False  # unconditional, as in the paper
+  config.data.clusters = 0
   config.num_steps = 2000
   return config

@@ -28,4 +28,6 @@ def get_config():
   config.model.latent_dim = 16
   config.model.g_features = (16, 8)
   config.model.d_features = (8, 16)
+  config.model.conditional = False  # an unconditional GAN; tests turn the options on
+  config.data.clusters = 0
   return config

@@ -1,6 +1,7 @@
 """Training-step throughput of the real trainer step, optionally against the PyTorch reference.
 
-  python -m jaxgan.bench --config=configs/mnist.py [--config.batch_size=256] [--steps=50] [--torch]
+  python -m jaxgan.bench --config=configs/mnist_unconditional.py [--config.batch_size=256] \
+    [--steps=50] [--torch]
 
 Runs `train.make_train_fn`, jitted as the trainer jits it with the XLA options of
 `jaxgan.models.layers.compiler_options()`, on synthetic uint8 images of the dataset's shape

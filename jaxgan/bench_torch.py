@@ -61,6 +61,8 @@ def unmirrored(config) -> list[str]:
   want = {
     'model.name': (model.name, ('dcgan', 'resnet')),
     'model.conditional': (model.get('conditional', False), (False,)),
+    'model.latent_classes': (model.get('latent_classes', 0), (0,)),
+    'model.latent_continuous': (model.get('latent_continuous', 0), (0,)),
     'model.dtype': (model.get('dtype', 'float32'), ('float32', 'bfloat16')),
     'train.loss': (train.get('loss', 'non_saturating'), tuple(LOSSES)),
     'train.balance': (train.get('balance', 'none'), ('none',)),
@@ -625,7 +627,7 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--batch_size', type=int, default=64)
   parser.add_argument('--steps', type=int, default=50)
-  parser.add_argument('--config', default='mnist', help='a module in configs/ (standalone)')
+  parser.add_argument('--config', default='mnist_unconditional', help='a module in configs/')
   parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
   parser.add_argument('--serve', action='store_true', help='worker mode for jaxgan.bench')
   parser.add_argument('--image_shape', default='28,28,1', help='H,W,C (with --serve)')

@@ -46,6 +46,7 @@ SCHEMA: dict[str, checks.Check] = {
   'train.r1_weight': checks.nonneg_float,
   'train.r1_every': checks.integer(1),
   'train.label_smoothing': checks.beta,
+  'train.info_weight': checks.nonneg_float,
   'train.ema_decay': checks.beta,
   'train.ema_start': checks.integer(0),
   'train.standing_stats': checks.integer(0),
@@ -141,6 +142,21 @@ def _check_combinations(config) -> None:
     raise ConfigError(
       f'config.train.label_smoothing needs a BCE loss (non_saturating, minimax), '
       f'not train.loss={config.train.loss!r}'
+    )
+  if config.model.latent_classes and config.model.conditional:
+    raise ConfigError(
+      'config.model.latent_classes (InfoGAN) and model.conditional exclude each other: G has '
+      'one class input, the data labels or the code'
+    )
+  if config.data.clusters and not config.model.conditional:
+    raise ConfigError(
+      f'config.data.clusters={config.data.clusters} makes labels for a conditional GAN: set '
+      'model.conditional=True too'
+    )
+  if config.model.latent_continuous > config.model.latent_dim:
+    raise ConfigError(
+      f'config.model.latent_continuous={config.model.latent_continuous} is more than '
+      f'model.latent_dim={config.model.latent_dim}: the continuous codes are dims of z'
     )
   if config.train.augment_p == 'adaptive' and not augment.parse(config.train.augment):
     raise ConfigError(

@@ -5,6 +5,7 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import optax
 
 from jaxgan import augment as augment_lib
@@ -18,16 +19,26 @@ class GAN:
   """Two networks, their optimizers and the training schedule; hashable, so jit can close on it.
 
   `generator(z, train)` maps latents to images and `discriminator(x, train)` images to logits
-  (N,); both are flax modules whose non-parameter collections (e.g. batch_stats) are mutable in
-  training. In training steps they get fresh RNG streams named in `rng_streams` (for dropout,
-  noise inputs), folded from the step; in sampling and evaluation none.
+  (N,) (and code outputs with InfoGAN's codes, below); both are flax modules whose
+  non-parameter collections (e.g. batch_stats) are mutable in training. In training steps they
+  get fresh RNG streams named in `rng_streams` (for dropout, noise inputs), folded from the
+  step; in sampling and evaluation none.
 
   `loss` names an objective (`jaxgan.objectives`). `balance='loss_ratio'` skips G's update
   while g_loss * balance_a < d_loss and D's update while d_loss * balance_b < g_loss.
   Regularisers (0 = off): `gp_weight` (WGAN-GP), `r1_weight` (gamma of R1, applied on every
   `r1_every`-th D update, scaled by r1_every), `label_smoothing` (real target 1 - s, BCE only).
   `ema_decay` > 0 keeps an exponential moving average of G's params from step `ema_start` on.
-  `num_classes` > 0 makes the GAN conditional: both networks take `labels=` (N,) int32.
+  `num_classes` > 0 makes the GAN conditional: both networks take `labels=` (N,) int32. Fake
+  batches get labels drawn from `label_probs` (one per class; the data's frequencies when the
+  labels are clusters, `data.clusters`), or uniformly when it is empty.
+  InfoGAN's codes (Chen et al. 2016), learned without labels: `latent_classes` > 0 is a
+  categorical code, drawn uniformly in [0, latent_classes) and given to G as `labels=`;
+  `latent_continuous` > 0 makes the first that many dims of z continuous codes. D then returns
+  (logits, code outputs), and both steps add `info_weight` times the negative log-likelihood of
+  the codes under D's code head on the fake batch (the cross-entropy of the categorical one,
+  a unit-variance Gaussian's for the continuous ones): a lower bound of the mutual information
+  between codes and image, less constants.
   `standing_stats` > 0: before sampling, G's batch-norm statistics are recomputed from that
   many batches of latents (BigGAN's "standing statistics"), instead of the running averages of
   training, which lag behind G's params and do not belong to the EMA params at all.
@@ -57,6 +68,10 @@ class GAN:
   ema_decay: float = 0.0
   ema_start: int = 0
   num_classes: int = 0
+  label_probs: tuple[float, ...] = ()  # how fake labels are drawn; (): uniformly
+  latent_classes: int = 0
+  latent_continuous: int = 0
+  info_weight: float = 1.0
   standing_stats: int = 0  # batches of STANDING_BATCH latents; 0: the running averages
   augment: str = ''
   augment_p: float | str = 1.0
@@ -78,6 +93,22 @@ class GAN:
     """Whether p adapts (ADA): then it lives in the state, not here."""
     return bool(self.augment_ops) and self.augment_p == 'adaptive'
 
+  @property
+  def g_classes(self) -> int:
+    """The range of G's `labels=`: the data's classes, or InfoGAN's codes; 0: none."""
+    return self.num_classes or self.latent_classes
+
+  @property
+  def info(self) -> bool:
+    """Whether D has InfoGAN's code head."""
+    return bool(self.latent_classes or self.latent_continuous)
+
+  def sample_labels(self, key: jax.Array, n: int) -> jax.Array:
+    """n labels for G (classes or InfoGAN codes): from label_probs, or uniform."""
+    if self.label_probs:
+      return jax.random.categorical(key, jnp.log(jnp.asarray(self.label_probs)), shape=(n,))
+    return jax.random.randint(key, (n,), 0, self.g_classes)
+
   def sample_latent(self, key: jax.Array, n: int) -> jax.Array:
     """n latent vectors from the configured distribution."""
     if self.latent_dist == 'gaussian':
@@ -94,7 +125,9 @@ class GAN:
 def hyperparameters() -> tuple[str, ...]:
   """The GAN fields a config sets by name (from its `train` section)."""
   skip = {'generator', 'discriminator', 'g_optimizer', 'd_optimizer', 'num_classes'}
-  skip |= {'latent_dim', 'latent_dist', 'rng_streams'}  # from config.model, or code only
+  skip |= {'label_probs'}  # from the data
+  # From config.model, or code only.
+  skip |= {'latent_dim', 'latent_dist', 'latent_classes', 'latent_continuous', 'rng_streams'}
   return tuple(f.name for f in dataclasses.fields(GAN) if f.name not in skip)
 
 
@@ -136,13 +169,15 @@ def optimizer(optim_config, lr) -> optax.GradientTransformation:
   raise ValueError(f'unknown optimizer {name!r}; expected one of {", ".join(OPTIMIZERS)}')
 
 
-def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0) -> GAN:
+def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0, label_probs=()) -> GAN:
   """The GAN that `config` describes: networks from `config.model`, optimizers from
   `config.optim`, and every hyperparameter of GAN found by name in `config.train`.
 
   `lr_scale` multiplies both learning rates: train.on_nan='rollback' lowers them this way.
+  `label_probs`: how fake labels are drawn (the training labels' frequencies); (): uniformly.
   """
-  num_classes = config.data.num_classes if config.model.conditional else 0
+  classes = config.data.get('clusters', 0) or config.data.num_classes
+  num_classes = classes if config.model.conditional else 0
   generator, discriminator = models.create(config.model, image_shape, num_classes)
   hyper = {k: config.train[k] for k in hyperparameters() if k in config.train}
   g_lr, d_lr = config.optim.g_lr * lr_scale, config.optim.d_lr * lr_scale
@@ -155,6 +190,9 @@ def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0) -> 
     d_optimizer=optimizer(config.optim, learning_rate(config.optim, d_lr, d_updates)),
     latent_dim=config.model.latent_dim,
     latent_dist=config.model.latent_dist,
+    latent_classes=config.model.get('latent_classes', 0),
+    latent_continuous=config.model.get('latent_continuous', 0),
     **hyper,
     num_classes=num_classes,
+    label_probs=tuple(label_probs),
   )

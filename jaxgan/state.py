@@ -45,13 +45,15 @@ def initial_ada() -> dict[str, jax.Array]:
 def init_state(gan: GAN, rng: jax.Array, image_shape: tuple[int, ...]) -> GANState:
   """Initialises both networks and optimizers; jit it to place the state where you want."""
   init_key, g_key, d_key = jax.random.split(rng, 3)
-  # Conditional networks need labels at init to create their class embeddings.
-  labels = {'labels': jnp.zeros((2,), jnp.int32)} if gan.num_classes else {}
+  # Conditional networks need labels at init to create their class embeddings (G's are
+  # InfoGAN's codes when gan.latent_classes).
+  label = {'labels': jnp.zeros((2,), jnp.int32)}
+  g_labels, d_labels = (label if gan.g_classes else {}), (label if gan.num_classes else {})
   # 'params' gets the key itself, as with init(key); stochastic layers get streams of their own.
   g_rngs = {'params': g_key, **gan.rngs(jax.random.fold_in(g_key, 1))}
   d_rngs = {'params': d_key, **gan.rngs(jax.random.fold_in(d_key, 1))}
-  g_vars = gan.generator.init(g_rngs, jnp.zeros((2, gan.latent_dim)), train=True, **labels)
-  d_vars = gan.discriminator.init(d_rngs, jnp.zeros((2, *image_shape)), train=True, **labels)
+  g_vars = gan.generator.init(g_rngs, jnp.zeros((2, gan.latent_dim)), train=True, **g_labels)
+  d_vars = gan.discriminator.init(d_rngs, jnp.zeros((2, *image_shape)), train=True, **d_labels)
   g_params, g_rest = _split_params(g_vars)
   d_params, d_rest = _split_params(d_vars)
   return GANState(

@@ -121,8 +121,38 @@ def _d_penalties(gan: GAN, state: GANState, d_fn, real, fake, key, substep) -> M
   return out
 
 
+def _d_outputs(gan: GAN, out) -> tuple[jax.Array, jax.Array | None]:
+  """(logits, InfoGAN code logits or None) of one D call."""
+  return out if gan.info else (out, None)
+
+
+Codes = tuple[jax.Array | None, jax.Array | None]
+
+
+def info_codes(gan: GAN, z: jax.Array, categorical: jax.Array | None) -> Codes:
+  """InfoGAN's codes of a fake batch: (categorical (N,) or None, continuous (N, C) or None);
+  the continuous ones are the first gan.latent_continuous dims of z."""
+  return categorical, (z[:, : gan.latent_continuous] if gan.latent_continuous else None)
+
+
+def _info_loss(gan: GAN, code_out: jax.Array, codes: Codes) -> jax.Array:
+  """InfoGAN's term: -log Q(codes | fake) less constants, Q being D's code head: the
+  categorical code's cross-entropy plus half the squared error of the continuous ones (a
+  Gaussian of unit variance, as InfoGAN fixes it)."""
+  categorical, continuous = codes
+  k = gan.latent_classes
+  loss = jnp.zeros((), jnp.float32)
+  if k:
+    loss += optax.softmax_cross_entropy_with_integer_labels(code_out[:, :k], categorical).mean()
+  if gan.latent_continuous:
+    loss += 0.5 * jnp.mean(jnp.sum(jnp.square(code_out[:, k:] - continuous), axis=-1))
+  return loss
+
+
 def _weighted(gan: GAN, loss: jax.Array, terms: Metrics) -> jax.Array:
   total = loss
+  if 'info' in terms:
+    total = total + gan.info_weight * terms['info']
   if 'gp' in terms:
     total = total + gan.gp_weight * terms['gp']
   if 'r1' in terms:  # gamma / 2, times r1_every so lazy R1 keeps the same average strength
@@ -139,6 +169,7 @@ def d_step(
   fake_labels: jax.Array | None = None,
   key: jax.Array | None = None,
   substep: int = 0,
+  codes: Codes | None = None,
 ) -> tuple[GANState, Metrics]:
   """One D update on a real and a fake batch (each its own forward pass, as in DCGAN).
 
@@ -148,7 +179,8 @@ def d_step(
   reported apart as `gp` and `r1`. With gan.augment on, D sees augmented images everywhere
   (the penalties take their gradients w.r.t. the images before augmentation), and the metrics
   add `augment_p` and `ada_rt`, ADA's overfitting heuristic: the mean sign of D's logits on
-  the (augmented) real batch.
+  the (augmented) real batch. With InfoGAN's codes (gan.info), `codes` are the fake batch's
+  (`info_codes`), and D's code head learns them (metric `info`, weighted by gan.info_weight).
   """
   if gan.gp_weight and key is None:
     raise ValueError('gan.gp_weight > 0: pass key= to draw the interpolates')
@@ -158,16 +190,20 @@ def d_step(
 
   def loss_fn(d_params):
     def d(x, vars_, labels, call):
-      return apply(gan.discriminator, d_params, vars_, x, True, labels, _net_rngs(gan, key, call))
+      rngs = _net_rngs(gan, key, call)
+      out, vars_ = apply(gan.discriminator, d_params, vars_, x, True, labels, rngs)
+      return _d_outputs(gan, out), vars_
 
-    real_logits, d_vars = d(aug(real, _D_REAL), state.d_vars, real_labels, _D_REAL)
-    fake_logits, d_vars = d(aug(fake, _D_FAKE), d_vars, fake_labels, _D_FAKE)
+    (real_logits, _), d_vars = d(aug(real, _D_REAL), state.d_vars, real_labels, _D_REAL)
+    (fake_logits, fake_codes), d_vars = d(aug(fake, _D_FAKE), d_vars, fake_labels, _D_FAKE)
     loss = objective.d_loss(real_logits, fake_logits, gan.label_smoothing)
 
     def d_fn(x):  # D on other inputs; its stat updates are dropped (not a pass over data)
-      return d(aug(x, _D_OTHER), d_vars, real_labels, _D_OTHER)[0]
+      return d(aug(x, _D_OTHER), d_vars, real_labels, _D_OTHER)[0][0]
 
     terms = _d_penalties(gan, state, d_fn, real, fake, key, substep)
+    if gan.info:
+      terms['info'] = _info_loss(gan, fake_codes, codes)
     return _weighted(gan, loss, terms), (loss, terms, d_vars, real_logits, fake_logits)
 
   (_, (loss, terms, d_vars, real_logits, fake_logits)), grads = jax.value_and_grad(
@@ -213,6 +249,7 @@ def _g_update(
   d_loss: jax.Array | None,
   labels: jax.Array | None = None,
   key: jax.Array | None = None,
+  codes: Codes | None = None,
 ) -> tuple[GANState, Metrics]:
   aug = _augmenter(gan, state, key)
 
@@ -221,10 +258,14 @@ def _g_update(
     # flows back through the augmentation.
     rngs = _net_rngs(gan, key, _D_FAKE)
     x = aug(fake, _D_FAKE)
-    logits, _ = apply(gan.discriminator, state.d_params, state.d_vars, x, True, labels, rngs)
-    return gan.objective.g_loss(logits)
+    out, _ = apply(gan.discriminator, state.d_params, state.d_vars, x, True, labels, rngs)
+    logits, code_logits = _d_outputs(gan, out)
+    loss = gan.objective.g_loss(logits)
+    if not gan.info:
+      return loss, loss
+    return loss + gan.info_weight * _info_loss(gan, code_logits, codes), loss
 
-  loss, d_fake = jax.value_and_grad(loss_fn)(fake)
+  (_, loss), d_fake = jax.value_and_grad(loss_fn, has_aux=True)(fake)
   (grads,) = g_vjp(d_fake)  # chain rule through G: only G's params get gradients
   skip = None
   if gan.balance == 'loss_ratio' and d_loss is not None:
@@ -248,14 +289,18 @@ def g_step(
   d_loss: jax.Array | None = None,
   labels: jax.Array | None = None,
   key: jax.Array | None = None,
+  codes: jax.Array | None = None,
 ) -> tuple[GANState, Metrics]:
-  """One G update on latents z (and class `labels` if conditional).
+  """One G update on latents z (and class `labels` if conditional, or InfoGAN's categorical
+  code `codes`; its continuous codes are in z).
 
   `d_loss` (the latest D loss) is needed only for balancing; `key` feeds the networks' RNG
   streams (needed when G or D is stochastic).
   """
-  fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, labels, key)
-  return _g_update(gan, state, fake, g_vjp, g_vars, d_loss, labels, key)
+  g_labels = labels if codes is None else codes
+  fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_labels, key)
+  info = info_codes(gan, z, codes) if gan.info else None
+  return _g_update(gan, state, fake, g_vjp, g_vars, d_loss, labels, key, info)
 
 
 def ema_update(
@@ -273,10 +318,11 @@ def train_step(
 
   real: (d_steps, batch, H, W, C) images in [-1, 1], one batch per D step; labels:
   (d_steps, batch) their classes, needed when gan.num_classes > 0 (fakes get uniform random
-  classes). The first G step reuses the fake batch of the last D step (G has not changed
-  since), as PyTorch's DCGAN does, which saves one generator forward pass; further G steps draw
-  fresh latents. Then G's EMA params are updated (or set to G's params when EMA is off), and
-  with an adaptive augmentation probability, ADA's accumulators and p (`_ada_update`).
+  classes, as they get InfoGAN codes). The first G step reuses the fake batch of the last D
+  step (G has not changed since), as PyTorch's DCGAN does, which saves one generator forward
+  pass; further G steps draw fresh latents. Then G's EMA params are updated (or set to G's
+  params when EMA is off), and with an adaptive augmentation probability, ADA's accumulators
+  and p (`_ada_update`).
   """
   if gan.num_classes and labels is None:
     raise ValueError('a conditional GAN (num_classes > 0) needs the real batch labels')
@@ -284,25 +330,32 @@ def train_step(
   keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + gan.g_steps)
 
   def fake_labels(key):
+    """(G's labels, D's labels) of a fake batch: a class, or InfoGAN's categorical code."""
     # Folded from the latent's key, so the unconditional random stream is unchanged.
-    if not gan.num_classes:
-      return None
-    return jax.random.randint(jax.random.fold_in(key, _LABEL_KEY), (batch,), 0, gan.num_classes)
+    if not gan.g_classes:
+      return None, None
+    y = gan.sample_labels(jax.random.fold_in(key, _LABEL_KEY), batch)
+    return (y, None) if gan.latent_classes else (y, y)
+
+  def fake_inputs(key):
+    g_y, d_y = fake_labels(key)
+    z = gan.sample_latent(key, batch)
+    return z, g_y, d_y, info_codes(gan, z, g_y if gan.latent_classes else None)
 
   d_metrics, g_metrics = [], []
   for i in range(gan.d_steps):
-    y = fake_labels(keys[i])
-    z = gan.sample_latent(keys[i], batch)
-    fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, y, keys[i])
+    z, g_y, d_y, codes = fake_inputs(keys[i])
+    fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_y, keys[i])
     real_y = None if labels is None else labels[i]
-    state, m = d_step(gan, state, real[i], fake, real_y, y, key=keys[i], substep=i)
+    state, m = d_step(gan, state, real[i], fake, real_y, d_y, keys[i], i, codes)
     d_metrics.append(m)
   for j in range(gan.g_steps):
     key = keys[gan.d_steps + j]
     if j > 0:
-      y = fake_labels(key)
-      fake, g_vjp, g_vars = _generate_with_vjp(gan, state, gan.sample_latent(key, batch), y, key)
-    state, m = _g_update(gan, state, fake, g_vjp, g_vars, d_metrics[-1]['d_loss'], y, key)
+      z, g_y, d_y, codes = fake_inputs(key)
+      fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_y, key)
+    d_loss = d_metrics[-1]['d_loss']
+    state, m = _g_update(gan, state, fake, g_vjp, g_vars, d_loss, d_y, key, codes)
     g_metrics.append(m)
   metrics = {**_reduce(d_metrics), **_reduce(g_metrics)}
   if gan.ema_decay:

@@ -66,22 +66,27 @@ class Lock:
       self._file.close()  # closing releases the flock
 
 
-def write_run(workdir: str, config, image_shape: tuple[int, ...]) -> None:
-  """config.json (the launch's config) and run.json (what is needed to rebuild the networks)."""
+def write_run(workdir: str, config, image_shape: tuple[int, ...], label_probs=()) -> None:
+  """config.json (the launch's config) and run.json (what is needed to rebuild the GAN: the
+  image shape, and the fake labels' frequencies when they come from the data)."""
   as_dict = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
   files.write_json(os.path.join(workdir, 'config.json'), as_dict, indent=2)
-  files.write_json(os.path.join(workdir, 'run.json'), {'image_shape': list(image_shape)})
+  run = {'image_shape': list(image_shape)}
+  if label_probs:
+    run['label_probs'] = list(label_probs)
+  files.write_json(os.path.join(workdir, 'run.json'), run)
 
 
-def read_run(workdir: str) -> tuple[ml_collections.ConfigDict, tuple[int, ...]]:
-  """(config, image_shape) that `write_run` wrote."""
+def read_run(workdir: str) -> tuple[ml_collections.ConfigDict, tuple[int, ...], tuple]:
+  """(config, image_shape, label_probs) that `write_run` wrote."""
   for name in ('config.json', 'run.json'):
     if not os.path.exists(os.path.join(workdir, name)):
       raise CheckpointError(f'{workdir!r} has no {name}: is it a jaxgan workdir?')
   with open(os.path.join(workdir, 'config.json')) as f:
     config = ml_collections.ConfigDict(json.load(f))
   with open(os.path.join(workdir, 'run.json')) as f:
-    return config, tuple(json.load(f)['image_shape'])
+    run = json.load(f)
+  return config, tuple(run['image_shape']), tuple(run.get('label_probs', ()))
 
 
 def load_run(workdir: str, step: int | None = None, folder: str = 'checkpoints'):
@@ -90,13 +95,14 @@ def load_run(workdir: str, step: int | None = None, folder: str = 'checkpoints')
   Restores the checkpoint at `step` (default: the latest) in WORKDIR/`folder` (`checkpoints`,
   or `checkpoints_best` for the best by FID) onto the local devices.
   """
-  config, image_shape = read_run(workdir)
+  config, image_shape, label_probs = read_run(workdir)
   ckpt = Checkpointer(os.path.join(workdir, folder), keep=config.keep_checkpoints)
   step = ckpt.latest_step() if step is None else step
   if step is None or step not in ckpt.all_steps():
     raise CheckpointError(f'no checkpoint {"" if step is None else step} in {workdir!r}')
   # The learning rates the run trains with, so that `gan` can continue it.
-  gan = gan_lib.from_config(config, image_shape, Rollbacks(workdir, is_main=False).lr_scale)
+  lr_scale = Rollbacks(workdir, is_main=False).lr_scale
+  gan = gan_lib.from_config(config, image_shape, lr_scale, label_probs)
   sharding = parallel.replicated(parallel.mesh())
   state = ckpt.restore(abstract_state(gan, image_shape, sharding), step)
   ckpt.close()

@@ -182,7 +182,12 @@ def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
     with_torch = ['--torch']
   except ImportError:
     with_torch = []
-  argv = [sys.executable, '-m', 'jaxgan.bench', f'--config={REPO / "configs" / "mnist.py"}']
+  argv = [
+    sys.executable,
+    '-m',
+    'jaxgan.bench',
+    f'--config={REPO / "configs" / "mnist_unconditional.py"}',
+  ]
   argv += ['--config.batch_size=8', '--config.model.g_features=16,8']
   argv += ['--config.model.d_features=8,16', '--config.train.steps_per_call=1']
   argv += ['--steps=2', '--rounds=2', f'--out={tmp_path / "r.json"}', *with_torch]

@@ -24,6 +24,9 @@ TRAINED_ON_REAL_DATA = (
   'cifar10_sngan_cond',
   'cifar10_diffaug_10pct',
 )
+# Configs that train the networks and step of another config, only longer or with other
+# learning rates: validated here, and trained through the config named.
+SAME_STEP_AS = {'mnist_best': 'mnist', 'mnist_unconditional': 'mnist_dcgan_classic'}
 
 
 def _data_dir(config, tmp_path, monkeypatch) -> str:
@@ -89,12 +92,21 @@ def test_every_config_is_found():
   assert set(TRAINED_ON_REAL_DATA) <= set(CONFIGS)
 
 
+@pytest.mark.parametrize('name, other', SAME_STEP_AS.items())
+def test_configs_said_to_share_a_step_do(name, other):
+  a, b = (importlib.import_module(f'configs.{n}').get_config() for n in (name, other))
+  assert a.model.to_dict() == b.model.to_dict() and a.data.to_dict() == b.data.to_dict()
+  for key in ('loss', 'd_steps', 'g_steps', 'balance', 'gp_weight', 'r1_weight', 'augment'):
+    assert a.train[key] == b.train[key], key
+  assert (a.batch_size, a.optim.name) == (b.batch_size, b.optim.name)
+
+
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_validates_and_trains(name, tmp_path, monkeypatch):
   (tmp_path / 'data').mkdir()
   config = _shrunk(name, tmp_path, monkeypatch)
   config_lib.validate(config)
-  if name in TRAINED_ON_REAL_DATA:
+  if name in TRAINED_ON_REAL_DATA or name in SAME_STEP_AS:
     return
   workdir = tmp_path / 'w'
   state = train.train_and_evaluate(config, str(workdir))

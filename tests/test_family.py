@@ -417,3 +417,111 @@ def test_conditional_training_needs_labelled_data(test_config, tmp_path, monkeyp
   monkeypatch.setattr(data, 'load_dataset', load)
   with pytest.raises(ConfigError, match='num_classes=5'):
     train.train_and_evaluate(test_config, str(tmp_path))
+
+
+# --- InfoGAN's categorical code -----------------------------------------------------------------
+
+
+def _info_gan(codes=3, continuous=0, **kw):
+  from jaxgan.models import dcgan
+
+  kw.setdefault('g_optimizer', optax.adam(1e-2))
+  kw.setdefault('d_optimizer', optax.adam(1e-2))
+  return GAN(
+    dcgan.Generator(image_shape=(8, 8, 1), features=(8, 4), num_classes=codes),
+    dcgan.Discriminator(features=(4, 8), code_outputs=codes + continuous),
+    latent_dim=6,
+    latent_classes=codes,
+    latent_continuous=continuous,
+    **kw,
+  )
+
+
+def _code_ce(code_logits, codes):
+  """-log softmax(code_logits)[code], averaged: the InfoGAN term written out."""
+  log_q = code_logits - jax.scipy.special.logsumexp(code_logits, axis=-1, keepdims=True)
+  return -jnp.mean(jnp.take_along_axis(log_q, codes[:, None], axis=-1))
+
+
+def test_infogan_d_reads_the_code_and_takes_no_labels():
+  gan = _info_gan()
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  assert 'code' in state.d_params and 'class_embed' not in state.d_params
+  x = jax.random.uniform(jax.random.PRNGKey(2), (5, 8, 8, 1), minval=-1)
+  logits, code_logits = steps.apply(gan.discriminator, state.d_params, state.d_vars, x, False)[0]
+  assert logits.shape == (5,) and code_logits.shape == (5, 3)
+
+
+def test_infogan_d_step_adds_the_code_loss_on_fakes():
+  """d_loss stays the adversarial loss; the total D minimises adds info_weight * CE(code)."""
+  gan = _info_gan(info_weight=0.7, d_optimizer=optax.sgd(1.0))
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  real = jax.random.uniform(jax.random.PRNGKey(1), (4, 8, 8, 1), minval=-1)
+  codes = jnp.array([0, 2, 1, 2])
+  z = gan.sample_latent(jax.random.PRNGKey(3), 4)
+  fake = steps.apply(gan.generator, state.g_params, state.g_vars, z, True, codes)[0]
+
+  def total(d_params):
+    (real_logits, _), d_vars = steps.apply(gan.discriminator, d_params, state.d_vars, real, True)
+    (fake_logits, code_logits), _ = steps.apply(gan.discriminator, d_params, d_vars, fake, True)
+    adv = gan.objective.d_loss(real_logits, fake_logits)
+    return adv + 0.7 * _code_ce(code_logits, codes), (adv, _code_ce(code_logits, codes))
+
+  (_, (adv, ce)), want = jax.value_and_grad(total, has_aux=True)(state.d_params)
+  new, m = steps.d_step(gan, state, real, fake, codes=(codes, None))
+  np.testing.assert_allclose(m['d_loss'], adv, rtol=1e-6)
+  np.testing.assert_allclose(m['info'], ce, rtol=1e-6)
+  got = jax.tree.map(lambda old, upd: old - upd, state.d_params, new.d_params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), got, want)
+
+
+@pytest.mark.parametrize('codes, continuous', [(3, 2), (0, 2)])
+def test_infogan_g_gradient_includes_the_code_loss(codes, continuous):
+  """G's update is minus the gradient of g_loss + info_weight * (-log Q(codes | G(z, c))):
+  the categorical code's cross-entropy plus half the squared error of the continuous codes,
+  which are z's first dims."""
+  gan = _info_gan(codes, continuous, info_weight=1.3, g_optimizer=optax.sgd(1.0))
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  z, y = gan.sample_latent(jax.random.PRNGKey(3), 4), jnp.array([1, 0, 2, 2]) if codes else None
+
+  def total(g_params):
+    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, y)[0]
+    (logits, out), _ = steps.apply(gan.discriminator, state.d_params, state.d_vars, fake, True)
+    nll = _code_ce(out[:, :codes], y) if codes else 0.0
+    nll += 0.5 * jnp.sum((out[:, codes:] - z[:, :continuous]) ** 2) / 4
+    return gan.objective.g_loss(logits) + 1.3 * nll
+
+  want = jax.grad(total)(state.g_params)
+  new, _ = steps.g_step(gan, state, z, codes=y)
+  got = jax.tree.map(lambda old, upd: old - upd, state.g_params, new.g_params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), got, want)
+  if not codes:
+    return
+  # The code really enters G: another code, another image.
+  fake = [
+    steps.apply(gan.generator, state.g_params, state.g_vars, z[:1], False, jnp.array([c]))[0]
+    for c in (0, 1)
+  ]
+  assert float(jnp.abs(fake[0] - fake[1]).max()) > 1e-4
+
+
+def test_infogan_train_step_needs_no_labels_and_its_grid_has_a_row_per_code():
+  gan = _info_gan(codes=4)
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  real = jax.random.uniform(jax.random.PRNGKey(1), (1, 4, 8, 8, 1), minval=-1)
+  new, m = jax.jit(lambda s, r: steps.train_step(gan, s, r))(state, real)
+  assert np.isfinite(float(m['info'])) and float(m['info']) > 0
+  assert float(jnp.abs(new.d_params['code']['kernel'] - state.d_params['code']['kernel']).max()) > 0
+  z, labels, cols = train.grid_inputs(gan, jax.random.PRNGKey(0), 16)
+  assert cols == 4 and np.asarray(labels).tolist() == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
+
+
+def test_infogan_and_conditional_exclude_each_other(test_config):
+  from jaxgan import config as config_lib
+  from jaxgan.errors import ConfigError
+
+  test_config.model.latent_classes = 10
+  config_lib.validate(test_config)
+  test_config.model.conditional = True
+  with pytest.raises(ConfigError, match='latent_classes .InfoGAN. and model.conditional'):
+    config_lib.validate(test_config)

@@ -33,7 +33,7 @@ def test_rows_sum_train_time_and_format_eval_metrics(tmp_path):
 def test_ablation_runs_the_base_once_and_reads_the_final_evaluation(tmp_path):
   from benchmarks import ablation
 
-  base = ablation.base_values(str(REPO / 'configs' / 'mnist.py'))
+  base = ablation.base_values(str(REPO / 'configs' / 'mnist_unconditional.py'))
   assert base['model.d_norm'] == 'batch'  # '' resolved: D uses model.norm
   same = [o for _, _, o in ablation.ROWS if ablation.run_name(o, base, 0) == 'base_s0']
   assert len(same) == len({q for q, _, _ in ablation.ROWS})  # one base choice per question

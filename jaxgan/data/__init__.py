@@ -40,6 +40,7 @@ COMMON_SCHEMA: dict[str, checks.Check] = {
   'num_classes': checks.integer(1),
   'on_device': checks.one_of('auto', 'yes', 'no'),
   'subset': checks.integer(0),
+  'clusters': checks.integer(0),
 }
 
 _REGISTRY = {

@@ -221,10 +221,10 @@ def _standing(gan: GAN) -> Callable:
 
 
 def _uniform_labels(gan: GAN, key: jax.Array, n: int) -> jax.Array | None:
-  """Classes drawn uniformly (as in the data) for a conditional GAN, else None."""
-  if not gan.num_classes:
+  """Classes (or InfoGAN codes) drawn as in training, for G's `labels=`; or None."""
+  if not gan.g_classes:
     return None
-  return jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, gan.num_classes)
+  return gan.sample_labels(jax.random.fold_in(key, 1), n)
 
 
 @functools.cache

@@ -31,13 +31,15 @@ SCHEMA: dict[str, checks.Check] = {  # this family's keys under config.model
 
 def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
   """(Generator, Discriminator) from the `config.model` section."""
+  codes = cfg.get('latent_classes', 0)
+  code_outputs = codes + cfg.get('latent_continuous', 0)
   g = Generator(
     image_shape=image_shape,
     features=tuple(cfg.g_features),
     upsample=cfg.upsample,
     norm=cfg.norm,
     dtype=cfg.dtype,
-    num_classes=num_classes,
+    num_classes=num_classes or codes,  # InfoGAN's code enters G as a class does
     dropout=cfg.get('g_dropout', 0.0),
   )
   d = Discriminator(
@@ -47,6 +49,7 @@ def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.M
     dtype=cfg.dtype,
     spectral_norm=cfg.get('spectral_norm', False),
     num_classes=num_classes,
+    code_outputs=code_outputs,
     dropout=cfg.get('d_dropout', 0.0),
     activation=cfg.get('d_activation', 'leaky_relu'),
   )
@@ -141,6 +144,9 @@ class Discriminator(nn.Module):
   As in DCGAN, the first layer has no norm. `spectral_norm` normalises every conv and the
   dense layer by its spectral norm (SNGAN). With `num_classes` > 0 it is a projection
   discriminator (Miyato & Koyama 2018): logit = dense(h) + <embed(y), h> on the features h.
+  With `code_outputs` > 0 it also reads InfoGAN's codes off h (a dense layer, InfoGAN's Q head
+  sharing D's body) and returns (logits, code outputs (N, code_outputs)): the categorical
+  code's logits, then the continuous codes' predicted values.
   """
 
   features: Sequence[int] = (64, 128)
@@ -149,6 +155,7 @@ class Discriminator(nn.Module):
   dtype: str = 'float32'
   spectral_norm: bool = False
   num_classes: int = 0
+  code_outputs: int = 0
   dropout: float = 0.0  # after each activation, in training (the 'dropout' stream)
   activation: str = 'leaky_relu'  # LeakyReLU(0.2) as in DCGAN, or 'relu'
 
@@ -169,6 +176,9 @@ class Discriminator(nn.Module):
     if self.num_classes:
       embed = nn.Embed(self.num_classes, x.shape[-1], embedding_init=_init, name='class_embed')
       logits = logits + jnp.sum(embed(layers.class_labels(labels)).astype(x.dtype) * x, axis=-1)
+    if self.code_outputs:
+      codes = nn.Dense(self.code_outputs, kernel_init=_init, dtype=self.dtype, name='code')(x)
+      return logits.astype(jnp.float32), codes.astype(jnp.float32)
     return logits.astype(jnp.float32)
 
 

@@ -61,11 +61,13 @@ _BN = dict(momentum=0.9, epsilon=1e-5)
 
 def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
   """(Generator, Discriminator) from the `config.model` section."""
+  codes = cfg.get('latent_classes', 0)
+  code_outputs = codes + cfg.get('latent_continuous', 0)
   g = Generator(
     image_shape=image_shape,
     ch=cfg.g_ch,
     mults=tuple(cfg.g_mults),
-    num_classes=num_classes,
+    num_classes=num_classes or codes,  # InfoGAN's code enters G as a class does
     spectral_norm=cfg.g_spectral_norm,
     attention_res=cfg.attention_res,
     dtype=cfg.dtype,
@@ -75,6 +77,7 @@ def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.M
     mults=tuple(cfg.d_mults),
     downsample=cfg.d_downsample,
     num_classes=num_classes,
+    code_outputs=code_outputs,
     spectral_norm=cfg.spectral_norm,
     attention_res=cfg.attention_res,
     dtype=cfg.dtype,
@@ -281,12 +284,15 @@ class Discriminator(nn.Module):
   conditional. Spectral norm (SNGAN) on every conv, dense and embedding when `spectral_norm`.
 
   `attention_res` > 0 puts self-attention after the first block that makes maps that high.
+  `code_outputs` > 0 adds InfoGAN's code head (a dense layer on the same features): the
+  output is then (logits, code outputs (N, code_outputs)), as in the DCGAN's D.
   """
 
   ch: int = 128
   mults: Sequence[int] = (1, 1, 1, 1)
   downsample: int = 2
   num_classes: int = 0
+  code_outputs: int = 0
   spectral_norm: bool = True
   attention_res: int = 0
   dtype: str = 'float32'
@@ -307,4 +313,7 @@ class Discriminator(nn.Module):
       embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=_INIT, name='class_embed')
       y = layers.spectral_apply(embed, layers.class_labels(labels), sn, train).astype(h.dtype)
       logits = logits + jnp.sum(y * h, axis=-1)
+    if self.code_outputs:
+      codes = _dense(h, self.code_outputs, 'code', sn, train, dtype=self.dtype)
+      return logits.astype(jnp.float32), codes.astype(jnp.float32)
     return logits.astype(jnp.float32)

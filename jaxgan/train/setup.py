@@ -8,6 +8,7 @@ name from the config.
 import dataclasses
 import functools
 import os
+import time
 from typing import Any
 
 import jax
@@ -19,6 +20,7 @@ from jaxgan import data, evaluation, files, images, parallel, steps
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import Checkpointer
+from jaxgan.data import clusters
 from jaxgan.errors import ConfigError
 from jaxgan.gan import GAN
 from jaxgan.models import layers
@@ -84,14 +86,17 @@ def make_train_fn(
 def grid_inputs(gan: GAN, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array | None, int | None]:
   """(latents, labels, columns) of the sample grid: n latents; conditional: a row per class.
 
-  In a conditional grid each column shares one latent, so a row shows one class and a column
-  one style.
+  In a conditional grid each column shares one latent, so a row shows one class (or InfoGAN
+  code) and a column one style. Labels that name nothing (clusters, `data.clusters`) are drawn
+  as in training instead, as many as the latents.
   """
-  if not gan.num_classes:
+  if not gan.g_classes:
     return gan.sample_latent(key, n), None, None
-  cols = max(1, n // gan.num_classes)
-  z = jnp.tile(gan.sample_latent(key, cols), (gan.num_classes, 1))
-  return z, jnp.repeat(jnp.arange(gan.num_classes), cols), cols
+  if gan.label_probs:
+    return gan.sample_latent(key, n), gan.sample_labels(jax.random.fold_in(key, 1), n), None
+  cols = max(1, n // gan.g_classes)
+  z = jnp.tile(gan.sample_latent(key, cols), (gan.g_classes, 1))
+  return z, jnp.repeat(jnp.arange(gan.g_classes), cols), cols
 
 
 @dataclasses.dataclass
@@ -111,8 +116,9 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
   """Reads the data, builds the GAN and restores the latest checkpoint of `workdir` (or
   initialises the state) onto `devices`."""
   dataset = data.subset(data.load_dataset(config.data), config.data.get('subset', 0))
+  dataset, label_probs = _clustered(dataset, config.data.get('clusters', 0))
   image_shape = tuple(dataset.images.shape[1:])
-  gan = gan_lib.from_config(config, image_shape, lr_scale)
+  gan = gan_lib.from_config(config, image_shape, lr_scale, label_probs)
   mesh = parallel.mesh(devices)
   replicated = parallel.replicated(mesh)
   labels = _labels(dataset, gan.num_classes)
@@ -132,7 +138,7 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
   else:
     logging.info('Resumed from step %d in %s', int(state.step), workdir)
   if jax.process_index() == 0:
-    workdir_lib.write_run(workdir, config, image_shape)
+    workdir_lib.write_run(workdir, config, image_shape, label_probs)
     if dataset.classes is not None:  # what each label means, for samples of a conditional G
       files.write_json(os.path.join(workdir, 'classes.json'), list(dataset.classes), indent=2)
 
@@ -182,6 +188,25 @@ def _grid_sampler(gan: GAN, key: jax.Array, n: int, sharding):
     return images.grid(jax.device_get(generate(params, vars_)), cols=cols)
 
   return sample
+
+
+def _clustered(dataset, k: int):
+  """(dataset, label_probs): with k > 0, the dataset labelled by its k-means clusters, and
+  the clusters' frequencies (fake labels follow them); else as it is, and ()."""
+  if not k:
+    return dataset, ()
+  start = time.time()
+  labels = clusters.cluster_labels(dataset.images, k)
+  probs = clusters.frequencies(labels, k)
+  logging.info(
+    'data.clusters=%d: k-means of %d images in %.1f s; cluster sizes %d to %d',
+    k,
+    len(labels),
+    time.time() - start,
+    min(probs) * len(labels),
+    max(probs) * len(labels),
+  )
+  return dataset._replace(labels=labels, classes=None), probs
 
 
 def _labels(dataset, num_classes: int) -> np.ndarray | None:
