@@ -27,19 +27,24 @@ def evaluations(workdir: str) -> list[tuple[dict, float]]:
   return out
 
 
+def _cell(r: dict, key: str, fmt: str) -> str:
+  """A metric as the tables print it, or '-' where the run has none (e.g. Stacked MNIST has
+  modes, not a classifier score)."""
+  return format(r[f'eval_{key}'], fmt) if f'eval_{key}' in r else '-'
+
+
 def rows(workdir: str) -> list[str]:
+  """Step, train time, fid, classifier score, precision, recall, class_kl and classes covered;
+  then modes covered and mode KL for runs that count modes (Stacked MNIST)."""
   name = os.path.basename(os.path.normpath(workdir))
   out = []
   for r, seconds in evaluations(workdir):
-    cells = [
-      f'`{name}`',
-      f'{r["step"]:,}',
-      f'{seconds:.0f} s',
-      f'{r["eval_fid"]:.1f}',
-      f'{r["eval_classifier_score"]:.2f}',
-      *(f'{r[f"eval_{k}"]:.3f}' for k in ('precision', 'recall', 'class_kl')),
-      f'{r["eval_classes_covered"]:.0f}',
-    ]
+    cells = [f'`{name}`', f'{r["step"]:,}', f'{seconds:.0f} s', _cell(r, 'fid', '.1f')]
+    cells += [_cell(r, 'classifier_score', '.2f')]
+    cells += [_cell(r, k, '.3f') for k in ('precision', 'recall', 'class_kl')]
+    cells += [_cell(r, 'classes_covered', '.0f')]
+    if 'eval_modes_covered' in r:
+      cells += [_cell(r, 'modes_covered', '.0f'), _cell(r, 'mode_kl', '.3f')]
     out.append('| ' + ' | '.join(cells) + ' |')
   return out
 

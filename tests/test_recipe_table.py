@@ -30,6 +30,21 @@ def test_rows_sum_train_time_and_format_eval_metrics(tmp_path):
   ]
 
 
+def test_rows_of_a_run_that_counts_modes(tmp_path):
+  """Stacked MNIST's evaluation has modes and no classifier score: '-' there, modes after."""
+  run = tmp_path / 'stacked'
+  run.mkdir()
+  lines = [
+    {'step': 50, 'steps_per_sec': 5.0},
+    {'step': 50, 'eval_fid': 92.63, 'eval_precision': 0.4188, 'eval_recall': 0.5359},
+  ]
+  lines[1] |= {'eval_modes_covered': 1000, 'eval_mode_kl': 0.16824}
+  (run / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in lines))
+  assert recipe_table.rows(str(run)) == [
+    '| `stacked` | 50 | 10 s | 92.6 | - | 0.419 | 0.536 | - | - | 1000 | 0.168 |'
+  ]
+
+
 def test_ablation_runs_the_base_once_and_reads_the_final_evaluation(tmp_path):
   from benchmarks import ablation
 
