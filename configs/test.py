@@ -30,4 +30,5 @@ def get_config():
   config.model.d_features = (8, 16)
   config.model.conditional = False  # an unconditional GAN; tests turn the options on
   config.data.clusters = 0
+  config.train.ema_decay, config.train.ema_start = 0.0, 0
   return config

@@ -71,6 +71,7 @@ def _shrunk(name: str, tmp_path: Path, monkeypatch):
   if config.data.name == 'stacked_mnist':
     config.data.stacked_size = 64  # build only a few images
   config.data.subset = min(config.data.subset, 8)  # the tiny data sets hold a few dozen
+  config.data.clusters = min(config.data.clusters, 4)
   shrink_model(config.model)
   config.train.d_steps = min(config.train.d_steps, 2)  # keeps n_d > 1, compiles faster
   config.train.steps_per_call = 1  # one small program (the fused loop: tests/test_train.py)

@@ -182,7 +182,9 @@ def test_stacked_metrics(mnist_test):
     'coverage',
   }
   assert m['precision'] == 1.0 and m['fid'] == pytest.approx(0, abs=1e-6)
-  assert m['density'] == pytest.approx(1) and m['coverage'] == 1.0
+  # Identical sets: every point is inside its own k-NN ball, and duplicates sit exactly on
+  # other balls' radii, where float rounding decides: density is 1 up to those ties.
+  assert m['density'] == pytest.approx(1, abs=0.02) and m['coverage'] == 1.0
   true_modes = len(np.unique(modes))  # about 1000 (1 - exp(-0.6)) = 451
   assert abs(m['modes_covered'] - true_modes) <= 0.05 * true_modes
   assert m['mode_kl'] == pytest.approx(metrics.kl_from_uniform(modes, 1000), rel=0.05)

@@ -424,7 +424,7 @@ def test_run_detaches_attaches_and_stops(fake_cloud):
     trainer_pid = int((state / 'trainer.pid').read_text())
     # The local side goes away (a laptop closing): the trainer keeps running.
     os.killpg(first.pid, signal.SIGHUP)
-    first.wait(timeout=300)  # generous: a loaded machine delivers and handles it late
+    first.wait(timeout=600)  # generous: a loaded machine delivers and handles it late
     os.kill(trainer_pid, 0)  # still alive
     second = subprocess.Popen(
       ['bash', str(TPU_VM), 'run'], env=env, stdout=subprocess.PIPE, text=True
@@ -438,7 +438,7 @@ def test_run_detaches_attaches_and_stops(fake_cloud):
       pytest.fail(f'the second run never attached: {"".join(seen)}')
     r = tpu_vm(env, 'stop')
     assert r.returncode == 0 and 'sent SIGTERM' in r.stdout
-    out = second.communicate(timeout=300)[0]
+    out = second.communicate(timeout=600)[0]
     assert second.returncode == 0
     assert 'SIGTERM received: checkpoint' in out
     assert sum(c.startswith('trainer ') for c in calls(tmp_path)) == 1  # started once

@@ -81,6 +81,7 @@ class Stochastic:
 def _config(test_config, num_steps):
   test_config.model = ml_collections.ConfigDict(
     {'name': 'stochastic_test', 'latent_dim': 8, 'latent_dist': 'gaussian', 'conditional': False}
+    | {'latent_classes': 0, 'latent_continuous': 0}
   )
   test_config.model.rate = 0.5
   test_config.num_steps = num_steps
