@@ -129,9 +129,11 @@ def _d_outputs(gan: GAN, out) -> tuple[jax.Array, jax.Array | None]:
 Codes = tuple[jax.Array | None, jax.Array | None]
 
 
-def info_codes(gan: GAN, z: jax.Array, categorical: jax.Array | None) -> Codes:
+def info_codes(gan: GAN, z: jax.Array, categorical: jax.Array | None) -> Codes | None:
   """InfoGAN's codes of a fake batch: (categorical (N,) or None, continuous (N, C) or None);
-  the continuous ones are the first gan.latent_continuous dims of z."""
+  the continuous ones are the first gan.latent_continuous dims of z. None without InfoGAN."""
+  if not gan.info:
+    return None
   return categorical, (z[:, : gan.latent_continuous] if gan.latent_continuous else None)
 
 
@@ -299,7 +301,7 @@ def g_step(
   """
   g_labels = labels if codes is None else codes
   fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_labels, key)
-  info = info_codes(gan, z, codes) if gan.info else None
+  info = info_codes(gan, z, codes)
   return _g_update(gan, state, fake, g_vjp, g_vars, d_loss, labels, key, info)
 
 

@@ -195,7 +195,7 @@ def _standing(gan: GAN) -> Callable:
       lambda p, v: jnp.full_like(v, old) if _is_moment(p) else v, vars_
     )
     z = gan.sample_latent(key, STANDING_BATCH)
-    y = _uniform_labels(gan, key, STANDING_BATCH)
+    y = _fake_labels(gan, key, STANDING_BATCH)
     return steps.apply(gan.generator, params, start, z, True, y, gan.rngs(key))[1]
 
   def standing(params, vars_):
@@ -220,7 +220,7 @@ def _standing(gan: GAN) -> Callable:
   return jax.jit(standing)
 
 
-def _uniform_labels(gan: GAN, key: jax.Array, n: int) -> jax.Array | None:
+def _fake_labels(gan: GAN, key: jax.Array, n: int) -> jax.Array | None:
   """Classes (or InfoGAN codes) drawn as in training, for G's `labels=`; or None."""
   if not gan.g_classes:
     return None
@@ -231,7 +231,7 @@ def _uniform_labels(gan: GAN, key: jax.Array, n: int) -> jax.Array | None:
 def _generator(gan: GAN, batch_size: int) -> Callable:
   def generate(g_params, g_vars, key):
     z = gan.sample_latent(key, batch_size)
-    y = _uniform_labels(gan, key, batch_size)
+    y = _fake_labels(gan, key, batch_size)
     return steps.apply(gan.generator, g_params, g_vars, z, False, y)[0]
 
   return jax.jit(generate)
