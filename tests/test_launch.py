@@ -404,10 +404,6 @@ def test_resume_loop_gives_up_on_failing_runs(fake_cloud):
   assert sum('remote_run' in c for c in calls(tmp_path)) == 2
 
 
-@pytest.mark.skip(
-  reason='hangs on this machine type since 2026-12-02 (its fake trainer and scripts unchanged); '
-  'under investigation, see the closing note of that day'
-)
 def test_run_detaches_attaches_and_stops(fake_cloud):
   """`run` survives its ssh session; a second `run` attaches; `stop` sends SIGTERM."""
   env, tmp_path = fake_cloud
@@ -420,6 +416,9 @@ def test_run_detaches_attaches_and_stops(fake_cloud):
     stderr=subprocess.PIPE,
     text=True,
     start_new_session=True,
+    # A suite started under nohup passes SIGHUP ignored to its children, and bash cannot undo
+    # that itself; the laptop-closing case needs the default disposition.
+    preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
   )
   try:
     deadline = time.time() + 300
