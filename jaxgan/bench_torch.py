@@ -70,7 +70,7 @@ def unmirrored(config) -> list[str]:
     'optim.name': (optim.get('name', 'adam'), ('adam', 'adamw')),
     'optim.schedule': (optim.get('schedule', 'constant'), ('constant',)),
   }
-  for key in ('gp_weight', 'r1_weight', 'label_smoothing', 'ema_decay'):
+  for key in ('gp_weight', 'r1_weight', 'label_smoothing', 'ema_decay', 'mode_seeking'):
     want[f'train.{key}'] = (train.get(key, 0.0), (0, 0.0))
   if model.name == 'dcgan':
     want |= {
@@ -82,6 +82,7 @@ def unmirrored(config) -> list[str]:
       'model.g_dropout': (model.get('g_dropout', 0.0), (0, 0.0)),
       'model.d_dropout': (model.get('d_dropout', 0.0), (0, 0.0)),
       'model.d_activation': (model.get('d_activation', 'leaky_relu'), ('leaky_relu',)),
+      'model.d_minibatch_std': (model.get('d_minibatch_std', 0), (0,)),
     }
   elif model.name == 'resnet':
     want['model.attention_res'] = (model.get('attention_res', 0), (0,))

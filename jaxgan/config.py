@@ -47,6 +47,7 @@ SCHEMA: dict[str, checks.Check] = {
   'train.r1_every': checks.integer(1),
   'train.label_smoothing': checks.beta,
   'train.info_weight': checks.nonneg_float,
+  'train.mode_seeking': checks.nonneg_float,
   'train.ema_decay': checks.beta,
   'train.ema_start': checks.integer(0),
   'train.standing_stats': checks.integer(0),

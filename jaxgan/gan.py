@@ -39,6 +39,9 @@ class GAN:
   the codes under D's code head on the fake batch (the cross-entropy of the categorical one,
   a unit-variance Gaussian's for the continuous ones): a lower bound of the mutual information
   between codes and image, less constants.
+  `mode_seeking` > 0 adds that times MSGAN's mode-seeking term (Mao et al. 2019) to G's loss:
+  mean|z1 - z2| / mean|G(z1) - G(z2)| between the two halves of the fake batch, which share
+  their labels, so that G cannot map different latents of one class to one image.
   `standing_stats` > 0: before sampling, G's batch-norm statistics are recomputed from that
   many batches of latents (BigGAN's "standing statistics"), instead of the running averages of
   training, which lag behind G's params and do not belong to the EMA params at all.
@@ -72,6 +75,7 @@ class GAN:
   latent_classes: int = 0
   latent_continuous: int = 0
   info_weight: float = 1.0
+  mode_seeking: float = 0.0
   standing_stats: int = 0  # batches of STANDING_BATCH latents; 0: the running averages
   augment: str = ''
   augment_p: float | str = 1.0

@@ -252,6 +252,7 @@ def _g_update(
   labels: jax.Array | None = None,
   key: jax.Array | None = None,
   codes: Codes | None = None,
+  z: jax.Array | None = None,
 ) -> tuple[GANState, Metrics]:
   aug = _augmenter(gan, state, key)
 
@@ -263,9 +264,12 @@ def _g_update(
     out, _ = apply(gan.discriminator, state.d_params, state.d_vars, x, True, labels, rngs)
     logits, code_logits = _d_outputs(gan, out)
     loss = gan.objective.g_loss(logits)
-    if not gan.info:
-      return loss, loss
-    return loss + gan.info_weight * _info_loss(gan, code_logits, codes), loss
+    total = loss
+    if gan.info:
+      total += gan.info_weight * _info_loss(gan, code_logits, codes)
+    if gan.mode_seeking:
+      total += gan.mode_seeking * _mode_seeking_loss(fake, z)
+    return total, loss
 
   (_, loss), d_fake = jax.value_and_grad(loss_fn, has_aux=True)(fake)
   (grads,) = g_vjp(d_fake)  # chain rule through G: only G's params get gradients
@@ -282,6 +286,14 @@ def _g_update(
     'g_skipped': _skipped(skip),
   }
   return new, metrics
+
+
+def _mode_seeking_loss(fake: jax.Array, z: jax.Array) -> jax.Array:
+  """MSGAN's term: 1 / (mean|G(z1) - G(z2)| / mean|z1 - z2|), the batch's halves as pairs."""
+  h = fake.shape[0] // 2
+  image_distance = jnp.mean(jnp.abs(fake[:h] - fake[h : 2 * h]).astype(jnp.float32))
+  latent_distance = jnp.mean(jnp.abs(z[:h] - z[h : 2 * h]))
+  return 1.0 / (image_distance / latent_distance + 1e-5)
 
 
 def g_step(
@@ -302,7 +314,7 @@ def g_step(
   g_labels = labels if codes is None else codes
   fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_labels, key)
   info = info_codes(gan, z, codes)
-  return _g_update(gan, state, fake, g_vjp, g_vars, d_loss, labels, key, info)
+  return _g_update(gan, state, fake, g_vjp, g_vars, d_loss, labels, key, info, z)
 
 
 def ema_update(
@@ -311,6 +323,20 @@ def ema_update(
   """ema * decay + params * (1 - decay) from `step` >= `start` on; a copy of params before."""
   on = step >= start
   return jax.tree.map(lambda e, p: jnp.where(on, decay * e + (1 - decay) * p, p), ema, params)
+
+
+def fake_labels(gan: GAN, key: jax.Array, batch: int) -> tuple[jax.Array | None, ...]:
+  """(G's labels, D's labels) of the fake batch drawn with `key`: classes, or InfoGAN's
+  categorical code (which D does not take); (None, None) for an unconditional GAN. With the
+  mode-seeking term, image i and image i + batch // 2 get the same label."""
+  if not gan.g_classes:
+    return None, None
+  # Folded from the latent's key, so the unconditional random stream is unchanged.
+  y = gan.sample_labels(jax.random.fold_in(key, _LABEL_KEY), batch)
+  if gan.mode_seeking:
+    h = batch // 2
+    y = jnp.concatenate([y[:h], y[:h], y[2 * h :]])
+  return (y, None) if gan.latent_classes else (y, y)
 
 
 def train_step(
@@ -331,16 +357,8 @@ def train_step(
   batch = real.shape[1]
   keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + gan.g_steps)
 
-  def fake_labels(key):
-    """(G's labels, D's labels) of a fake batch: a class, or InfoGAN's categorical code."""
-    # Folded from the latent's key, so the unconditional random stream is unchanged.
-    if not gan.g_classes:
-      return None, None
-    y = gan.sample_labels(jax.random.fold_in(key, _LABEL_KEY), batch)
-    return (y, None) if gan.latent_classes else (y, y)
-
   def fake_inputs(key):
-    g_y, d_y = fake_labels(key)
+    g_y, d_y = fake_labels(gan, key, batch)
     z = gan.sample_latent(key, batch)
     return z, g_y, d_y, info_codes(gan, z, g_y if gan.latent_classes else None)
 
@@ -357,7 +375,7 @@ def train_step(
       z, g_y, d_y, codes = fake_inputs(key)
       fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_y, key)
     d_loss = d_metrics[-1]['d_loss']
-    state, m = _g_update(gan, state, fake, g_vjp, g_vars, d_loss, d_y, key, codes)
+    state, m = _g_update(gan, state, fake, g_vjp, g_vars, d_loss, d_y, key, codes, z)
     g_metrics.append(m)
   metrics = {**_reduce(d_metrics), **_reduce(g_metrics)}
   if gan.ema_decay:

@@ -1,5 +1,7 @@
 """The GAN family: penalties, label smoothing, weight decay, generator EMA."""
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -525,3 +527,80 @@ def test_infogan_and_conditional_exclude_each_other(test_config):
   test_config.model.conditional = True
   with pytest.raises(ConfigError, match='latent_classes .InfoGAN. and model.conditional'):
     config_lib.validate(test_config)
+
+
+# --- Minibatch standard deviation and mode seeking ------------------------------------------
+
+
+def test_minibatch_std_by_hand():
+  """Image i gets the std over its group {j : j = i mod N/g}, averaged over all features."""
+  from jaxgan.models import layers
+
+  x = jax.random.normal(jax.random.PRNGKey(0), (6, 2, 3, 4))
+  out = np.asarray(layers.minibatch_std(x, 3))
+  assert out.shape == (6, 2, 3, 5)
+  np.testing.assert_array_equal(out[..., :4], x)
+  xs = np.asarray(x, np.float64)
+  for i in range(6):
+    group = xs[[j for j in range(6) if j % 2 == i % 2]]
+    want = np.sqrt(group.var(axis=0) + 1e-8).mean()
+    np.testing.assert_allclose(out[i, ..., 4], want, rtol=1e-5)
+  # A batch not divisible by the group size uses the largest divisor below it (here 1: std 0).
+  odd = np.asarray(layers.minibatch_std(x[:5], 4))
+  np.testing.assert_allclose(odd[..., 4], 1e-4, rtol=1e-3)
+
+
+def test_minibatch_std_d_sees_the_batch_spread():
+  """With the layer, D's logit for an image depends on the rest of its group; without, not."""
+  x = jax.random.uniform(jax.random.PRNGKey(1), (4, 8, 8, 1), minval=-1)
+  other = x.at[1:].set(x[0])  # image 0 alike, its group mates now its copies
+  for group, depends in [(4, True), (0, False)]:
+    gan = _dcgan_gan(minibatch_std=group, norm='none')
+    state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+
+    def d(x):
+      return steps.apply(gan.discriminator, state.d_params, state.d_vars, x, False)[0]  # noqa: B023
+
+    differs = abs(float(d(x)[0] - d(other)[0])) > 1e-6
+    assert differs == depends, group
+
+
+def test_mode_seeking_g_gradient_is_the_msgan_objective():
+  """G's update is minus the gradient of g_loss + w * mean|z1 - z2| / mean|G(z1) - G(z2)|,
+  the batch's halves being the pairs."""
+  gan = GAN(
+    _conditional_gan().generator,
+    _conditional_gan().discriminator,
+    optax.sgd(1.0),
+    optax.sgd(1.0),
+    latent_dim=6,
+    num_classes=3,
+    mode_seeking=0.4,
+  )
+  state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
+  z, y = gan.sample_latent(jax.random.PRNGKey(3), 6), jnp.array([0, 2, 1, 0, 2, 1])
+
+  def total(g_params):
+    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, y)[0]
+    logits = steps.apply(gan.discriminator, state.d_params, state.d_vars, fake, True, y)[0]
+    ratio = jnp.mean(jnp.abs(fake[:3] - fake[3:])) / jnp.mean(jnp.abs(z[:3] - z[3:]))
+    return gan.objective.g_loss(logits) + 0.4 / (ratio + 1e-5)
+
+  want = jax.grad(total)(state.g_params)
+  new, _ = steps.g_step(gan, state, z, labels=y)
+  got = jax.tree.map(lambda old, upd: old - upd, state.g_params, new.g_params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7), got, want)
+  off = steps.g_step(dataclasses.replace(gan, mode_seeking=0.0), state, z, labels=y)[0]
+  assert not np.allclose(off.g_params['Dense_0']['kernel'], new.g_params['Dense_0']['kernel'])
+
+
+def test_mode_seeking_pairs_share_labels():
+  """The fake batch's halves get the same labels, so each pair differs only in its latent."""
+  gan = dataclasses.replace(_conditional_gan(), mode_seeking=1.0)
+  g_y, d_y = steps.fake_labels(gan, jax.random.PRNGKey(0), 9)
+  y = np.asarray(g_y)
+  np.testing.assert_array_equal(y[:4], y[4:8])
+  np.testing.assert_array_equal(y, d_y)
+  assert len(set(y[:4].tolist())) > 1  # still drawn, not one label
+  off = np.asarray(steps.fake_labels(_conditional_gan(), jax.random.PRNGKey(0), 9)[0])
+  assert not np.array_equal(off[:4], off[4:8])

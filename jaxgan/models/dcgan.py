@@ -26,6 +26,7 @@ SCHEMA: dict[str, checks.Check] = {  # this family's keys under config.model
   'g_dropout': checks.beta,
   'd_dropout': checks.beta,
   'd_activation': checks.one_of('leaky_relu', 'relu'),
+  'd_minibatch_std': checks.integer(0),
 }
 
 
@@ -52,6 +53,7 @@ def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.M
     code_outputs=code_outputs,
     dropout=cfg.get('d_dropout', 0.0),
     activation=cfg.get('d_activation', 'leaky_relu'),
+    minibatch_std=cfg.get('d_minibatch_std', 0),
   )
   return g, d
 
@@ -158,6 +160,7 @@ class Discriminator(nn.Module):
   code_outputs: int = 0
   dropout: float = 0.0  # after each activation, in training (the 'dropout' stream)
   activation: str = 'leaky_relu'  # LeakyReLU(0.2) as in DCGAN, or 'relu'
+  minibatch_std: int = 0  # > 0: group size of a minibatch-std channel before the dense layer
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True, labels: jax.Array | None = None):
@@ -170,6 +173,8 @@ class Discriminator(nn.Module):
         x = _norm(self.norm, train, x)
       act = nn.leaky_relu(x, 0.2) if self.activation == 'leaky_relu' else nn.relu(x)
       x = _dropout(self.dropout, train, act)
+    if self.minibatch_std:
+      x = layers.minibatch_std(x, self.minibatch_std)
     x = x.reshape(x.shape[0], -1)
     dense = nn.Dense(1, kernel_init=_init, dtype=self.dtype)
     logits = layers.spectral_apply(dense, x, sn, train)[:, 0]

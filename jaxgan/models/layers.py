@@ -304,6 +304,19 @@ def spectral_apply(layer: nn.Module, x, spectral_norm: bool, train: bool) -> jax
   return layer(x)
 
 
+def minibatch_std(x: jax.Array, group: int) -> jax.Array:
+  """x (N, H, W, C) with one more channel: the standard deviation of the features over a group
+  of `group` images, averaged over features and positions (ProGAN's minibatch standard
+  deviation, Karras et al. 2018), so that D can see how varied a batch is. Image i belongs to
+  group i mod (N / g), g the largest divisor of N up to `group`."""
+  n = x.shape[0]
+  g = max(d for d in range(1, min(group, n) + 1) if n % d == 0)
+  y = x.astype(jnp.float32).reshape(g, n // g, *x.shape[1:])
+  std = jnp.sqrt(jnp.var(y, axis=0) + 1e-8).mean(axis=(1, 2, 3))  # (N / g,)
+  std = jnp.broadcast_to(jnp.tile(std, g)[:, None, None, None], (*x.shape[:3], 1))
+  return jnp.concatenate([x, std.astype(x.dtype)], axis=-1)
+
+
 def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
   """(N, H, W, C*b*b) -> (N, H*b, W*b, C): the pixel-shuffle rearrangement."""
   n, h, w, c = x.shape
