@@ -2,10 +2,9 @@
 
   python -m jaxgan.main --config=configs/mnist_best.py --workdir=runs/mnist_best
 
-configs/mnist.py (DCGAN on 100 k-means clusters of the pixels, no labels; D at half G's
-learning rate; G's EMA) trained four times longer: 16,000 steps, evaluated every 4,000, about
-35 minutes on the 2-core CPU of docs/results.md at the default's 7-8.6 steps/s (an estimate:
-its one run so far was stopped at step 4,300; docs/results.md).
+configs/mnist.py (DCGAN on 200 k-means clusters of the pixels, no labels; the mode-seeking
+term; D at half G's learning rate; G's EMA) trained four times longer: 16,000 steps, evaluated
+every 4,000. Its run time and figures on the 2-core CPU: docs/results.md.
 """
 
 from configs import mnist

@@ -40,6 +40,7 @@ def get_config():
   config.train.d_steps = config.train.g_steps = 1
   config.train.balance = 'none'
   config.train.ema_decay = 0.0
+  config.train.mode_seeking = 0.0
   config.train.standing_stats = 0  # sampled with the running averages of training
   config.train.gp_weight = config.train.r1_weight = config.train.label_smoothing = 0.0
   return config

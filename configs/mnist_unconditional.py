@@ -21,4 +21,5 @@ def get_config():
   config.optim.g_lr = config.optim.d_lr = 1e-3
   config.train.ema_decay = 0.0
   config.train.ema_start = 0
+  config.train.mode_seeking = 0.0
   return config

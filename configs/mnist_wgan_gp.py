@@ -22,5 +22,6 @@ def get_config():
   config.model.d_norm = 'none'
   config.model.conditional = False  # unconditional, as in the paper
   config.data.clusters = 0
+  config.train.mode_seeking = 0.0
   config.num_steps = 2000
   return config

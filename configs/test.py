@@ -31,4 +31,5 @@ def get_config():
   config.model.conditional = False  # an unconditional GAN; tests turn the options on
   config.data.clusters = 0
   config.train.ema_decay, config.train.ema_start = 0.0, 0
+  config.train.mode_seeking = 0.0
   return config

@@ -191,7 +191,7 @@ def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
   # configs/mnist.py imports nothing from configs/, so it loads from any folder; made
   # unconditional here, as the PyTorch reference is.
   argv += ['--config.model.conditional=False', '--config.data.clusters=0']
-  argv += ['--config.train.ema_decay=0']
+  argv += ['--config.train.ema_decay=0', '--config.train.mode_seeking=0']
   argv += ['--config.batch_size=8', '--config.model.g_features=16,8']
   argv += ['--config.model.d_features=8,16', '--config.train.steps_per_call=1']
   argv += ['--steps=2', '--rounds=2', f'--out={tmp_path / "r.json"}', *with_torch]
