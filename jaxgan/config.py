@@ -159,6 +159,11 @@ def _check_combinations(config) -> None:
       f'config.model.latent_continuous={config.model.latent_continuous} is more than '
       f'model.latent_dim={config.model.latent_dim}: the continuous codes are dims of z'
     )
+  if config.train.get('mode_seeking', 0.0) and config.batch_size < 2:
+    raise ConfigError(
+      f'config.train.mode_seeking pairs the two halves of the fake batch: batch_size must be '
+      f'at least 2, got {config.batch_size}'
+    )
   if config.train.augment_p == 'adaptive' and not augment.parse(config.train.augment):
     raise ConfigError(
       "config.train.augment_p='adaptive' needs ops in train.augment, e.g. 'translation,cutout'"

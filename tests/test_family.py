@@ -604,3 +604,14 @@ def test_mode_seeking_pairs_share_labels():
   assert len(set(y[:4].tolist())) > 1  # still drawn, not one label
   off = np.asarray(steps.fake_labels(_conditional_gan(), jax.random.PRNGKey(0), 9)[0])
   assert not np.array_equal(off[:4], off[4:8])
+
+
+def test_mode_seeking_needs_a_pair(test_config):
+  from jaxgan import config as config_lib
+  from jaxgan.errors import ConfigError
+
+  test_config.train.mode_seeking = 0.5
+  config_lib.validate(test_config)
+  test_config.batch_size = 1
+  with pytest.raises(ConfigError, match='mode_seeking.*at least 2'):
+    config_lib.validate(test_config)
