@@ -4,7 +4,9 @@
 
 configs/mnist.py (DCGAN on 200 k-means clusters of the pixels, no labels; the mode-seeking
 term; D at half G's learning rate; G's EMA) trained four times longer: 16,000 steps, evaluated
-every 4,000. Its run time and figures on the 2-core CPU: docs/results.md.
+every 4,000. On the 2-core CPU of docs/results.md: FID 1.7 in the MNIST classifier's features
+at step 16,000, 48 minutes for the whole command with the test suite sharing the CPU for the
+first 25 of them.
 """
 
 from configs import mnist
