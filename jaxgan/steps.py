@@ -309,7 +309,8 @@ def g_step(
   code `codes`; its continuous codes are in z).
 
   `d_loss` (the latest D loss) is needed only for balancing; `key` feeds the networks' RNG
-  streams (needed when G or D is stochastic).
+  streams (needed when G or D is stochastic). With gan.mode_seeking, the batch's halves are
+  the term's pairs: give them the same labels, as `fake_labels` draws them.
   """
   g_labels = labels if codes is None else codes
   fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_labels, key)

@@ -71,7 +71,8 @@ def _shrunk(name: str, tmp_path: Path, monkeypatch):
   if config.data.name == 'stacked_mnist':
     config.data.stacked_size = 64  # build only a few images
   # The tiny data sets hold a few dozen; of MNIST's 60,000, a few hundred do (k-means is fast).
-  config.data.subset = min(config.data.subset or 256, 8 if config.data.name != 'mnist' else 256)
+  cap = 256 if config.data.name == 'mnist' else 8
+  config.data.subset = min(config.data.subset or cap, cap)
   config.data.clusters = min(config.data.clusters, 4)
   shrink_model(config.model)
   config.train.d_steps = min(config.train.d_steps, 2)  # keeps n_d > 1, compiles faster

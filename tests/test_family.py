@@ -568,14 +568,8 @@ def test_minibatch_std_d_sees_the_batch_spread():
 def test_mode_seeking_g_gradient_is_the_msgan_objective():
   """G's update is minus the gradient of g_loss + w * mean|z1 - z2| / mean|G(z1) - G(z2)|,
   the batch's halves being the pairs."""
-  gan = GAN(
-    _conditional_gan().generator,
-    _conditional_gan().discriminator,
-    optax.sgd(1.0),
-    optax.sgd(1.0),
-    latent_dim=6,
-    num_classes=3,
-    mode_seeking=0.4,
+  gan = dataclasses.replace(
+    _conditional_gan(), g_optimizer=optax.sgd(1.0), d_optimizer=optax.sgd(1.0), mode_seeking=0.4
   )
   state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
   z, y = gan.sample_latent(jax.random.PRNGKey(3), 6), jnp.array([0, 2, 1, 0, 2, 1])
