@@ -93,6 +93,8 @@ def test_signal_checkpoints_and_resumes(tmp_path, sig, code):
   assert 'checkpoint at step' in out
   steps = [int(s) for s in os.listdir(tmp_path / 'checkpoints') if s.isdigit()]
   assert len(steps) == 1 and steps[0] >= 20
+  if sig != signal.SIGTERM:
+    return  # resuming does not depend on the signal that stopped the run
   # Running the same command again resumes from there and finishes.
   r = run(tmp_path, f'--config.num_steps={steps[0] + 2}', '--config.log_every=1')
   assert r.returncode == 0, r.stderr[-2000:]

@@ -16,7 +16,7 @@ import numpy as np
 from jaxgan import workdir as workdir_lib
 from tests.conftest import REPO
 
-KILLS = 6  # each restart costs a few seconds of start-up
+KILLS = 4  # each restart costs a few seconds of start-up
 ARGS = [
   '--config=configs/test.py',
   '--config.num_steps=40',

@@ -54,7 +54,7 @@ def one_device(tmp_path_factory):
   return workdir, run(workdir, 1)
 
 
-@pytest.mark.parametrize('devices', [2, 8])
+@pytest.mark.parametrize('devices', [8])
 def test_same_run_on_several_devices(one_device, tmp_path, devices):
   ref_dir, ref = one_device
   rows = run(tmp_path, devices)
@@ -64,7 +64,7 @@ def test_same_run_on_several_devices(one_device, tmp_path, devices):
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=PARAM_ATOL), a, b)
 
 
-@pytest.mark.parametrize('first, then', [(4, 1), (1, 4)])
+@pytest.mark.parametrize('first, then', [(4, 1), (1, 2)])
 def test_resume_on_another_device_count(one_device, tmp_path, first, then):
   _, ref = one_device
   run(tmp_path, first, num_steps=3)
