@@ -19,7 +19,10 @@ jaxgan runs, not papers; README "Sample quality"). With Inception weights:
 
 Random left-right flips and standing batch-norm statistics for sampling are on: a 10-minute
 CPU run with both had far fewer of the vertical-stripe artifacts of a run without them
-(docs/results.md, "CIFAR-10 DCGAN recipe").
+(docs/results.md, "CIFAR-10 DCGAN recipe"). Adam at 1e-3 for G and 5e-4 for D, as in
+configs/mnist.py (DCGAN's 2e-4 for both: --config.optim.g_lr=2e-4 --config.optim.d_lr=2e-4):
+at step 4,500 of a 15-minute CPU run, FID 4.8 and recall 0.37 against 6.3 and 0.23, with
+clearer objects (docs/results.md, "CIFAR-10 DCGAN: learning rates and EMA").
 
 Runtime on the 2-core AMD EPYC CPU of docs/results.md, nothing else running: 5.1-6.0 steps/s
 at batch 64 (21 GFLOP a step), 3,110 steps in 10 minutes; use a GPU or TPU for real runs.
@@ -64,6 +67,7 @@ def get_config(source: str = '') -> ml_collections.ConfigDict:
   config.model.g_features = (256, 128, 64)  # G: dense -> 4x4x256 -> 8x8x128 -> 16x16x64
   config.model.d_features = (64, 128, 256)  # D: 32x32 -> 16x16x64 -> 8x8x128 -> 4x4x256
   config.data.mirror = True
+  config.optim.g_lr, config.optim.d_lr = 1e-3, 5e-4  # G twice as fast as D (docs/results.md)
   config.train.standing_stats = 10  # grids from BN statistics of G itself (README)
   config.eval_every = 1000
   config.eval_num_samples = 10_000  # as many as the test split has

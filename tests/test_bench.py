@@ -150,7 +150,7 @@ def test_torch_reference_refuses_what_it_does_not_mirror():
 
 @pytest.mark.parametrize('name', ['cifar10_dcgan', 'cifar10_sngan'])
 def test_bench_times_cifar_configs_against_torch(name, monkeypatch):
-  """Both CIFAR-10 recipes' networks, narrowed, timed on both sides; SNGAN with 2 D updates a
+  """Both CIFAR-10 recipes' networks, narrowed, timed on both sides; SNGAN with 1 D update a
   step, not 5, which would take as much longer to compile (the schedule is checked above)."""
   pytest.importorskip('torch')
   from jaxgan import bench
@@ -164,7 +164,7 @@ def test_bench_times_cifar_configs_against_torch(name, monkeypatch):
     config.model.g_features, config.model.d_features = (16, 8, 4), (4, 8, 16)
   else:
     config = _tiny_sngan()
-    config.train.d_steps = 2
+    config.train.d_steps = 1
   config.batch_size = 2
   config.train.steps_per_call = 1
   r = bench.benchmark(config, (32, 32, 3), steps=1, rounds=1, with_torch=True, tune_malloc=False)
