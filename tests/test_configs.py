@@ -89,6 +89,21 @@ def test_recipes_validate_with_the_folder_source(name):
   assert config.data.resolution == 32
 
 
+@pytest.mark.parametrize('name', ['cifar10_sngan', 'cifar10_sngan_cond'])
+def test_sngan_cpu_option_narrows_the_run_and_keeps_the_data(name):
+  module = importlib.import_module(f'configs.{name}')
+  full, cpu = module.get_config('folder'), module.get_config('folder,cpu')
+  cpu.data.dir = str(REPO)
+  config_lib.validate(cpu)
+  assert cpu.data.to_dict() == dict(full.data.to_dict(), dir=str(REPO))
+  assert (cpu.model.name, cpu.train.loss) == (full.model.name, full.train.loss)
+  assert cpu.model.g_ch < full.model.g_ch and cpu.train.d_steps < full.train.d_steps
+  assert module.get_config('cpu').data.name == 'cifar10'
+  for bad in ('folder,gpu', 'folder,cifar10', 'cpu,cpu'):
+    with pytest.raises(ValueError, match='bad config argument'):
+      module.get_config(bad)
+
+
 def test_every_config_is_found():
   assert {'mnist', 'test', 'mnist_wgan_gp', 'mnist_hinge_sn', 'mnist_lsgan'} <= set(CONFIGS)
   assert {'mnist_conditional', 'folder', 'cifar10'} <= set(CONFIGS)
