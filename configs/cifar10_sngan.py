@@ -24,7 +24,7 @@ On a CPU, `:cpu` (`:folder,cpu` for the JPEG folder) narrows the run to about 15
 same blocks 32 channels wide, 1 D update per G update, Adam 1e-3 for G and 5e-4 for D (b1=0,
 b2=0.9), standing batch-norm statistics for sampling, 2,000 iterations (27 GFLOP each, 2.4
 iterations/s on a quiet 2-core Intel Xeon here), evaluated every 500. Its grids show objects
-by the end (docs/results.md, "A CPU-sized SNGAN"):
+by the end (docs/results.md, "SNGAN's `:cpu` option"):
 
   python -m jaxgan.main --config=configs/cifar10_sngan.py:folder,cpu \
     --workdir=runs/cifar10_sngan_cpu --config.data.dir=/tmp/data/cifar10-jpg
