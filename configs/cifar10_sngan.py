@@ -20,11 +20,12 @@ of its cores (`python -m jaxgan.bench --config=configs/cifar10_sngan.py
 there. They are meant for a GPU: about 2 hours on one H100 or H200 (an estimate from that
 FLOP count at a quarter of the chip's float32 peak, not measured).
 
-On a CPU, `:cpu` (`:folder,cpu` for the JPEG folder) narrows the run to about 15 minutes: the
+On a CPU, `:cpu` (`:folder,cpu` for the JPEG folder) narrows the run to 15-20 minutes: the
 same blocks 32 channels wide, 1 D update per G update, Adam 1e-3 for G and 5e-4 for D (b1=0,
 b2=0.9), standing batch-norm statistics for sampling, 2,000 iterations (27 GFLOP each, 2.4
-iterations/s on a quiet 2-core Intel Xeon here), evaluated every 500. Its grids show objects
-by the end (docs/results.md, "SNGAN's `:cpu` option"):
+iterations/s on a quiet 2-core Intel Xeon here; 18 minutes for the whole command, evaluations
+every 500 included). Its grids show some objects by the end (docs/results.md, "SNGAN's
+`:cpu` option"):
 
   python -m jaxgan.main --config=configs/cifar10_sngan.py:folder,cpu \
     --workdir=runs/cifar10_sngan_cpu --config.data.dir=/tmp/data/cifar10-jpg
