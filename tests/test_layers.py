@@ -145,9 +145,17 @@ def test_compiler_options_keep_convolutions_out_of_ynnpack():
     jax.config.update('jax_disable_most_optimizations', fast_compile)
 
 
-@pytest.mark.parametrize('k, c_in, c_out', [(3, 1, 8), (3, 16, 4), (5, 6, 6)])
-def test_same_conv_equals_flax_conv_and_its_gradients(k, c_in, c_out):
-  x = jax.random.normal(jax.random.PRNGKey(0), (3, 10, 12, c_in))
+@pytest.mark.parametrize(
+  'k, c_in, c_out, n, size',
+  [
+    (3, 1, 8, 3, (10, 12)),  # thin input: im2col
+    (3, 16, 4, 3, (10, 12)),  # thin output: one matmul, then shifted sums
+    (5, 6, 6, 3, (10, 12)),
+    (3, 6, 5, 16, (16, 16)),  # on CPU, the kernel gradient summed over chunks of the batch
+  ],
+)
+def test_same_conv_equals_flax_conv_and_its_gradients(k, c_in, c_out, n, size):
+  x = jax.random.normal(jax.random.PRNGKey(0), (n, *size, c_in))
   ours, theirs = layers.Conv(c_out, k), nn.Conv(c_out, (k, k), padding='SAME')
   params = theirs.init(jax.random.PRNGKey(1), x)  # the same parameter tree for both
   assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x)) == jax.tree.map(
@@ -177,3 +185,44 @@ def test_same_conv_second_derivative_equals_autodiff():
 
   got = jax.jit(jax.grad(penalty(layers.conv_same)))(kernel)
   np.testing.assert_allclose(got, jax.grad(penalty(reference))(kernel), rtol=1e-4, atol=1e-4)
+
+
+def _upsample_then_conv(conv, params, x):
+  return conv.apply(params, jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+
+
+def _conv_then_pool(conv, params, x):
+  return nn.avg_pool(conv.apply(params, x), (2, 2), (2, 2))
+
+
+RESAMPLED = [
+  (layers.UpsampleConv3x3, _upsample_then_conv),
+  (layers.Conv3x3AvgPool, _conv_then_pool),
+]
+
+
+@pytest.mark.parametrize('module, textbook', RESAMPLED)
+@pytest.mark.parametrize('c_in, c_out', [(3, 8), (8, 3), (6, 5)])  # thin and wide code paths
+def test_resampled_convs_equal_textbook_form(module, textbook, c_in, c_out):
+  """One stride-2 layer = the 3x3 conv (flax's, same parameters) with the resampling beside it:
+  outputs, gradients w.r.t. parameters and input, and the input gradient's own gradient."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 8, c_in))
+  ours, conv = module(c_out), nn.Conv(c_out, (3, 3), padding='SAME')
+  params = ours.init(jax.random.PRNGKey(1), x)
+  params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias too
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, conv.init(jax.random.key(2), x))
+  theirs = functools.partial(textbook, conv)
+  np.testing.assert_allclose(ours.apply(params, x), theirs(params, x), rtol=1e-5, atol=1e-5)
+
+  def penalised_loss(apply):
+    def loss(p, x):
+      return jnp.sum(jnp.sin(apply(p, x)))
+
+    return lambda p, x: loss(p, x) + jnp.sum(jax.grad(loss, argnums=1)(p, x) ** 2)
+
+  got = jax.grad(penalised_loss(ours.apply), argnums=(0, 1))(params, x)
+  want = jax.grad(penalised_loss(theirs), argnums=(0, 1))(params, x)
+  # Float32 sums in another order: errors relative to each gradient's largest entry.
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5 * np.abs(b).max()), got, want
+  )

@@ -129,6 +129,13 @@ def _conv(x, features: int, k: int, name: str, sn: bool, train: bool, **kw) -> j
   return layers.spectral_apply(conv, x, sn, train)
 
 
+def _resampled_conv(layer, x, features: int, name: str, sn: bool, train: bool, **kw):
+  """`layer` (layers.UpsampleConv3x3 or Conv3x3AvgPool): the 3x3 conv's parameters, as `_conv`."""
+  return layers.spectral_apply(
+    layer(features, kernel_init=_RES_INIT, name=name, **kw), x, sn, train
+  )
+
+
 def _dense(x, features: int, name: str, sn: bool, train: bool, **kw) -> jax.Array:
   # A dense layer over the channels is a 1x1 convolution, and a plain matmul on every backend.
   dense = nn.Dense(features, kernel_init=kw.pop('kernel_init', _INIT), name=name, **kw)
@@ -185,7 +192,8 @@ class GBlock(nn.Module):
   def __call__(self, x, labels=None, train: bool = True) -> jax.Array:
     sn, f, nc = self.spectral_norm, self.features, self.num_classes
     h = nn.relu(_batch_norm(x, labels, nc, train, 'bn1'))
-    h = _conv(upsample(h), f, 3, 'conv1', sn, train, use_bias=False)  # bn2 cancels a bias
+    # bn2 cancels a bias
+    h = _resampled_conv(layers.UpsampleConv3x3, h, f, 'conv1', sn, train, use_bias=False)
     h = nn.relu(_batch_norm(h, labels, nc, train, 'bn2'))
     h = _conv(h, f, 3, 'conv2', sn, train)
     # A 1x1 conv commutes with nearest upsampling: on the small map it costs 4x less.
@@ -207,10 +215,12 @@ class DBlock(nn.Module):
     sn, f = self.spectral_norm, self.features
     h = x if self.first else nn.relu(x)
     h = _conv(h, f, 3, 'conv1', sn, train)
-    h = _conv(nn.relu(h), f, 3, 'conv2', sn, train)
     shortcut = x
     if self.downsample:
-      h, shortcut = avg_pool(h), avg_pool(x)  # pooling commutes with the 1x1 conv: 4x cheaper
+      h = _resampled_conv(layers.Conv3x3AvgPool, nn.relu(h), f, 'conv2', sn, train)
+      shortcut = avg_pool(x)  # pooling commutes with the 1x1 conv: 4x cheaper
+    else:
+      h = _conv(nn.relu(h), f, 3, 'conv2', sn, train)
     if self.first or self.downsample or x.shape[-1] != f:
       shortcut = _dense(shortcut, f, 'shortcut', sn, train, dtype=x.dtype)
     return h + shortcut
