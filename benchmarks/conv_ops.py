@@ -82,8 +82,12 @@ def time_layer(transposed, cin, cout, size, batch, rounds=5) -> dict[str, list[f
     'jax autodiff': _jax_ops(reference, x, kernel, dy, None),
     'torch': _torch_ops(transposed, x, kernel, dy),
   }
-  reps = max(1, 2048 // batch)
-  best = {name: [float('inf')] * 3 for name in impls}
+  return best_of_rounds(impls, max(1, 2048 // batch), rounds)
+
+
+def best_of_rounds(impls: dict, reps: int, rounds: int) -> dict[str, list[float]]:
+  """{implementation: [best ms per op]}: rounds alternate between the implementations."""
+  best = {name: [float('inf')] * len(thunks) for name, thunks in impls.items()}
   for _ in range(rounds):
     for name, thunks in impls.items():
       for i, thunk in enumerate(thunks):

@@ -12,20 +12,19 @@ widths). For learning rates that decay linearly to 0 over the run, as some reimp
 use: --config.optim.schedule=linear. Data sources and evaluation (every 1,000 G updates, in
 jaxgan's CIFAR-10 classifier's features) as in configs/cifar10_dcgan.py.
 
-Runtime: one iteration (5 D updates and 1 G update, 2,430 GFLOP by XLA's count) takes 17 s
-at batch 64 on the 2-core AMD EPYC CPU of this project when it is quiet (0.058 steps/s, 140
-GFLOP/s, compiled in 18 s), and took 52 s and 97 s while other processes used 1.35 and 1.65
-of its cores (`python -m jaxgan.bench --config=configs/cifar10_sngan.py
---config.train.steps_per_call=1 --steps=2 --rounds=1`): 50,000 iterations would take 10 days
-there. They are meant for a GPU: about 2 hours on one H100 or H200 (an estimate from that
-FLOP count at a quarter of the chip's float32 peak, not measured).
+Runtime: one iteration (5 D updates and 1 G update, 1,484 GFLOP by XLA's count) takes 11 s
+at batch 64 on a quiet 2-core Intel Xeon of this project (0.090 steps/s, `python -m
+jaxgan.bench --config=configs/cifar10_sngan.py:folder --config.data.dir=/tmp/data/cifar10-jpg
+--config.train.steps_per_call=1 --steps=1 --rounds=2`; docs/benchmarks.md): 50,000
+iterations would take 6 days there. They are meant for a GPU: about 1-2 hours on one H100 or
+H200 (an estimate from that FLOP count at a quarter of the chip's float32 peak, not measured).
 
 On a CPU, `:cpu` (`:folder,cpu` for the JPEG folder) narrows the run to 15-20 minutes: the
 same blocks 32 channels wide, 1 D update per G update, Adam 1e-3 for G and 5e-4 for D (b1=0,
-b2=0.9), standing batch-norm statistics for sampling, 2,000 iterations (27 GFLOP each, 2.4
-iterations/s on a quiet 2-core Intel Xeon here; 18 minutes for the whole command, evaluations
-every 500 included). Its grids show some objects by the end (docs/results.md, "SNGAN's
-`:cpu` option"):
+b2=0.9), standing batch-norm statistics for sampling, 3,000 iterations (15 GFLOP each, 3.6-4.2
+iterations/s on a quiet 2-core Intel Xeon here; 16.5 minutes for the whole command,
+evaluations every 500 included). Its grids show CIFAR-like objects by the end (docs/results.md,
+"SNGAN's `:cpu` option"):
 
   python -m jaxgan.main --config=configs/cifar10_sngan.py:folder,cpu \
     --workdir=runs/cifar10_sngan_cpu --config.data.dir=/tmp/data/cifar10-jpg
@@ -98,6 +97,6 @@ def cpu_sized(config: ml_collections.ConfigDict) -> None:
   config.train.d_steps = 1
   config.optim.g_lr, config.optim.d_lr = 1e-3, 5e-4
   config.train.standing_stats = 10
-  config.num_steps = 2000
+  config.num_steps = 3000
   config.log_every = 100
   config.sample_every = config.checkpoint_every = config.eval_every = 500

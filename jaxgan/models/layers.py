@@ -1,5 +1,6 @@
 """Convolutions that stay fast on CPU: the DCGAN's stride-2 ones (kernel 4, padding 1, PyTorch's
-conventions) and a stride-1 'SAME' one (`Conv`), with custom VJPs.
+conventions) and a stride-1 'SAME' one (`Conv`), with custom VJPs; and the ResNet blocks'
+resampling 3x3 convs (`UpsampleConv3x3`, `Conv3x3AvgPool`), computed by the stride-2 ones.
 
 Both layers keep a (4, 4, in, out) kernel with PyTorch's semantics, so weights move between the
 two frameworks by a transpose. A training step needs three products per layer, and the two
