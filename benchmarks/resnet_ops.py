@@ -60,8 +60,7 @@ def time_layer(fast, reference, size, cin, cout, batch, rounds) -> dict[str, lis
   rng = np.random.default_rng(0)
   x = rng.standard_normal((batch, size, size, cin), np.float32)
   kernel = 0.05 * rng.standard_normal((3, 3, cin, cout), np.float32)
-  dy = np.asarray(jax.eval_shape(fast, x, kernel).shape)
-  dy = rng.standard_normal(tuple(dy), np.float32)
+  dy = rng.standard_normal(jax.eval_shape(fast, x, kernel).shape, np.float32)
   impls = {
     'jaxgan': _jax_ops(fast, x, kernel, dy, layers.compiler_options()),
     'jax autodiff': _jax_ops(reference, x, kernel, dy, None),

@@ -180,21 +180,25 @@ def conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return _same_conv(x, kernel.astype(x.dtype))
 
 
+def _windows(x: jax.Array, k: int) -> list[jax.Array]:
+  """The k * k windows of x (N, H, W, ...) zero-padded 'SAME' for a k x k kernel, each the size
+  of x: window a * k + b is x shifted by (a - k // 2, b - k // 2)."""
+  p = k // 2
+  h, w = x.shape[1:3]
+  xp = jnp.pad(x, [(0, 0), (p, p), (p, p)] + [(0, 0)] * (x.ndim - 3))
+  return [xp[:, a : a + h, b : b + w] for a in range(k) for b in range(k)]
+
+
 def _same_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   k, _, c_in, c_out = kernel.shape
-  p = k // 2
-  n, h, w, _ = x.shape
   # XLA's convolution emitter is slow for a thin side (RGB in or out); matmuls are not.
-  if c_in <= _FEW_CHANNELS:  # im2col: the k * k shifted copies of x side by side, one matmul
-    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    patches = jnp.concatenate([xp[:, a : a + h, b : b + w] for a in range(k) for b in range(k)], -1)
-    return patches @ kernel.reshape(k * k * c_in, c_out)
+  if c_in <= _FEW_CHANNELS:  # im2col: the k * k windows of x side by side, one matmul
+    return jnp.concatenate(_windows(x, k), -1) @ kernel.reshape(k * k * c_in, c_out)
   if c_out <= _FEW_CHANNELS:  # each tap's product on every pixel in one matmul, then shifted sums
-    taps = (x @ kernel.transpose(2, 0, 1, 3).reshape(c_in, k * k * c_out)).reshape(
-      n, h, w, k * k, c_out
-    )
-    taps = jnp.pad(taps, ((0, 0), (p, p), (p, p), (0, 0), (0, 0)))
-    return sum(taps[:, a : a + h, b : b + w, a * k + b] for a in range(k) for b in range(k))
+    taps = x @ kernel.transpose(2, 0, 1, 3).reshape(c_in, k * k * c_out)
+    taps = taps.reshape(*x.shape[:3], k * k, c_out)
+    return sum(window[..., t, :] for t, window in enumerate(_windows(taps, k)))
+  p = k // 2
   return lax.conv_general_dilated(x, kernel, (1, 1), ((p, p), (p, p)), dimension_numbers=_DN)
 
 
@@ -206,22 +210,14 @@ _WGRAD_CHUNK_MIN_PIXELS = 16 * 16
 
 
 def _same_wgrad(x: jax.Array, dy: jax.Array, k: int) -> jax.Array:
-  """sum over (n, i) of x[i + t - p] (outer) dy[i] for each tap t: a conv over the batch.
-
-  x as (in, H, W, n) images with n features and dy as an (H, W, n, out) kernel: canonical
-  dimension labels, which XLA:CPU keeps fast inside a while loop too, unlike autodiff's form.
-  """
+  """sum over (n, i) of x[i + t - p] (outer) dy[i] for each tap t: the kernel gradient."""
   n, h, w, c_in = x.shape
   c_out = dy.shape[-1]
-  if c_out <= _FEW_CHANNELS:  # one matmul against the k * k shifted copies of the thin dy
-    p = k // 2
-    dp = jnp.pad(dy, ((0, 0), (p, p), (p, p), (0, 0)))
-    shifted = [
-      dp[:, 2 * p - a : 2 * p - a + h, 2 * p - b : 2 * p - b + w]
-      for a in range(k)
-      for b in range(k)
-    ]
-    y = x.reshape(-1, c_in).T @ jnp.concatenate(shifted, -1).reshape(-1, k * k * c_out)
+  if c_out <= _FEW_CHANNELS:
+    # One matmul against the windows of the thin dy, in reverse: tap t pairs x[i] with
+    # dy[i - t + p], the window shifted by -(t - p).
+    shifted = jnp.concatenate(_windows(dy, k)[::-1], -1)
+    y = x.reshape(-1, c_in).T @ shifted.reshape(-1, k * k * c_out)
     return y.reshape(c_in, k, k, c_out).transpose(1, 2, 0, 3)
   m = _WGRAD_CHUNK
   if jax.default_backend() == 'cpu' and n > m and n % m == 0 and h * w >= _WGRAD_CHUNK_MIN_PIXELS:
@@ -229,13 +225,16 @@ def _same_wgrad(x: jax.Array, dy: jax.Array, k: int) -> jax.Array:
     def add_chunk(total, chunk):
       return total + _same_wgrad_whole(*chunk, k), None
 
-    chunks = (x.reshape(n // m, m, h, w, -1), dy.reshape(n // m, m, *dy.shape[1:]))
-    zero = jnp.zeros((k, k, x.shape[-1], dy.shape[-1]), jnp.result_type(x, dy))
+    chunks = (x.reshape(n // m, m, h, w, c_in), dy.reshape(n // m, m, h, w, c_out))
+    zero = jnp.zeros((k, k, c_in, c_out), jnp.result_type(x, dy))
     return lax.scan(add_chunk, zero, chunks)[0]
   return _same_wgrad_whole(x, dy, k)
 
 
 def _same_wgrad_whole(x: jax.Array, dy: jax.Array, k: int) -> jax.Array:
+  """`_same_wgrad` as one conv over the batch: x as (in, H, W, n) images with n features and dy
+  as an (H, W, n, out) kernel, canonical dimension labels, which XLA:CPU keeps fast inside a
+  while loop too, unlike autodiff's form."""
   p = k // 2
   xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
   y = lax.conv_general_dilated(
@@ -275,50 +274,6 @@ class Conv(nn.Module):
     return y
 
 
-# Nearest 2x upsampling then a 3x3 'SAME' conv is a 4x4 stride-2 transposed conv: along each axis
-# its tap k sums the 3x3 taps that reach the same input pixel from output 2i + k - 1. A 3x3
-# 'SAME' conv then 2x2 average pooling is a 4x4 stride-2 conv whose tap k averages the 3x3 taps
-# k - 1 and k. The same functions with 4/9 of the multiplies, run by the stride-2 layers' fast
-# products (docs/benchmarks.md).
-_UP_TAPS = np.array([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], np.float32)
-_POOL_TAPS = 0.5 * np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], np.float32)
-
-
-class _ResampledConv3x3(nn.Module):
-  """A 3x3 conv's parameters (kernel (3, 3, in, out), as `Conv`), applied as a stride-2 layer."""
-
-  features: int
-  use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-  taps = None
-  fn = None
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (3, 3, x.shape[-1], self.features))
-    t = type(self).taps
-    # HIGHEST: a TF32 or bf16 matmul pass would round the weights themselves on GPU/TPU.
-    kernel = jnp.einsum('ay,bx,yxio->abio', t, t, kernel, precision=lax.Precision.HIGHEST)
-    y = type(self).fn(x, kernel)
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
-    return y
-
-
-class UpsampleConv3x3(_ResampledConv3x3):
-  """Nearest-neighbour 2x upsampling, then a 3x3 'SAME' conv: twice the height and width."""
-
-  taps = _UP_TAPS
-  fn = staticmethod(conv_transpose_4x4s2)
-
-
-class Conv3x3AvgPool(_ResampledConv3x3):
-  """A 3x3 'SAME' conv, then 2x2 average pooling with stride 2: half the height and width."""
-
-  taps = _POOL_TAPS
-  fn = staticmethod(conv_4x4s2)
-
-
 # XLA:CPU hands convolutions to YNNPACK by default. XLA's own (Eigen) convolution kernels ran
 # the three products above faster at batch 64-256, and so the whole train step
 # (docs/benchmarks.md), so on CPU keep YNNPACK for matmuls and reductions only.
@@ -349,16 +304,23 @@ def _cpu_options_known() -> bool:
 
 
 class _Stride2Conv(nn.Module):
-  """Shared parameters (kernel (4, 4, in, out), optional bias) of the two stride-2 layers."""
+  """Shared parameters (kernel (4, 4, in, out), optional bias) of the stride-2 layers; those with
+  `taps` keep a 3x3 kernel and apply the 4x4 one that `taps` makes of it."""
 
   features: int
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
   fn = None
+  taps = None  # (4, 3): each 4x4 tap as a sum of 3x3 taps, along either axis
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features))
+    t = type(self).taps
+    size = 4 if t is None else 3
+    kernel = self.param('kernel', self.kernel_init, (size, size, x.shape[-1], self.features))
+    if t is not None:
+      # HIGHEST: a TF32 or bf16 matmul pass would round the weights themselves on GPU/TPU.
+      kernel = jnp.einsum('ay,bx,yxio->abio', t, t, kernel, precision=lax.Precision.HIGHEST)
     y = type(self).fn(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
@@ -375,6 +337,31 @@ class Conv4x4s2(_Stride2Conv):
   """Conv k4 s2 p1, halving height and width (see `conv_4x4s2`)."""
 
   fn = staticmethod(conv_4x4s2)
+
+
+# Nearest 2x upsampling then a 3x3 'SAME' conv is a 4x4 stride-2 transposed conv: along each axis
+# its tap k sums the 3x3 taps that reach the same input pixel from output 2i + k - 1. A 3x3
+# 'SAME' conv then 2x2 average pooling is a 4x4 stride-2 conv whose tap k averages the 3x3 taps
+# k - 1 and k. The same functions with 4/9 of the multiplies, run by the stride-2 layers' fast
+# products (docs/benchmarks.md).
+_UP_TAPS = np.array([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], np.float32)
+_POOL_TAPS = 0.5 * np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], np.float32)
+
+
+class UpsampleConv3x3(ConvTranspose4x4s2):
+  """Nearest-neighbour 2x upsampling, then a 3x3 'SAME' conv: twice the height and width.
+  `Conv`'s parameters (kernel (3, 3, in, out)) and initialiser."""
+
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  taps = _UP_TAPS
+
+
+class Conv3x3AvgPool(Conv4x4s2):
+  """A 3x3 'SAME' conv, then 2x2 average pooling with stride 2: half the height and width.
+  `Conv`'s parameters (kernel (3, 3, in, out)) and initialiser."""
+
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  taps = _POOL_TAPS
 
 
 def spectral_apply(layer: nn.Module, x, spectral_norm: bool, train: bool) -> jax.Array:

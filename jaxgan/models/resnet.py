@@ -124,16 +124,10 @@ def check_image_shape(cfg, image_shape: tuple[int, ...]) -> None:
     )
 
 
-def _conv(x, features: int, k: int, name: str, sn: bool, train: bool, **kw) -> jax.Array:
-  conv = layers.Conv(features, k, kernel_init=kw.pop('kernel_init', _RES_INIT), name=name, **kw)
+def _conv(x, features: int, name: str, sn: bool, train: bool, layer=layers.Conv, **kw):
+  """A 3x3 conv: `layer` is layers.Conv, or UpsampleConv3x3 / Conv3x3AvgPool to resample too."""
+  conv = layer(features, kernel_init=kw.pop('kernel_init', _RES_INIT), name=name, **kw)
   return layers.spectral_apply(conv, x, sn, train)
-
-
-def _resampled_conv(layer, x, features: int, name: str, sn: bool, train: bool, **kw):
-  """`layer` (layers.UpsampleConv3x3 or Conv3x3AvgPool): the 3x3 conv's parameters, as `_conv`."""
-  return layers.spectral_apply(
-    layer(features, kernel_init=_RES_INIT, name=name, **kw), x, sn, train
-  )
 
 
 def _dense(x, features: int, name: str, sn: bool, train: bool, **kw) -> jax.Array:
@@ -192,10 +186,10 @@ class GBlock(nn.Module):
   def __call__(self, x, labels=None, train: bool = True) -> jax.Array:
     sn, f, nc = self.spectral_norm, self.features, self.num_classes
     h = nn.relu(_batch_norm(x, labels, nc, train, 'bn1'))
-    # bn2 cancels a bias
-    h = _resampled_conv(layers.UpsampleConv3x3, h, f, 'conv1', sn, train, use_bias=False)
+    up_conv = layers.UpsampleConv3x3
+    h = _conv(h, f, 'conv1', sn, train, up_conv, use_bias=False)  # bn2 cancels a bias
     h = nn.relu(_batch_norm(h, labels, nc, train, 'bn2'))
-    h = _conv(h, f, 3, 'conv2', sn, train)
+    h = _conv(h, f, 'conv2', sn, train)
     # A 1x1 conv commutes with nearest upsampling: on the small map it costs 4x less.
     return h + upsample(_dense(x, f, 'shortcut', sn, train, dtype=x.dtype))
 
@@ -214,13 +208,12 @@ class DBlock(nn.Module):
   def __call__(self, x, train: bool = True) -> jax.Array:
     sn, f = self.spectral_norm, self.features
     h = x if self.first else nn.relu(x)
-    h = _conv(h, f, 3, 'conv1', sn, train)
+    h = _conv(h, f, 'conv1', sn, train)
+    conv2 = layers.Conv3x3AvgPool if self.downsample else layers.Conv
+    h = _conv(nn.relu(h), f, 'conv2', sn, train, conv2)
     shortcut = x
     if self.downsample:
-      h = _resampled_conv(layers.Conv3x3AvgPool, nn.relu(h), f, 'conv2', sn, train)
       shortcut = avg_pool(x)  # pooling commutes with the 1x1 conv: 4x cheaper
-    else:
-      h = _conv(nn.relu(h), f, 3, 'conv2', sn, train)
     if self.first or self.downsample or x.shape[-1] != f:
       shortcut = _dense(shortcut, f, 'shortcut', sn, train, dtype=x.dtype)
     return h + shortcut
@@ -284,7 +277,7 @@ class Generator(nn.Module):
       if x.shape[1] == self.attention_res:
         x = SelfAttention(sn, name='attention')(x, train)
     x = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=x.dtype, name='bn', **_BN)(x))
-    x = _conv(x, channels, 3, 'conv_out', sn, train, kernel_init=_INIT)
+    x = _conv(x, channels, 'conv_out', sn, train, kernel_init=_INIT)
     return jnp.tanh(x.astype(jnp.float32))
 
 
