@@ -23,7 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-TIMINGS = ('steps_per_sec', 'eval_seconds', 'seconds')
+
+def _timing(key: str) -> bool:
+  return key.endswith(('seconds', 'per_sec'))
+
 
 # (name, config argument, overrides); MNIST-based runs train on 2,000 images of
 # --mnist; {cifar} is the CIFAR-10 JPEG folder (train/ and test/).
@@ -39,7 +42,11 @@ RUNS = [
   ('mnist_wgan_gp', 'configs/mnist_wgan_gp.py', []),
   ('stacked_mnist', 'configs/stacked_mnist.py', []),
   ('test', 'configs/test.py', []),
-  ('folder', 'configs/folder.py', ['data.dir={cifar}/train', 'data.resolution=32']),
+  (
+    'folder',
+    'configs/folder.py',
+    ['data.dir={cifar}', 'data.resolution=32', 'eval_features=cifar10_classifier'],
+  ),
   ('cifar10_dcgan', 'configs/cifar10_dcgan.py:folder', ['data.dir={cifar}']),
   ('cifar10', 'configs/cifar10.py:folder', ['data.dir={cifar}']),
   ('cifar10_diffaug_10pct', 'configs/cifar10_diffaug_10pct.py:folder', ['data.dir={cifar}']),
@@ -53,7 +60,7 @@ def fingerprint(workdir: Path) -> dict:
   rows = []
   for line in (workdir / 'metrics.jsonl').read_text().splitlines():
     row = json.loads(line)
-    rows.append({k: v for k, v in row.items() if k not in TIMINGS})
+    rows.append({k: v for k, v in row.items() if not _timing(k)})
   grids = {
     p.name: hashlib.sha256(p.read_bytes()).hexdigest()
     for p in sorted((workdir / 'samples').glob('*.png'))
@@ -92,22 +99,27 @@ def main() -> None:
   parser.add_argument('--only', default='', help='comma-separated run names (default: all)')
   parser.add_argument('--compare', nargs=2, metavar=('BEFORE', 'AFTER'))
   args = parser.parse_args()
-  if args.compare:
-    a, b = (json.loads((Path(d) / 'fingerprints.json').read_text()) for d in args.compare)
+  if args.compare:  # fingerprinted again from the workdirs, as this version of the script does
+    before, after = (Path(d) for d in args.compare)
     differ = 0
-    for name in a:
-      same = name in b and a[name] == b[name] and 'error' not in a[name]
+    for name in json.loads((before / 'fingerprints.json').read_text()):
+      a, b = (
+        fingerprint(d / name) if (d / name / 'metrics.jsonl').exists() else None
+        for d in (before, after)
+      )
+      same = a is not None and a == b
       differ += not same
       print(f'{name}: {"same" if same else "DIFFERENT"}')
     sys.exit(1 if differ else 0)
   out = Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   only = set(filter(None, args.only.split(',')))
-  results = {}
+  saved = out / 'fingerprints.json'  # --only adds to (or redoes runs of) an earlier set
+  results = json.loads(saved.read_text()) if saved.exists() else {}
   for name, config, overrides in RUNS:
     if not only or name in only:
       results[name] = run(name, config, overrides, out, args.cifar, os.path.abspath(args.mnist))
-      (out / 'fingerprints.json').write_text(json.dumps(results, indent=1))
+      saved.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == '__main__':

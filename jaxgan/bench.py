@@ -36,6 +36,7 @@ from jaxgan import allocator, data, files, parallel, train
 from jaxgan import gan as gan_lib
 from jaxgan.models import layers
 from jaxgan.state import init_state
+from jaxgan.train import feed
 
 FLAGS = flags.FLAGS
 
@@ -102,22 +103,23 @@ class JaxStep:
     # The same mesh, shardings and jit arguments as train.train_and_evaluate.
     mesh = parallel.mesh()
     replicated = parallel.replicated(mesh)
-    batch_sharding = parallel.batch_sharding(mesh)
     rng = jax.random.PRNGKey(config.seed)
     state_key, data_key, _ = jax.random.split(rng, 3)
     # Drawn as uint8 directly: as int64 first, CIFAR-sized images would take 1.5 GB.
     rng_np = np.random.default_rng(config.seed)
     self.images_host = rng_np.integers(0, 256, (NUM_IMAGES, *image_shape), np.uint8)
-    self.images = jax.device_put(self.images_host, replicated)
-    # A conditional GAN's step takes the real images' classes too (train.make_train_fn).
-    self.labels = None
+    # A conditional GAN's step takes the real images' classes too.
+    labels = None
     if gan.num_classes:
       classes = np.random.default_rng(config.seed).integers(0, gan.num_classes, NUM_IMAGES)
-      self.labels = jax.device_put(classes.astype(np.int32), replicated)
+      labels = classes.astype(np.int32)
+    draws = feed.Draws(data_key, (gan.d_steps, config.batch_size))
+    resident = feed.Resident((self.images_host, labels), draws, mesh)
+    self.data = resident(0, 1)
     init = jax.jit(lambda key: init_state(gan, key, image_shape), out_shardings=replicated)
     self.state = init(state_key)
     self.jitted = jax.jit(
-      train.make_train_fn(gan, config.batch_size, data_key, batch_sharding),
+      train.make_train_fn(gan, resident),
       static_argnums=2,
       donate_argnums=0,
       compiler_options=compiler_options or None,
@@ -127,7 +129,7 @@ class JaxStep:
   def compile(self) -> float:
     """Lowers and compiles the step; returns the seconds it took."""
     t0 = time.perf_counter()
-    args = (self.state, self.images, self.steps_per_call, self.labels)
+    args = (self.state, self.data, self.steps_per_call)
     self.compiled = self.jitted.lower(*args).compile()
     return time.perf_counter() - t0
 
@@ -141,7 +143,7 @@ class JaxStep:
     if self.steps_per_call == 1:
       cost = self.compiled.cost_analysis()
     else:
-      cost = self.jitted.lower(self.state, self.images, 1, self.labels).cost_analysis()
+      cost = self.jitted.lower(self.state, self.data, 1).cost_analysis()
     cost = cost[0] if isinstance(cost, list | tuple) else cost
     flops = (cost or {}).get('flops')
     return flops if flops and flops > 0 else None
@@ -151,7 +153,7 @@ class JaxStep:
     calls = max(1, -(-num_steps // self.steps_per_call))
     t0 = time.perf_counter()
     for _ in range(calls):
-      self.state, _ = self.compiled(self.state, self.images, self.labels)
+      self.state, _ = self.compiled(self.state, self.data)
     jax.block_until_ready(self.state)
     return (time.perf_counter() - t0) / (calls * self.steps_per_call)
 

@@ -85,14 +85,8 @@ def flatten(config, prefix: str = '') -> dict[str, Any]:
 
 def schema(config) -> dict[str, checks.Check]:
   """Every key `config` must have: the trainer's, its model family's and its data source's."""
-  model_name = config.get('model', {}).get('name', 'dcgan')
-  try:
-    family = models.get(model_name)
-  except KeyError:
-    raise ConfigError(
-      f'config.model.name must be one of {", ".join(models.names())}; got {model_name!r}'
-    ) from None
-  source = data.get(config.get('data', {}).get('name', 'mnist'))
+  family = models.get(config.model.name)
+  source = data.get(config.data.name)
   sections = {
     'model': {**models.COMMON_SCHEMA, **family.SCHEMA},
     'data': {**data.COMMON_SCHEMA, **source.SCHEMA},

@@ -10,6 +10,7 @@ import optax
 
 from jaxgan import augment as augment_lib
 from jaxgan import models, objectives
+from jaxgan.batch import FakeInputs
 
 PyTree = Any
 
@@ -26,8 +27,10 @@ class GAN:
 
   `loss` names an objective (`jaxgan.objectives`). `balance='loss_ratio'` skips G's update
   while g_loss * balance_a < d_loss and D's update while d_loss * balance_b < g_loss.
-  Regularisers (0 = off): `gp_weight` (WGAN-GP), `r1_weight` (gamma of R1, applied on every
-  `r1_every`-th D update, scaled by r1_every), `label_smoothing` (real target 1 - s, BCE only).
+  Regularisers (0 = off): `gp_weight` (WGAN-GP), `r1_weight` (gamma of R1; with `r1_every`
+  = k > 1, lazy: a D update of its own on every k-th D update, scaled by k),
+  `label_smoothing` (real target 1 - s, BCE only); `penalties` turns on registered ones by
+  name, comma-separated (`jaxgan.objectives.penalties`).
   `ema_decay` > 0 keeps an exponential moving average of G's params from step `ema_start` on.
   `num_classes` > 0 makes the GAN conditional: both networks take `labels=` (N,) int32. Fake
   batches get labels drawn from `label_probs` (one per class; the data's frequencies when the
@@ -67,6 +70,7 @@ class GAN:
   gp_weight: float = 0.0
   r1_weight: float = 0.0
   r1_every: int = 1
+  penalties: str = ''
   label_smoothing: float = 0.0
   ema_decay: float = 0.0
   ema_start: int = 0
@@ -120,6 +124,22 @@ class GAN:
     if self.latent_dist == 'uniform':
       return jax.random.uniform(key, (n, self.latent_dim), minval=-1.0, maxval=1.0)
     raise ValueError(f'unknown latent_dist {self.latent_dist!r}')
+
+  def sample_inputs(self, key: jax.Array, n: int, training: bool = True) -> FakeInputs:
+    """G's inputs for n images, drawn with `key`: latents, and classes or InfoGAN's code.
+
+    The labels are drawn from a stream folded from `key` (2 in training, 1 for sampling, as
+    since jaxgan's first steps), so an unconditional GAN draws the same latents; in training
+    with the mode-seeking term, image i and image i + n // 2 get the same label (a pair).
+    """
+    z = self.sample_latent(key, n)
+    if not self.g_classes:
+      return FakeInputs(z)
+    y = self.sample_labels(jax.random.fold_in(key, 2 if training else 1), n)
+    if training and self.mode_seeking:
+      h = n // 2
+      y = jnp.concatenate([y[:h], y[:h], y[2 * h :]])
+    return FakeInputs(z, codes=y) if self.latent_classes else FakeInputs(z, labels=y)
 
   def rngs(self, key: jax.Array) -> dict[str, jax.Array]:
     """One key per RNG stream, for one network call in a training step."""

@@ -14,12 +14,10 @@ outputs.
 """
 
 from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
 
 import flax.linen as nn
 
-from jaxgan import checks
+from jaxgan import checks, registry
 from jaxgan.models import dcgan, resnet
 
 COMMON_SCHEMA: dict[str, checks.Check] = {
@@ -31,21 +29,19 @@ COMMON_SCHEMA: dict[str, checks.Check] = {
   'conditional': checks.boolean,
 }
 
-_REGISTRY: dict[str, ModuleType | Any] = {'dcgan': dcgan, 'resnet': resnet}
+_REGISTRY = registry.Registry('model family', 'model.name', {'dcgan': dcgan, 'resnet': resnet})
 
 
 def register(name: str, family) -> None:
-  _REGISTRY[name] = family
+  _REGISTRY.register(name, family)
 
 
 def names() -> tuple[str, ...]:
-  return tuple(_REGISTRY)
+  return _REGISTRY.names()
 
 
 def get(name: str):
-  if name not in _REGISTRY:
-    raise KeyError(name)
-  return _REGISTRY[name]
+  return _REGISTRY.get(name)
 
 
 def create(

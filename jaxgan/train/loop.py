@@ -94,8 +94,7 @@ def _train(config, workdir: str, devices: list, rollbacks) -> GANState:
       while step < config.num_steps and not stopping:
         k = min(config.train.steps_per_call, _next_event(step, config) - step)
         t0 = time.time()
-        pixels, labels = run.feed(step, k)
-        state, m = run.train_fn(state, pixels, k, labels)
+        state, m = run.train_fn(state, run.feed(step, k), k)
         metrics.add(m)
         step += k
         if not clock.started():  # first call: compilation; time the steady state from here on
