@@ -87,7 +87,7 @@ def power_of_two(lo: int, hi: int) -> Check:
 @dataclasses.dataclass(frozen=True)
 class Key:
   """A config key's one definition: its default, its check, and whether values of other types
-  than the default's may replace it on the command line (`any_type`, e.g. a number or 'adaptive')."""
+  than the default's may replace it on the command line (`any_type`: 0.5 or 'adaptive')."""
 
   default: Any
   check: Check
