@@ -32,7 +32,8 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from jaxgan import allocator, data, files, parallel, train
+from jaxgan import allocator, cli, data, files, parallel, train
+from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
 from jaxgan.models import layers
 from jaxgan.state import init_state
@@ -289,6 +290,7 @@ def benchmark(
   torch_malloc: str = 'default',
 ) -> dict:
   """Compiles and times the train step (alternating with PyTorch); returns the results."""
+  config_lib.complete(config)
   tuned = tune_malloc and jax.default_backend() == 'cpu' and allocator.tune()
   torch_step = None
   if with_torch:  # first: it builds its network while JAX compiles
@@ -321,9 +323,9 @@ def benchmark(
   device = jax.devices()[0]
   result = {
     'model': config.model.name,
-    'dtype': config.model.get('dtype', 'float32'),
-    'd_steps': config.train.get('d_steps', 1),
-    'g_steps': config.train.get('g_steps', 1),
+    'dtype': config.model.get('dtype', 'float32'),  # a family may have no dtype key
+    'd_steps': config.train.d_steps,
+    'g_steps': config.train.g_steps,
     'batch_size': config.batch_size,
     'image_shape': list(image_shape),
     'steps_per_s': 1 / step_s,
@@ -433,6 +435,7 @@ def main(argv):
   options = layers.compiler_options() if FLAGS.layer_options else {}
   options |= dict(o.split('=', 1) for o in FLAGS.xla_option)
   config = FLAGS.config
+  cli.guarded(lambda: config_lib.validate(config))
   result = benchmark(
     config,
     image_shape_for(config, FLAGS.image_shape),

@@ -33,14 +33,17 @@ __all__ = [
   'subset',
 ]
 
-COMMON_SCHEMA: dict[str, checks.Check] = {
-  'name': checks.string,
-  'split': checks.string,
-  'dir': checks.string,
-  'num_classes': checks.integer(1),
-  'on_device': checks.one_of('auto', 'yes', 'no'),
-  'subset': checks.integer(0),
-  'clusters': checks.integer(0),
+K = checks.Key
+COMMON_SCHEMA: dict[str, checks.Check | checks.Key] = {
+  'name': checks.string,  # no default: every config names its source
+  'split': K('train', checks.string),
+  'dir': K('', checks.string),  # where the source reads its files ('': it fetches them)
+  'num_classes': K(10, checks.integer(1)),  # classes of the data (with model.conditional)
+  # Images on every device (yes), streamed from host memory (no), or by size (auto).
+  'on_device': K('auto', checks.one_of('auto', 'yes', 'no')),
+  'subset': K(0, checks.integer(0)),  # train on this many images (a fixed choice); 0: all
+  'clusters': K(0, checks.integer(0)),  # > 0: labels are k-means clusters (jaxgan.data.clusters)
+  'mirror': K(False, checks.boolean),  # random left-right flips of the training images
 }
 
 _REGISTRY = registry.Registry(
@@ -76,7 +79,7 @@ def load_dataset(data_config, split: str | None = None) -> Dataset:
 
   Raises DataError when the data is missing, corrupt, or cannot be fetched or prepared.
   """
-  split = split or data_config.get('split', 'train') or 'train'
+  split = split or data_config.split or 'train'
   dataset = get(data_config.name).load(data_config, split)
   logging.info('Loaded %s/%s: images %s.', data_config.name, split, dataset.images.shape)
   return dataset

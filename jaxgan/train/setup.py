@@ -58,16 +58,15 @@ class Run:
 def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
   """Reads the data, builds the GAN and restores the latest checkpoint of `workdir` (or
   initialises the state) onto `devices`."""
-  dataset = data.subset(data.load_dataset(config.data), config.data.get('subset', 0))
-  dataset, label_probs = _clustered(dataset, config.data.get('clusters', 0))
+  dataset = data.subset(data.load_dataset(config.data), config.data.subset)
+  dataset, label_probs = _clustered(dataset, config.data.clusters)
   image_shape = tuple(dataset.images.shape[1:])
   gan = gan_lib.from_config(config, image_shape, lr_scale, label_probs)
   mesh = parallel.mesh(devices)
   replicated = parallel.replicated(mesh)
   labels = _labels(dataset, gan.num_classes)
   state_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
-  mirror = config.data.get('mirror', False)
-  draws = feed_lib.Draws(data_key, (gan.d_steps, config.batch_size), mirror)
+  draws = feed_lib.Draws(data_key, (gan.d_steps, config.batch_size), config.data.mirror)
   streamed = feed_lib.choose(config.data.on_device, dataset.images, devices)
   feed = (feed_lib.Streamed if streamed else feed_lib.Resident)(
     (dataset.images, labels), draws, mesh
