@@ -39,7 +39,11 @@ RUNS = [
   ('mnist_wgan_gp', 'configs/mnist_wgan_gp.py', []),
   ('stacked_mnist', 'configs/stacked_mnist.py', []),
   ('test', 'configs/test.py', []),
-  ('folder', 'configs/folder.py', ['data.dir={cifar}/train', 'data.resolution=32']),
+  (
+    'folder',
+    'configs/folder.py',
+    ['data.dir={cifar}', 'data.resolution=32', 'eval_features=cifar10_classifier'],
+  ),
   ('cifar10_dcgan', 'configs/cifar10_dcgan.py:folder', ['data.dir={cifar}']),
   ('cifar10', 'configs/cifar10.py:folder', ['data.dir={cifar}']),
   ('cifar10_diffaug_10pct', 'configs/cifar10_diffaug_10pct.py:folder', ['data.dir={cifar}']),
