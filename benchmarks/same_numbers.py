@@ -107,11 +107,12 @@ def main() -> None:
   out = Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   only = set(filter(None, args.only.split(',')))
-  results = {}
+  saved = out / 'fingerprints.json'  # --only adds to (or redoes runs of) an earlier set
+  results = json.loads(saved.read_text()) if saved.exists() else {}
   for name, config, overrides in RUNS:
     if not only or name in only:
       results[name] = run(name, config, overrides, out, args.cifar, os.path.abspath(args.mnist))
-      (out / 'fingerprints.json').write_text(json.dumps(results, indent=1))
+      saved.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == '__main__':
