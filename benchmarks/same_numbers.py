@@ -23,7 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-TIMINGS = ('steps_per_sec', 'eval_seconds', 'seconds')
+
+def _timing(key: str) -> bool:
+  return key.endswith(('seconds', 'per_sec'))
+
 
 # (name, config argument, overrides); MNIST-based runs train on 2,000 images of
 # --mnist; {cifar} is the CIFAR-10 JPEG folder (train/ and test/).
@@ -57,7 +60,7 @@ def fingerprint(workdir: Path) -> dict:
   rows = []
   for line in (workdir / 'metrics.jsonl').read_text().splitlines():
     row = json.loads(line)
-    rows.append({k: v for k, v in row.items() if k not in TIMINGS})
+    rows.append({k: v for k, v in row.items() if not _timing(k)})
   grids = {
     p.name: hashlib.sha256(p.read_bytes()).hexdigest()
     for p in sorted((workdir / 'samples').glob('*.png'))
