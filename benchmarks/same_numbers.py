@@ -99,11 +99,15 @@ def main() -> None:
   parser.add_argument('--only', default='', help='comma-separated run names (default: all)')
   parser.add_argument('--compare', nargs=2, metavar=('BEFORE', 'AFTER'))
   args = parser.parse_args()
-  if args.compare:
-    a, b = (json.loads((Path(d) / 'fingerprints.json').read_text()) for d in args.compare)
+  if args.compare:  # fingerprinted again from the workdirs, as this version of the script does
+    before, after = (Path(d) for d in args.compare)
     differ = 0
-    for name in a:
-      same = name in b and a[name] == b[name] and 'error' not in a[name]
+    for name in json.loads((before / 'fingerprints.json').read_text()):
+      a, b = (
+        fingerprint(d / name) if (d / name / 'metrics.jsonl').exists() else None
+        for d in (before, after)
+      )
+      same = a is not None and a == b
       differ += not same
       print(f'{name}: {"same" if same else "DIFFERENT"}')
     sys.exit(1 if differ else 0)
