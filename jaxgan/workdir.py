@@ -66,6 +66,17 @@ class Lock:
     if self._file:
       self._file.close()  # closing releases the flock
 
+  def remove_if_alone(self, remove_workdir: bool) -> None:
+    """Removes the lock file if the workdir holds nothing else (a run stopped by bad input
+    before it wrote anything), and then the workdir too if `remove_workdir`; while the lock
+    is held, so that no other run is using either."""
+    workdir = os.path.dirname(self.path)
+    if not self._file or os.listdir(workdir) != ['.lock']:
+      return
+    os.remove(self.path)
+    if remove_workdir:
+      os.rmdir(workdir)
+
 
 def write_run(workdir: str, config, image_shape: tuple[int, ...], label_probs=()) -> None:
   """config.json (the launch's config) and run.json (what is needed to rebuild the GAN: the

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SHARED_MNIST
 
 CMD = [sys.executable, '-m', 'jaxgan.main', '--config=configs/test.py']
 
@@ -67,6 +67,52 @@ def test_bad_input_one_line_error(tmp_path, args, message):
   errors = [ln for ln in r.stderr.splitlines() if ln.startswith('jaxgan: error:')]
   assert len(errors) == 1 and message in errors[0], r.stderr[-2000:]
   assert 'Traceback' not in r.stderr
+
+
+def _one_error_line(r) -> str:
+  """The single `jaxgan: error:` line of a failed command, which exited with code 2."""
+  errors = [ln for ln in r.stderr.splitlines() if ln.startswith('jaxgan: error:')]
+  assert r.returncode == 2 and len(errors) == 1, r.stderr[-2000:]
+  assert 'Traceback' not in r.stderr
+  return errors[0]
+
+
+def test_unwritable_workdir_cli(tmp_path):
+  (tmp_path / 'file').write_text('not a directory')
+  r = run(tmp_path / 'file' / 'w')
+  assert 'is not writable: Not a directory' in _one_error_line(r)
+  assert sorted(os.listdir(tmp_path)) == ['file']
+
+
+@pytest.fixture
+def corrupt_mnist(tmp_path):
+  """The MNIST folder with its training images cut short (their first 100,000 bytes)."""
+  folder = tmp_path / 'mnist'
+  folder.mkdir()
+  for name in os.listdir(SHARED_MNIST):
+    (folder / name).symlink_to(SHARED_MNIST / name)
+  images = folder / 'train-images-idx3-ubyte.gz'
+  images.unlink()
+  images.write_bytes((SHARED_MNIST / images.name).read_bytes()[:100_000])
+  return folder
+
+
+def test_corrupt_data_cli(tmp_path, corrupt_mnist):
+  r = run(tmp_path / 'w', f'--config.data.dir={corrupt_mnist}')
+  line = _one_error_line(r)
+  assert 'train-images-idx3-ubyte.gz: corrupt or truncated' in line, line
+  assert not (tmp_path / 'w').exists()  # nothing written: not even the new workdir
+  (tmp_path / 'mine').mkdir()  # a workdir the user made is kept, and left empty
+  _one_error_line(run(tmp_path / 'mine', f'--config.data.dir={corrupt_mnist}'))
+  assert os.listdir(tmp_path / 'mine') == []
+
+
+def test_verbose_shows_the_traceback(tmp_path, corrupt_mnist):
+  r = run(tmp_path / 'w', f'--config.data.dir={corrupt_mnist}', '--verbose')
+  assert r.returncode not in (0, 2), r.stderr[-2000:]
+  assert 'Traceback (most recent call last)' in r.stderr
+  assert 'jaxgan.errors.DataError: ' in r.stderr and 'corrupt or truncated' in r.stderr
+  assert 'jaxgan: error:' not in r.stderr
 
 
 def test_incompatible_checkpoint_cli(tmp_path):

@@ -2,12 +2,17 @@
 block run as printed; and the trainer stays free of any one model's or dataset's code."""
 
 import ast
+import contextlib
+import importlib
+import json
 import re
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
-from jaxgan import data, evaluation, models, objectives
+from jaxgan import data, evaluation, models, objectives, train
 from tests.conftest import REPO
 
 
@@ -25,19 +30,31 @@ def _examples() -> tuple[dict[str, str], list[str]]:
   return files, runs
 
 
-@pytest.fixture
-def user_files(tmp_path, monkeypatch):
-  # What the examples register is gone after each test (monkeypatch restores the registries).
-  for module in (models, objectives, data, evaluation.registry):
-    monkeypatch.setattr(module, '_REGISTRY', dict(module._REGISTRY))
+@contextlib.contextmanager
+def _installed(tmp_path: Path):
+  """The page's files written into `tmp_path` and importable; yields the try-it blocks.
+
+  What the examples register is gone afterwards (the registries are restored), and so are
+  their modules, so that no other test sees them."""
   files, runs = _examples()
-  for name, code in files.items():
-    (tmp_path / name).write_text(code)
-  monkeypatch.syspath_prepend(str(tmp_path))
-  monkeypatch.chdir(REPO)
-  yield runs
-  for name in files:
-    sys.modules.pop(name[:-3], None)
+  with pytest.MonkeyPatch.context() as mp:
+    for module in (models, objectives, data, evaluation.registry):
+      mp.setattr(module, '_REGISTRY', dict(module._REGISTRY))
+    for name, code in files.items():
+      (tmp_path / name).write_text(code)
+    mp.syspath_prepend(str(tmp_path))
+    mp.chdir(REPO)
+    try:
+      yield runs
+    finally:
+      for name in files:
+        sys.modules.pop(name[:-3], None)
+
+
+@pytest.fixture
+def user_files(tmp_path):
+  with _installed(tmp_path) as runs:
+    yield runs
 
 
 def test_the_page_has_four_files_and_four_runs():
@@ -59,9 +76,35 @@ def test_a_new_model_trains(user_files, capsys):
   assert int(scope['state'].step) == 6
 
 
-def test_a_new_loss_trains(user_files):
+def test_a_new_loss_trains(user_files, monkeypatch):
+  """The run trains with the new loss: made recognisable by constants added to its two
+  losses (which change no gradient, so the run is the page's), its values are what
+  metrics.jsonl logs."""
+  import pearson_lsgan
+
+  offset_d, offset_g = 1000.0, 2000.0
+  marked = objectives.Objective(
+    'pearson_lsgan',
+    lambda r, f, s=0.0: pearson_lsgan.d_loss(r, f, s) + offset_d,
+    lambda f: pearson_lsgan.g_loss(f) + offset_g,
+  )
+  objectives.register(marked)  # the block's own import finds the module imported already
+  workdirs = []
+  trainer = train.train_and_evaluate
+
+  def recorded(config, workdir):
+    workdirs.append(workdir)
+    return trainer(config, workdir)
+
+  monkeypatch.setattr(train, 'train_and_evaluate', recorded)
   _run(user_files[1])
-  assert 'pearson_lsgan' in objectives.names()
+  assert objectives.get('pearson_lsgan') is marked
+  (workdir,) = workdirs
+  rows = [json.loads(ln) for ln in (Path(workdir) / 'metrics.jsonl').read_text().splitlines()]
+  shutil.rmtree(workdir)
+  assert [r['step'] for r in rows] == [2, 4, 6]
+  for r in rows:  # both losses are squares: at least the offsets, and not far above early on
+    assert offset_d <= r['d_loss'] < offset_d + 10 and offset_g <= r['g_loss'] < offset_g + 10
 
 
 def test_a_new_dataset_trains(user_files):
@@ -76,9 +119,23 @@ def test_a_new_metric_is_reported(user_files):
   assert 'feature_mean_l2' in evaluation.registry.names()
 
 
-def test_registrations_end_with_each_example():
-  assert 'feature_mean_l2' not in evaluation.registry.names()
-  assert 'mlp' not in models.names() and 'pearson_lsgan' not in objectives.names()
+def _registered() -> dict[str, bool]:
+  return {
+    'mlp': 'mlp' in models.names(),
+    'pearson_lsgan': 'pearson_lsgan' in objectives.names(),
+    'blobs': 'blobs' in data._REGISTRY,
+    'feature_mean_l2': 'feature_mean_l2' in evaluation.registry.names(),
+  }
+
+
+def test_registrations_end_with_each_example(tmp_path):
+  assert not any(_registered().values())
+  with _installed(tmp_path):
+    for name in ('my_mlp', 'pearson_lsgan', 'blobs', 'mean_distance'):
+      importlib.import_module(name)  # what each example's try-it block imports first
+    assert all(_registered().values())
+  assert not any(_registered().values())
+  assert not {'my_mlp', 'pearson_lsgan', 'blobs', 'mean_distance'} & set(sys.modules)
 
 
 TRAINER = sorted((REPO / 'jaxgan' / 'train').glob('*.py'))

@@ -1,6 +1,7 @@
 """The GAN family: penalties, label smoothing, weight decay, generator EMA."""
 
 import dataclasses
+import math
 
 import flax.linen as nn
 import jax
@@ -256,16 +257,61 @@ def test_spectral_norm_state_is_in_the_gan_state_and_changes_with_training():
   assert np.isfinite(float(m['d_loss']))
 
 
-@pytest.mark.parametrize('norm, layer', [('layer', 'LayerNorm_0'), ('group', 'GroupNorm_0')])
-def test_layer_and_group_norm(test_config, norm, layer):
+def _norm_numpy(x, scale, bias, groups):
+  """Normalisation over each example's (H, W, C), or over (H, W, C/groups) per group of
+  channels, then a per-channel scale and bias; float64, eps 1e-5 as in the model."""
+  n, h, w, c = x.shape
+  xg = x.astype(np.float64).reshape(n, h, w, groups, c // groups)
+  mean = xg.mean(axis=(1, 2, 4), keepdims=True)
+  var = xg.var(axis=(1, 2, 4), keepdims=True)
+  return ((xg - mean) / np.sqrt(var + 1e-5)).reshape(x.shape) * scale + bias
+
+
+@pytest.mark.parametrize('norm', ['layer', 'group'])
+def test_layer_and_group_norm(test_config, norm):
+  """Every norm layer of G and D against numpy: layer norm over each example's whole (H, W, C)
+  map (the README's promise), group norm over gcd(32, C) groups of channels; with a scale and
+  bias per channel. Widths 64 and 16 give groups of 2 channels and of 1."""
   from jaxgan import models
 
   test_config.model.norm = norm
+  test_config.model.g_features, test_config.model.d_features = (64, 16), (16, 64)
   g, d = models.create(test_config.model, (28, 28, 1))
   g_vars = g.init(jax.random.PRNGKey(0), jnp.zeros((2, test_config.model.latent_dim)))
   d_vars = d.init(jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)))
-  assert layer in g_vars['params'] and layer in d_vars['params']
-  assert set(g_vars) == {'params'}  # no running statistics to carry
+  assert set(g_vars) == {'params'} and set(d_vars) == {'params'}  # no running statistics
+
+  def perturbed(variables, seed):  # every parameter off its init: scales off 1, biases off 0
+    leaves, tree = jax.tree.flatten(variables)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+    return tree.unflatten(
+      [x + 0.5 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
+    )
+
+  calls = []
+
+  def record(next_fun, args, kwargs, context):
+    out = next_fun(*args, **kwargs)
+    if isinstance(context.module, nn.LayerNorm | nn.GroupNorm):
+      calls.append((context.module, args[0], out, context.module.variables['params']))
+    return out
+
+  z = jax.random.normal(jax.random.PRNGKey(1), (3, test_config.model.latent_dim))
+  x = jax.random.uniform(jax.random.PRNGKey(2), (3, 28, 28, 1), minval=-1, maxval=1)
+  with nn.intercept_methods(record):
+    g.apply(perturbed(g_vars, 3), z)
+    d.apply(perturbed(d_vars, 4), x)
+  kind = nn.LayerNorm if norm == 'layer' else nn.GroupNorm
+  assert len(calls) == 3 and all(type(m) is kind for m, *_ in calls)  # G's two, D's one
+  channels = []
+  for _, inp, out, params in calls:
+    inp, c = np.asarray(inp), inp.shape[-1]
+    channels.append(c)
+    assert params['scale'].shape == params['bias'].shape == (c,)
+    groups = 1 if norm == 'layer' else math.gcd(32, c)
+    want = _norm_numpy(inp, np.asarray(params['scale']), np.asarray(params['bias']), groups)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+  assert channels == [64, 16, 64]
 
 
 def test_d_norm_overrides_the_norm_for_d_only(test_config):

@@ -221,13 +221,68 @@ def _add(root):
   _save(root / 'b' / 'new.png', Image.fromarray(_rgb(16, 16)))
 
 
-@pytest.mark.parametrize('edit', [_touch, _grow, _add], ids=['mtime', 'size', 'added'])
-def test_cache_is_remade_when_the_files_change(mixed, tmp_path, edit):
+def _remove(root):
+  (root / 'a' / 'gray.png').unlink()
+
+
+@pytest.mark.parametrize(
+  'edit, count',
+  [(_touch, 5), (_grow, 5), (_add, 6), (_remove, 4)],
+  ids=['mtime', 'size', 'added', 'removed'],
+)
+def test_cache_is_remade_when_the_files_change(mixed, tmp_path, edit, count):
   cfg = _config(mixed, tmp_path / 'cache')
   assert _prepared_now(cfg) and not _prepared_now(cfg)
   edit(mixed)
   assert _prepared_now(cfg) and not _prepared_now(cfg)
-  assert len(load_dataset(cfg).images) == (6 if edit is _add else 5)
+  images = load_dataset(cfg).images
+  assert len(images) == count
+  if edit is _remove:  # the others, in order, without it
+    want = [_expected(mixed, rel, 16) for rel in KEPT if rel != 'a/gray.png']
+    np.testing.assert_array_equal(images, np.stack(want))
+
+
+# EXIF orientation (tag 0x0112) -> np.rot90's k that turns the stored pixels upright:
+# 3: rotated 180 degrees; 6: turn 90 degrees clockwise; 8: 90 degrees counter-clockwise.
+EXIF_TURNS = {3: 2, 6: -1, 8: 1}
+
+
+def _exif_png(path: Path, pixels: np.ndarray, orientation: int) -> None:
+  exif = Image.Exif()
+  exif[0x0112] = orientation
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(pixels).save(path, exif=exif)
+
+
+def test_other_formats_16_bit_and_exif_orientation(tmp_path):
+  """BMP, lossless WebP, 16-bit grayscale PNG (I;16) and EXIF-rotated files, each against the
+  pixels that were stored, turned and scaled by numpy."""
+  root = tmp_path / 'images'
+  want = {}
+  bmp, webp = _rgb(16, 16), _rgb(16, 16)
+  _save(root / 'a.bmp', Image.fromarray(bmp))
+  Image.fromarray(webp).save(root / 'b.webp', 'WEBP', lossless=True)
+  want['a.bmp'], want['b.webp'] = bmp, webp
+  deep = RNG.integers(0, 65536, (16, 16), dtype=np.uint16)
+  deep[0, :4] = (0, 128, 129, 65535)  # 8 bits: 0, 0 (0.498), 1 (0.502), 255
+  _save(root / 'c.png', Image.fromarray(deep))
+  with Image.open(root / 'c.png') as stored:
+    assert stored.mode == 'I;16'
+  gray = np.rint(deep / 257).astype(np.uint8)  # 0..65535 onto 0..255, not clipped at 255
+  want['c.png'] = np.repeat(gray[..., None], 3, axis=-1)
+  for orientation, k in EXIF_TURNS.items():
+    pixels = _rgb(16, 16)
+    _exif_png(root / f'd{orientation}.png', pixels, orientation)
+    want[f'd{orientation}.png'] = np.rot90(pixels, k)
+  wide = _rgb(16, 32)  # 32 wide, 16 high; upright 16 wide and 32 high: cropped after turning
+  _exif_png(root / 'e6_wide.png', wide, 6)
+  want['e6_wide.png'] = np.rot90(wide, -1)[8:24]
+  ds = load_dataset(_config(root, tmp_path / 'cache', on_bad_file='error'))
+  assert len(ds.images) == len(want)
+  for image, name in zip(ds.images, sorted(want), strict=True):
+    np.testing.assert_array_equal(image, want[name], err_msg=name)
+  one = load_dataset(_config(root, tmp_path / 'cache', channels=1, on_bad_file='error'))
+  np.testing.assert_array_equal(one.images[sorted(want).index('c.png')][..., 0], gray)
 
 
 def test_other_settings_have_their_own_cache(mixed, tmp_path):

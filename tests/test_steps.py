@@ -1,7 +1,9 @@
 """The training scheme: each step trains one network only, through the right gradients."""
 
 import dataclasses
+import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -160,14 +162,69 @@ def test_loss_ratio_balancing_skips_the_net_far_ahead(skip_net):
   assert float(m[f'{other}_skipped']) == 0.0
 
 
-def test_balancing_rule_with_default_factors():
-  """At init d_loss ~ 2 log 2 and g_loss ~ log 2: g*1.5 < d, so G waits and D trains."""
-  gan = make_gan(balance='loss_ratio')
+class AffineD(nn.Module):
+  """D(x) = w * mean(x) + b, from given w and b: logits known in advance on flat images."""
+
+  w: float
+  b: float
+
+  @nn.compact
+  def __call__(self, x, train=True):
+    w = self.param('w', nn.initializers.constant(self.w), ())
+    b = self.param('b', nn.initializers.constant(self.b), ())
+    return w * jnp.mean(x, axis=(1, 2, 3)) + b
+
+
+class FlatG(nn.Module):
+  """G(z) = tanh(dense(z)) with a zero kernel: the grey image tanh(0) = 0 at init."""
+
+  @nn.compact
+  def __call__(self, z, train=True):
+    x = nn.Dense(math.prod(SHAPE), kernel_init=nn.initializers.zeros)(z)
+    return jnp.tanh(x).reshape(z.shape[0], *SHAPE)
+
+
+def _softplus(x):
+  return float(np.logaddexp(0.0, x))
+
+
+@pytest.mark.parametrize(
+  'w, b, skipped',
+  [
+    # D tells real (logit 5) from fake (-5): d_loss 0.013, g_loss 5.0.
+    (10.0, -5.0, 'd'),
+    # D guesses (logit -0.3 for both): d_loss 1.41, g_loss 0.85; G waits, but would not
+    # with D's factor 2.
+    (0.0, -0.3, 'g'),
+    # Logits 5 and -0.4: d_loss 0.52, g_loss 0.91; neither waits, but D would with G's 1.5.
+    (5.4, -0.4, None),
+  ],
+)
+def test_balancing_rule_with_default_factors(w, b, skipped):
+  """balance_a = 1.5, balance_b = 2: G waits while g_loss * 1.5 < d_loss, D while
+  d_loss * 2 < g_loss. With all-white real images, a grey fake batch and an affine D, the
+  logits, and so both losses, are known before the step (D learns at lr 1e-4 and so moves its
+  logits by about 1e-4 before G's loss is taken, far from either threshold)."""
+  opt = optax.adam(1e-4)
+  gan = GAN(FlatG(), AffineD(w, b), opt, opt, latent_dim=6, balance='loss_ratio')
+  assert (gan.balance_a, gan.balance_b) == (1.5, 2.0)
+  real_logit, fake_logit = w * 1.0 + b, b
+  d = _softplus(-real_logit) + _softplus(fake_logit)  # -log D(x) - log(1 - D(G(z)))
+  g = _softplus(-fake_logit)  # -log D(G(z))
+  want = {'d': d * 2.0 < g, 'g': g * 1.5 < d}
+  assert want == {'d': skipped == 'd', 'g': skipped == 'g'}  # the cases are what they say
   state = init_state(gan, jax.random.PRNGKey(0), SHAPE)
-  _, m = steps.train_step(gan, state, real_batch())
-  d, g = float(m['d_loss']), float(m['g_loss'])
-  assert float(m['g_skipped']) == float(g * 1.5 < d)
-  assert float(m['d_skipped']) == float(d * 2.0 < g)
+  new, m = steps.train_step(gan, state, jnp.ones((1, BATCH, *SHAPE)))
+  np.testing.assert_allclose(float(m['d_loss']), d, rtol=1e-5)
+  np.testing.assert_allclose(float(m['g_loss']), g, rtol=1e-3)
+  for net in ('d', 'g'):
+    params, old = getattr(new, f'{net}_params'), getattr(state, f'{net}_params')
+    if net == skipped:
+      assert float(m[f'{net}_skipped']) == 1.0
+      assert_same(params, old)
+    else:
+      assert float(m[f'{net}_skipped']) == 0.0
+      assert_changed(params, old)
 
 
 def test_multi_step_equals_repeated_train_step(gan_and_state):

@@ -47,7 +47,9 @@ def _gan(rate=0.5):
 def _steps(gan, n=3):
   state = init_state(gan, jax.random.PRNGKey(0), (28, 28, 1))
   step = jax.jit(lambda s, real: steps.train_step(gan, s, real))
-  real = jax.random.uniform(jax.random.PRNGKey(1), (1, 16, 28, 28, 1), minval=-1, maxval=1)
+  real = jax.random.uniform(
+    jax.random.PRNGKey(1), (gan.d_steps, 16, 28, 28, 1), minval=-1, maxval=1
+  )
   for _ in range(n):
     state, metrics = step(state, real)
   return state, metrics
@@ -62,12 +64,62 @@ def test_train_step_feeds_dropout_and_noise_and_repeats_exactly():
   assert float(ma['d_loss']) != float(mc['d_loss'])
 
 
-def test_sampling_needs_no_rng_and_is_deterministic():
+class MaskRecordingD(nn.Module):
+  """DropoutD with its dropout drawn as nn.Dropout draws it, each training call's mask kept
+  in the 'masks' collection, call after call. D's collections are mutable in its own step
+  and carried in the state, so the state after a few steps holds every mask D trained with."""
+
+  rate: float = 0.5
+  slots: int = 8
+  batch: int = 16  # the training batch's (init runs on 2 images and records nothing)
+
+  @nn.compact
+  def __call__(self, x, train=True):
+    h = nn.leaky_relu(nn.Dense(32)(x.reshape(x.shape[0], -1)), 0.2)
+    masks = self.variable('masks', 'keep', jnp.zeros, (self.slots, self.batch, 32), jnp.bool_)
+    count = self.variable('masks', 'count', jnp.zeros, (), jnp.int32)
+    if train:
+      keep = jax.random.bernoulli(self.make_rng('dropout'), 1 - self.rate, h.shape)
+      if not self.is_initializing():
+        masks.value = masks.value.at[count.value % self.slots].set(keep)
+        count.value += 1
+      h = jnp.where(keep, h / (1 - self.rate), 0)
+    return nn.Dense(1)(h)[:, 0]
+
+
+def _masks(n_steps):
+  opt = optax.adam(1e-3, b1=0.5)
+  gan = GAN(NoisyG(), MaskRecordingD(), opt, opt, latent_dim=8, d_steps=2)
+  state, _ = _steps(gan, n_steps)
+  assert int(state.d_vars['masks']['count']) == 4 * n_steps  # D's passes: 2 sub-steps x 2
+  return np.asarray(state.d_vars['masks']['keep'])
+
+
+def test_dropout_masks_are_folded_from_the_step_and_the_sub_step():
+  masks = _masks(2)  # step 0: sub-step 0 (real, fake), sub-step 1 (real, fake); step 1: same
+  names = [f'step {t} sub-step {i} {x}' for t in (0, 1) for i in (0, 1) for x in ('real', 'fake')]
+  for i, a in enumerate(names):
+    assert 0.35 < masks[i].mean() < 0.65, a  # each a Bernoulli(1 - rate) draw of its own
+    for j in range(i):  # another step, another sub-step or another pass: another mask
+      differ = float((masks[i] != masks[j]).mean())  # about 1/2 for independent draws
+      assert differ > 0.3, f'{a} has the mask of {names[j]} ({differ:.0%} differ)'
+  # And the same step and sub-step draw the same mask again, in a run of its own.
+  np.testing.assert_array_equal(_masks(2), masks)
+
+
+def test_sampling_needs_no_rng_and_is_g_in_inference_mode():
   gan = _gan()
   state, _ = _steps(gan, 1)
   generate = evaluation.make_generate_fn(gan, state, batch_size=4)
-  first, second = generate(jax.random.PRNGKey(5)), generate(jax.random.PRNGKey(5))
-  np.testing.assert_array_equal(first, second)
+  key = jax.random.PRNGKey(5)
+  z = gan.sample_latent(key, 4)
+  variables = {'params': state.g_ema_params, **state.g_vars}
+  want = gan.generator.apply(variables, z, train=False)  # no noise input at all
+  np.testing.assert_allclose(generate(key), want, rtol=1e-6, atol=1e-6)
+  np.testing.assert_array_equal(generate(key), generate(key))
+  # The reference tells the modes apart: in training mode G adds its noise.
+  noisy = gan.generator.apply(variables, z, train=True, rngs={'noise': jax.random.PRNGKey(6)})
+  assert np.abs(np.asarray(noisy) - np.asarray(want)).max() > 1e-3
 
 
 class Stochastic:

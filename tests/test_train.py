@@ -15,8 +15,9 @@ from jaxgan import gan as gan_lib
 from jaxgan import parallel, steps, train, writers
 from jaxgan import workdir as workdir_lib
 from jaxgan.errors import CheckpointError, ConfigError, DataError, JaxganError
+from jaxgan.evaluation import checkpoints
 from jaxgan.state import init_state
-from jaxgan.train import feed
+from jaxgan.train import feed, setup
 
 
 def _leaves_equal(a, b) -> bool:
@@ -277,6 +278,38 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(test_config, tmp_p
   assert best['fid'] == min(r['eval_fid'] for r in evals)
   assert os.listdir(tmp_path / 'checkpoints_best') == [str(best['step'])]
   assert 'eval step 6 | fid' in capsys.readouterr().out
+
+
+class _FixedFID:
+  """An evaluator reporting a given FID per step: which state is kept as the best is tested
+  here, not how FID is measured (test_evaluation_during_training_keeps_the_best_checkpoint)."""
+
+  protocol = {}
+
+  def __init__(self, fids: dict[int, float]):
+    self.fids = fids
+
+  def __call__(self, gan, state) -> dict[str, float]:
+    return {'fid': self.fids[int(state.step)]}
+
+
+def test_checkpoints_keep_the_last_few_and_the_best_holds_its_steps_state(
+  test_config, tmp_path, monkeypatch
+):
+  test_config.checkpoint_every, test_config.keep_checkpoints = 1, 2
+  test_config.sample_every = 0
+  test_config.eval_every = 2  # best at step 4: better than step 2's, not beaten at step 6
+  monkeypatch.setattr(setup, '_evaluator', lambda config: _FixedFID({2: 5.0, 4: 3.0, 6: 4.0}))
+  final = train.train_and_evaluate(test_config, str(tmp_path / 'run'))
+  assert sorted(os.listdir(tmp_path / 'run' / 'checkpoints')) == ['5', '6']  # of 1, 2, ..., 6
+  assert json.loads((tmp_path / 'run' / 'best.json').read_text()) == {'step': 4, 'fid': 3.0}
+  assert os.listdir(tmp_path / 'run' / 'checkpoints_best') == ['4']
+  _, _, best = checkpoints.load(str(tmp_path / 'run'), 'best')
+  # The state at step 4, from a run of its own that stops there.
+  test_config.num_steps, test_config.eval_every = 4, 0
+  at_4 = train.train_and_evaluate(test_config, str(tmp_path / 'to_4'))
+  assert int(best.step) == 4 and _leaves_equal(best, at_4)
+  assert not _leaves_equal(best.g_params, final.g_params)
 
 
 def test_signal_during_the_step_hooks_still_checkpoints_the_last_step(

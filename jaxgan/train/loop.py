@@ -5,6 +5,7 @@ train.steps_per_call iterations, then the hooks due: log, sample, checkpoint, ev
 stopping on a signal (agreed by all processes), and rollback on divergence.
 """
 
+import os
 import signal
 import threading
 import time
@@ -32,9 +33,16 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   if jax.default_backend() == 'cpu':
     allocator.tune()  # XLA:CPU's per-step temporaries (docs/benchmarks.md)
   config_lib.validate(config, num_devices=len(devices))
+  is_main = jax.process_index() == 0
+  existed = os.path.exists(workdir)
   workdir_lib.prepare(workdir)
-  with workdir_lib.Lock(workdir, enabled=jax.process_index() == 0):
-    return _train_with_rollbacks(config, workdir, devices)
+  with workdir_lib.Lock(workdir, enabled=is_main) as lock:
+    try:
+      return _train_with_rollbacks(config, workdir, devices)
+    except JaxganError:
+      if is_main:  # bad data found before anything was written: leave nothing behind
+        lock.remove_if_alone(remove_workdir=not existed)
+      raise
 
 
 def _train_with_rollbacks(config, workdir: str, devices: list) -> GANState:
