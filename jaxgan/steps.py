@@ -247,6 +247,8 @@ def g_update(
 
   real_logits = None
   if objective.g_needs_real:  # D's params are constants here: no gradient flows through reals
+    if batch is None:
+      raise ValueError(f'loss {objective.name!r} compares fakes with reals: pass batch=')
     real_logits = d(aug(batch.images, _D_REAL), batch.labels, _D_REAL)[0]
 
   def loss_fn(images):

@@ -199,8 +199,11 @@ def test_unknown_and_missing_keys(test_config):
   with pytest.raises(ConfigError, match="unknown config key 'model.unknown'"):
     config_lib.validate(test_config)
   del test_config.model['unknown']
-  del test_config['log_every']
-  with pytest.raises(ConfigError, match="'log_every' is missing"):
+  del test_config['log_every']  # a key with a default comes back at it
+  config_lib.validate(test_config)
+  assert test_config.log_every == config_lib.LOOP['log_every'].default
+  del test_config['num_steps']  # one without must be set
+  with pytest.raises(ConfigError, match="'num_steps' is missing: it has no default"):
     config_lib.validate(test_config)
 
 
