@@ -135,3 +135,23 @@ def test_unknown_names_on_the_command_line_are_one_error_line(tmp_path, override
   errors = [ln for ln in r.stderr.splitlines() if ln.startswith('jaxgan: error:')]
   assert len(errors) == 1 and message in errors[0], r.stderr
   assert 'Traceback' not in r.stderr
+
+
+# --- Short signatures --------------------------------------------------------------------------
+
+STEP_AND_TRAINER = [REPO / 'jaxgan' / 'steps.py', *sorted((REPO / 'jaxgan' / 'train').glob('*.py'))]
+
+
+@pytest.mark.parametrize('path', STEP_AND_TRAINER, ids=lambda p: p.name)
+def test_no_step_or_trainer_function_takes_more_than_five_parameters(path):
+  """Counted: every named parameter (positional and keyword-only, *args included), less self;
+  not a **kwargs that is forwarded to flax (steps.apply's labels=, rngs=)."""
+  import ast
+
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+      a = node.args
+      names = [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+      names += [a.vararg.arg] if a.vararg else []
+      names = [n for n in names if n not in ('self', 'cls')]
+      assert len(names) <= 5, f'{path.name}: {node.name}({", ".join(names)})'

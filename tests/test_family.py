@@ -372,7 +372,7 @@ def test_conditional_generator_output_depends_on_the_label():
   gan = _conditional_gan()
   state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
   z = jnp.tile(gan.sample_latent(jax.random.PRNGKey(1), 1), (3, 1))  # one latent, 3 classes
-  x, _ = steps.apply(gan.generator, state.g_params, state.g_vars, z, False, jnp.arange(3))
+  x, _ = steps.apply(gan.generator, state.g_params, state.g_vars, z, False, labels=jnp.arange(3))
   assert float(jnp.abs(x[0] - x[1]).max()) > 1e-4 and float(jnp.abs(x[1] - x[2]).max()) > 1e-4
   with pytest.raises(ValueError, match='labels'):
     steps.apply(gan.generator, state.g_params, state.g_vars, z, False)
@@ -385,7 +385,9 @@ def test_projection_discriminator_adds_embed_dot_features():
   x = jax.random.uniform(jax.random.PRNGKey(2), (1, 8, 8, 1), minval=-1)
 
   def logit(params):
-    return steps.apply(gan.discriminator, params, state.d_vars, x, False, jnp.array([2]))[0][0]
+    return steps.apply(gan.discriminator, params, state.d_vars, x, False, labels=jnp.array([2]))[0][
+      0
+    ]
 
   grads = jax.grad(logit)(state.d_params)
   h = grads['Dense_0']['kernel'][:, 0]
@@ -538,7 +540,7 @@ def test_infogan_d_step_adds_the_code_loss_on_fakes():
   real = jax.random.uniform(jax.random.PRNGKey(1), (4, 8, 8, 1), minval=-1)
   codes = jnp.array([0, 2, 1, 2])
   z = gan.sample_latent(jax.random.PRNGKey(3), 4)
-  fake = steps.apply(gan.generator, state.g_params, state.g_vars, z, True, codes)[0]
+  fake = steps.apply(gan.generator, state.g_params, state.g_vars, z, True, labels=codes)[0]
 
   def total(d_params):
     (real_logits, _), d_vars = steps.apply(gan.discriminator, d_params, state.d_vars, real, True)
@@ -564,7 +566,7 @@ def test_infogan_g_gradient_includes_the_code_loss(codes, continuous):
   z, y = gan.sample_latent(jax.random.PRNGKey(3), 4), jnp.array([1, 0, 2, 2]) if codes else None
 
   def total(g_params):
-    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, y)[0]
+    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, labels=y)[0]
     (logits, out), _ = steps.apply(gan.discriminator, state.d_params, state.d_vars, fake, True)
     nll = _code_ce(out[:, :codes], y) if codes else 0.0
     nll += 0.5 * jnp.sum((out[:, codes:] - z[:, :continuous]) ** 2) / 4
@@ -578,7 +580,7 @@ def test_infogan_g_gradient_includes_the_code_loss(codes, continuous):
     return
   # The code really enters G: another code, another image.
   fake = [
-    steps.apply(gan.generator, state.g_params, state.g_vars, z[:1], False, jnp.array([c]))[0]
+    steps.apply(gan.generator, state.g_params, state.g_vars, z[:1], False, labels=jnp.array([c]))[0]
     for c in (0, 1)
   ]
   assert float(jnp.abs(fake[0] - fake[1]).max()) > 1e-4
@@ -653,8 +655,8 @@ def test_mode_seeking_g_gradient_is_the_msgan_objective():
   z, y = gan.sample_latent(jax.random.PRNGKey(3), 6), jnp.array([0, 2, 1, 0, 2, 1])
 
   def total(g_params):
-    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, y)[0]
-    logits = steps.apply(gan.discriminator, state.d_params, state.d_vars, fake, True, y)[0]
+    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, labels=y)[0]
+    logits = steps.apply(gan.discriminator, state.d_params, state.d_vars, fake, True, labels=y)[0]
     ratio = jnp.mean(jnp.abs(fake[:3] - fake[3:])) / jnp.mean(jnp.abs(z[:3] - z[3:]))
     return gan.objective.g_loss(logits) + 0.4 / (ratio + 1e-5)
 

@@ -88,12 +88,12 @@ def _train(config, workdir: str, devices: list, rollbacks) -> GANState:
   extra = {'rollbacks': rollbacks.count} if rollbacks.count else {}
   ckpt_hook = hooks_lib.Checkpoint(config.checkpoint_every, run.ckpt, metrics, step)
   hooks = [
-    hooks_lib.Log(config, writer, metrics, clock, extra, is_main),
-    hooks_lib.Sample(config.sample_every, run.sample, writer, workdir, is_main),
+    hooks_lib.Log(config, writer, metrics, clock, extra),
+    hooks_lib.Sample(config.sample_every, run.sample, writer, workdir),
     ckpt_hook,
   ]
   if run.evaluator:
-    hooks.append(hooks_lib.Evaluate(config, run.evaluator, run.gan, writer, best, is_main))
+    hooks.append(hooks_lib.Evaluate(config, run.evaluator, run.gan, writer, best))
   progress = writers.progress(config.num_steps, step)
   stop = StopFlag()
   try:
