@@ -14,7 +14,6 @@ of the writer, has logged steps that no checkpoint holds. Checkpoints are writte
 """
 
 import json
-import os
 import random
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import Checkpointer
 from tests.conftest import REPO
+from tests.test_optimized import default_optimizations_env
 
 WRITE_KILLED = 5
 RANDOM_KILLS = 3  # each restart costs a few seconds of start-up
@@ -41,7 +41,7 @@ ARGS = [
 
 def _start(workdir, **env):
   """jaxgan.main (through tests/instrumented.py) at XLA's default optimisation level."""
-  env = {k: v for k, v in os.environ.items() if k != 'JAX_DISABLE_MOST_OPTIMIZATIONS'} | env
+  env = default_optimizations_env() | env
   cache = workdir.parent / 'xla_cache'  # shared by every start of this test
   env |= {
     'PYTHONUNBUFFERED': '1',
