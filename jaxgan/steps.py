@@ -341,7 +341,11 @@ def fake_labels(gan: GAN, key: jax.Array, batch: int) -> tuple[jax.Array | None,
 
 
 def train_step(
-  gan: GAN, state: GANState, real: jax.Array, labels: jax.Array | None = None
+  gan: GAN,
+  state: GANState,
+  real: jax.Array,
+  labels: jax.Array | None = None,
+  fake_sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[GANState, Metrics]:
   """One iteration: `gan.d_steps` D steps, then `gan.g_steps` G steps; increments `step`.
 
@@ -352,15 +356,24 @@ def train_step(
   pass; further G steps draw fresh latents. Then G's EMA params are updated (or set to G's
   params when EMA is off), and with an adaptive augmentation probability, ADA's accumulators
   and p (`_ada_update`).
+
+  fake_sharding: where G's inputs (batch, ...) go; the trainer splits their batch axis over the
+  devices as it splits the real batch's, so that G's passes are split too (without it, the
+  compiler can leave G computing the whole batch on every device).
   """
   if gan.num_classes and labels is None:
     raise ValueError('a conditional GAN (num_classes > 0) needs the real batch labels')
   batch = real.shape[1]
   keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + gan.g_steps)
 
+  def placed(x):
+    if x is None or fake_sharding is None:
+      return x
+    return jax.lax.with_sharding_constraint(x, fake_sharding)
+
   def fake_inputs(key):
-    g_y, d_y = fake_labels(gan, key, batch)
-    z = gan.sample_latent(key, batch)
+    g_y, d_y = map(placed, fake_labels(gan, key, batch))
+    z = placed(gan.sample_latent(key, batch))
     return z, g_y, d_y, info_codes(gan, z, g_y if gan.latent_classes else None)
 
   d_metrics, g_metrics = [], []
@@ -418,17 +431,21 @@ def _reduce(metrics: list[Metrics]) -> Metrics:
 
 
 def multi_step(
-  gan: GAN, state: GANState, real_fn: Callable[[GANState], Any], num_steps: int
+  gan: GAN,
+  state: GANState,
+  real_fn: Callable[[GANState], Any],
+  num_steps: int,
+  fake_sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[GANState, Metrics]:
   """`num_steps` train steps fused in one `lax.scan`; `real_fn(state)` gives each step's batches.
 
   `real_fn` returns the images, or (images, labels) for a conditional GAN. Metrics come back
-  stacked along a leading axis of length num_steps.
+  stacked along a leading axis of length num_steps. `fake_sharding`: as in `train_step`.
   """
 
   def body(state, _):
     batch = real_fn(state)
     real, labels = batch if isinstance(batch, tuple) else (batch, None)
-    return train_step(gan, state, real, labels)
+    return train_step(gan, state, real, labels, fake_sharding)
 
   return jax.lax.scan(body, state, length=num_steps)

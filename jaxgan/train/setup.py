@@ -67,18 +67,21 @@ def make_train_fn(
       y = jax.lax.with_sharding_constraint(y, batch_sharding)
     return real, y
 
+  # G's inputs (batch, ...) split over the devices as the real batches are.
+  fake_sharding = None if batch_sharding is None else parallel.example_sharding(batch_sharding.mesh)
+
   def train_fn(state: GANState, pixels: jax.Array, num_steps: int, labels=None):
     first_step = state.step
     if num_steps == 1:  # a rolled scan is several times slower per step on CPU
       batch = real_fn(state, pixels, labels, first_step)
       real, y = batch if isinstance(batch, tuple) else (batch, None)
-      state, metrics = steps.train_step(gan, state, real, y)
+      state, metrics = steps.train_step(gan, state, real, y, fake_sharding)
       return state, jax.tree.map(lambda m: m[None], metrics)
 
     def batches(s: GANState):
       return real_fn(s, pixels, labels, first_step)
 
-    return steps.multi_step(gan, state, batches, num_steps)
+    return steps.multi_step(gan, state, batches, num_steps, fake_sharding)
 
   return train_fn
 
