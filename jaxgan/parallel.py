@@ -58,6 +58,11 @@ def replicated(m: Mesh) -> NamedSharding:
   return NamedSharding(m, P())
 
 
+def example_sharding(m: Mesh) -> NamedSharding:
+  """(batch, ...) arrays split over devices along the batch axis (G's inputs)."""
+  return NamedSharding(m, P('data'))
+
+
 def batch_sharding(m: Mesh) -> NamedSharding:
   """(sub-steps, batch, ...) arrays split over devices along the batch axis."""
   return NamedSharding(m, P(None, 'data'))

@@ -370,7 +370,9 @@ def ema_update(
   return jax.tree.map(lambda e, p: jnp.where(on, decay * e + (1 - decay) * p, p), ema, params)
 
 
-def train_step(gan: GAN, state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
+def train_step(
+  gan: GAN, state: GANState, batch: Batch, fake_sharding: jax.sharding.Sharding | None = None
+) -> tuple[GANState, Metrics]:
   """One iteration: `gan.d_steps` D updates, then `gan.g_steps` G updates; increments `step`.
 
   `batch`: (d_steps, N, H, W, C) images in [-1, 1], one batch per D update, and their labels
@@ -381,6 +383,10 @@ def train_step(gan: GAN, state: GANState, batch: Batch) -> tuple[GANState, Metri
   draw fresh inputs. Lazy penalties run after the main phase of their network's update when
   due. Then G's EMA params are updated (or set to G's params when EMA is off), and with an
   adaptive augmentation probability, ADA's accumulators and p (`_ada_update`).
+
+  fake_sharding: where G's inputs (batch, ...) go; the trainer splits their batch axis over the
+  devices as it splits the real batch's, so that G's passes are split too (without it, the
+  compiler can leave G computing the whole batch on every device).
   """
   if gan.num_classes and batch.labels is None:
     raise ValueError('a conditional GAN (num_classes > 0) needs the real batch labels')
@@ -388,10 +394,16 @@ def train_step(gan: GAN, state: GANState, batch: Batch) -> tuple[GANState, Metri
   keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + gan.g_steps)
   d_lazy, g_lazy = _penalties(gan, 'd', lazy=True), _penalties(gan, 'g', lazy=True)
 
+  def inputs(key):
+    fake = gan.sample_inputs(key, n)
+    if fake_sharding is None:
+      return fake
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, fake_sharding), fake)
+
   d_metrics, g_metrics = [], []
   for i in range(gan.d_steps):
     real = jax.tree.map(lambda x, i=i: x[i], batch)
-    g = g_forward(gan, state, gan.sample_inputs(keys[i], n), keys[i])
+    g = g_forward(gan, state, inputs(keys[i]), keys[i])
     state, m = d_step(gan, state, real, g.fake, keys[i])
     phase = Phase(state.step * gan.d_steps + i, keys[i], real, g.fake.inputs, g.fake.images)
     for p in d_lazy:
@@ -400,7 +412,7 @@ def train_step(gan: GAN, state: GANState, batch: Batch) -> tuple[GANState, Metri
   for j in range(gan.g_steps):
     key = keys[gan.d_steps + j]
     if j > 0:
-      g = g_forward(gan, state, gan.sample_inputs(key, n), key)
+      g = g_forward(gan, state, inputs(key), key)
     new, m = g_update(gan, state, g, real, key)
     skip = None
     if gan.balance == 'loss_ratio':
@@ -452,13 +464,20 @@ def _reduce(metrics: list[Metrics]) -> Metrics:
 
 
 def multi_step(
-  gan: GAN, state: GANState, batch_fn: Callable[[GANState], Batch], num_steps: int
+  gan: GAN,
+  state: GANState,
+  batch_fn: Callable[[GANState], Batch],
+  num_steps: int,
+  fake_sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[GANState, Metrics]:
   """`num_steps` train steps fused in one `lax.scan`; `batch_fn(state)` gives each step's
-  real batches. Metrics come back stacked along a leading axis of length num_steps."""
-  return jax.lax.scan(
-    lambda state, _: train_step(gan, state, batch_fn(state)), state, length=num_steps
-  )
+  real batches. Metrics come back stacked along a leading axis of length num_steps.
+  `fake_sharding`: as in `train_step`."""
+
+  def body(state, _):
+    return train_step(gan, state, batch_fn(state), fake_sharding)
+
+  return jax.lax.scan(body, state, length=num_steps)
 
 
 __all__ = [

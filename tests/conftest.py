@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 # Tiny models compile far longer than they run; most XLA optimizations only cost time here.
-# Set in the environment too, so CLI subprocesses inherit it.
+# Set in the environment too, so CLI subprocesses inherit it. (test_optimized.py and
+# test_kill.py start theirs without it: bit-for-bit claims hold as users compile, too.)
 os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', 'true')
 # Many tests compile the same small programs again, in new jit objects or new processes (the
 # CLI tests); one persistent compilation cache for the session compiles each program once.

@@ -17,6 +17,7 @@ from jaxgan import images as images_lib
 from jaxgan import steps
 from jaxgan.batch import Batch
 from jaxgan.state import init_state
+from tests import references
 from tests.conftest import REPO
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -52,7 +53,7 @@ def _in_torch_layout(bench_torch, config, image_shape, state, g_tree, d_tree) ->
 def _check_same_step(config, batch: int, image_shape):
   """jaxgan's train_step and the PyTorch reference's step, from the same weights, statistics
   and inputs, give the same losses, gradients, updated weights and statistics."""
-  torch = pytest.importorskip('torch')
+  torch = references.load('torch')
   from jaxgan import bench_torch
 
   state, new, metrics, real, z = _jaxgan_step(config, batch, image_shape)
@@ -117,7 +118,7 @@ def test_torch_resnet_takes_the_same_step():
 
 
 def test_torch_resnet_has_jaxgans_parameter_counts():
-  pytest.importorskip('torch')
+  references.load('torch')
   from jaxgan import bench_torch, models
 
   config = cifar10_sngan.get_config()
@@ -137,7 +138,7 @@ def test_torch_resnet_has_jaxgans_parameter_counts():
 
 
 def test_torch_reference_refuses_what_it_does_not_mirror():
-  pytest.importorskip('torch')
+  references.load('torch')
   from jaxgan import bench_torch
 
   assert bench_torch.unmirrored(cifar10_sngan.get_config()) == []
@@ -153,7 +154,7 @@ def test_torch_reference_refuses_what_it_does_not_mirror():
 def test_bench_times_cifar_configs_against_torch(name, monkeypatch):
   """Both CIFAR-10 recipes' networks, narrowed, timed on both sides; SNGAN with 1 D update a
   step, not 5, which would take as much longer to compile (the schedule is checked above)."""
-  pytest.importorskip('torch')
+  references.load('torch')
   from jaxgan import bench
 
   monkeypatch.setattr(bench, 'NUM_IMAGES', 64)  # the synthetic dataset: small is enough

@@ -1,15 +1,12 @@
 """The FID Inception port against pytorch-fid's own network code (random weights), and the
-weights loader on tiny torch-saved files. The parity tests skip without torch, torchvision and
-pytorch-fid (see .ci/run for how they are installed beside the CPU torch)."""
+weights loader on tiny torch-saved files. The parity tests need torch, torchvision and
+pytorch-fid (the test extra; tests/references.py)."""
 
 import hashlib
-import importlib
 import io
 import logging
 import os
 import pickle
-import sys
-import types
 import zipfile
 
 import jax
@@ -17,6 +14,7 @@ import numpy as np
 import pytest
 
 from jaxgan.evaluation import inception
+from tests import references
 
 # float32 tolerance, relative to the largest |value|. XLA and PyTorch sum the convolutions in
 # different orders, so each of the ~95 layers adds a few float32 ulps (1.2e-7); over the whole
@@ -26,32 +24,15 @@ from jaxgan.evaluation import inception
 REL_TOL = 1e-5
 
 
-def _import_or_skip(name: str):
-  """The module, or a skip where it is absent or fails to import (optional test dependency)."""
-  try:
-    return importlib.import_module(name)
-  except (ImportError, RuntimeError) as e:
-    pytest.skip(f'{name} not importable ({type(e).__name__}: {e})')
-
-
 def _torch():
-  return _import_or_skip('torch')
+  return references.load('torch')
 
 
 def _pytorch_fid():
-  """pytorch_fid.inception, importable beside the CPU torch.
-
-  PyPI's torchvision wheels are built against CUDA torch, so their native ops (nms, roi_align)
-  fail to load beside the CPU build, and `import torchvision` then fails where it registers
-  fake kernels for those ops. The Inception code needs none of them: skipping that one
-  registration module leaves torchvision's (pure Python) models importable.
-  """
+  """pytorch_fid.inception (with torch and torchvision)."""
   _torch()
-  if 'torchvision' not in sys.modules:
-    stub = types.ModuleType('torchvision._meta_registrations')
-    sys.modules.setdefault('torchvision._meta_registrations', stub)
-  _import_or_skip('torchvision')
-  return _import_or_skip('pytorch_fid.inception')
+  references.load('torchvision')
+  return references.load('pytorch_fid.inception')
 
 
 @pytest.fixture(scope='module')

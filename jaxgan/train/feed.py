@@ -67,6 +67,7 @@ class Resident:
     images, labels = dataset
     sharding = parallel.replicated(mesh)
     self.draws, self._sharding = draws, parallel.batch_sharding(mesh)
+    self.fake_sharding = parallel.example_sharding(mesh)  # G's inputs, split as the reals
     self.pixels = parallel.put_replicated(np.asarray(images), sharding)
     self.labels = None if labels is None else parallel.put_replicated(labels, sharding)
 
@@ -94,6 +95,7 @@ class Streamed:
     self.draws, self._shape = draws, draws.shape
     self._sharding = parallel.stream_sharding(mesh)
     self._batch_sharding = parallel.batch_sharding(mesh)
+    self.fake_sharding = parallel.example_sharding(mesh)  # G's inputs, split as the reals
     n, data_key = len(self.images), draws.key
     self._cpu = jax.local_devices(backend='cpu')[0]  # where the indices are drawn
     # The same function as the device draws inside the step, vmapped over the call's steps.

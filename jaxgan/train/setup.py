@@ -35,9 +35,14 @@ def make_train_fn(gan: GAN, feed):
   def train_fn(state: GANState, data, num_steps: int):
     first_step = state.step
     if num_steps == 1:  # a rolled scan is several times slower per step on CPU
-      state, metrics = steps.train_step(gan, state, feed.batch(data, state.step, first_step))
+      batch = feed.batch(data, state.step, first_step)
+      state, metrics = steps.train_step(gan, state, batch, feed.fake_sharding)
       return state, jax.tree.map(lambda m: m[None], metrics)
-    return steps.multi_step(gan, state, lambda s: feed.batch(data, s.step, first_step), num_steps)
+
+    def batches(s: GANState):
+      return feed.batch(data, s.step, first_step)
+
+    return steps.multi_step(gan, state, batches, num_steps, feed.fake_sharding)
 
   return train_fn
 
