@@ -15,8 +15,9 @@ config's D/G schedule; other configs are refused before anything is timed
 (`unmirrored` in benchmarks/torch_reference.py, which --torch needs: it is part of a checkout
 of the repository, not of the installed package, and it needs PyTorch). On CPU the JAX side
 runs with the trainer's malloc settings (`jaxgan.allocator`); PyTorch with glibc's defaults, or
-with the same settings given --torch_malloc=tuned. Works from any folder (--config takes a
-path). Prints a table and one JSON line (also written to --out).
+with the same settings given --torch_malloc=tuned. Works from any folder: --config takes a
+path (the configs of a checkout import `configs.common`: put the checkout's root on
+PYTHONPATH). Prints a table and one JSON line (also written to --out).
 """
 
 import importlib.util

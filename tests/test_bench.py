@@ -194,14 +194,17 @@ def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
     'jaxgan.bench',
     f'--config={REPO / "configs" / "mnist.py"}',
   ]
-  # configs/mnist.py imports nothing from configs/, so it loads from any folder; made
-  # unconditional here, as the PyTorch reference is.
+  # Made unconditional here, as the PyTorch reference is.
   argv += ['--config.model.conditional=False', '--config.data.clusters=0']
   argv += ['--config.train.ema_decay=0', '--config.train.mode_seeking=0']
   argv += ['--config.batch_size=8', '--config.model.g_features=16,8']
   argv += ['--config.model.d_features=8,16', '--config.train.steps_per_call=1']
   argv += ['--steps=2', '--rounds=2', f'--out={tmp_path / "r.json"}', *with_torch]
-  r = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+  # The configs of a checkout import configs.common: its root on the path, as for anyone who
+  # runs them from another folder.
+  path = os.pathsep.join(filter(None, [str(REPO), os.environ.get('PYTHONPATH')]))
+  env = dict(os.environ, PYTHONPATH=path)
+  r = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
   assert r.returncode == 0, r.stderr[-3000:]
   lines = r.stdout.strip().splitlines()
   result = json.loads(lines[-1])
