@@ -23,7 +23,8 @@ vertical-stripe artifacts of a run without them: docs/results.md, "CIFAR-10 DCGA
 and Adam at 1e-3 for G and 5e-4 for D, as in configs/mnist.py (DCGAN's 2e-4 for both:
 --config.optim.g_lr=2e-4 --config.optim.d_lr=2e-4), which reached a lower FID, a higher recall
 and clearer objects in the same CPU time (docs/results.md, "CIFAR-10 DCGAN: learning rates and
-EMA"). Its speed on a 2-core CPU: docs/benchmarks.md; use a GPU or TPU for real runs.
+EMA"). Its speed on a 2-core CPU: docs/benchmarks.md, "The recipes' run times"; use a GPU
+or TPU for real runs.
 """
 
 import ml_collections

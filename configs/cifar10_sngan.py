@@ -11,7 +11,8 @@ Gaussian numbers, 50,000 G updates (jaxgan.models.resnet has the blocks and the 
 widths). For learning rates that decay linearly to 0 over the run, as some reimplementations
 use: --config.optim.schedule=linear. Data sources and evaluation (every 1,000 G updates, in
 jaxgan's CIFAR-10 classifier's features) as in configs/cifar10_dcgan.py. The full run is meant
-for a GPU: on a 2-core CPU one iteration takes seconds (docs/benchmarks.md).
+for a GPU: on a 2-core CPU one iteration takes seconds (docs/benchmarks.md, "The recipes'
+run times").
 
 On a CPU, `:cpu` (`:folder,cpu` for the JPEG folder) narrows it to a CPU-sized run
 (docs/results.md, "SNGAN's `:cpu` option", has its time, figures and grids): the same blocks

@@ -10,7 +10,8 @@ resolution the same widths start G from a map 16 times smaller (2x2 at 32 px); f
 start at 32 px pass --config.model.g_features='(256,128,64)'
 --config.model.d_features='(64,128,256)'. No feature network measures arbitrary images yet, so
 evaluation is off (eval_every=0). Its speed on a 2-core CPU and at preparing images:
-docs/benchmarks.md; use a GPU or TPU for real runs. Override any field with --config.KEY=VALUE.
+docs/benchmarks.md, "The recipes' run times"; use a GPU or TPU for real runs. Override any
+field with --config.KEY=VALUE.
 """
 
 import ml_collections
