@@ -1,7 +1,7 @@
 """Per-op timing of the default DCGAN's four convolutions: jaxgan's layers, XLA's own, PyTorch.
 
 For each layer, the forward pass, the input gradient and the kernel gradient, each jitted
-alone: `jaxgan.models.layers` (what the train step runs, compiled with its XLA options),
+alone: `jaxgan.convs` (what the train step runs, compiled with `jaxgan.xla_cpu`'s options),
 the textbook form differentiated by JAX (`*_reference`, XLA's default options), and PyTorch
 eager. Rounds alternate between the three; the best round of each is reported, as ms. All
 three run in this one process with the trainer's malloc settings (`jaxgan.allocator`).
@@ -17,8 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from jaxgan import allocator
-from jaxgan.models import layers
+from jaxgan import allocator, convs, xla_cpu
 
 # name: (transposed?, in channels, out channels, input height = width)
 LAYERS = {
@@ -74,11 +73,11 @@ def time_layer(transposed, cin, cout, size, batch, rounds=5) -> dict[str, list[f
   dy = rng.standard_normal((batch, out, out, cout), np.float32)
   kernel = 0.02 * rng.standard_normal((4, 4, cin, cout), np.float32)
   if transposed:
-    fast, reference = layers.conv_transpose_4x4s2, layers.conv_transpose_4x4s2_reference
+    fast, reference = convs.conv_transpose_4x4s2, convs.conv_transpose_4x4s2_reference
   else:
-    fast, reference = layers.conv_4x4s2, layers.conv_4x4s2_reference
+    fast, reference = convs.conv_4x4s2, convs.conv_4x4s2_reference
   impls = {
-    'jaxgan': _jax_ops(fast, x, kernel, dy, layers.compiler_options()),
+    'jaxgan': _jax_ops(fast, x, kernel, dy, xla_cpu.compiler_options()),
     'jax autodiff': _jax_ops(reference, x, kernel, dy, None),
     'torch': _torch_ops(transposed, x, kernel, dy),
   }

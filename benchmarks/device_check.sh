@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # jaxgan against PyTorch eager on one GPU: MNIST DCGAN (configs/mnist_unconditional.py),
 # CIFAR-10 DCGAN and SNGAN, at batch 64, 256 and 1024, in float32 and bfloat16, each with `python -m jaxgan.bench
-# --torch` (alternating rounds of the two on the same GPU; jaxgan/bench_torch.py is the
+# --torch` (alternating rounds of the two on the same GPU; benchmarks/torch_reference.py is the
 # reference). Made for the lent GPU machine, where device time is short: everything, package
 # install included, ends within DEADLINE_S. Runs go batch-major, 1024 last, so that the
 # deadline cuts the costliest; a run it cuts is recorded as skipped.

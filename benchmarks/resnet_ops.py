@@ -2,10 +2,10 @@
 
 For each convolution of `configs/cifar10_sngan.py` at 32x32 (width `--width`, 32 for `:cpu`):
 the forward pass, the input gradient and the kernel gradient, each jitted alone, for
-`jaxgan.models.layers` (what the train step runs, compiled with its XLA options) and for the
-textbook form differentiated by JAX (nearest upsampling or average pooling written out beside
-XLA's 'SAME' convolution, XLA's default options). Rounds alternate between the two; the best
-round of each is reported, as ms, with the trainer's malloc settings.
+`jaxgan.models.layers` (what the train step runs, compiled with `jaxgan.xla_cpu`'s options)
+and for the textbook form differentiated by JAX (nearest upsampling or average pooling written
+out beside XLA's 'SAME' convolution, XLA's default options). Rounds alternate between the
+two; the best round of each is reported, as ms, with the trainer's malloc settings.
 
   python -m benchmarks.resnet_ops --batch_sizes=64,128   # from the repo root
 """
@@ -17,12 +17,12 @@ import numpy as np
 from jax import lax
 
 from benchmarks.conv_ops import OPS, _jax_ops, best_of_rounds
-from jaxgan import allocator
+from jaxgan import allocator, convs, xla_cpu
 from jaxgan.models import layers, resnet
 
 
 def _xla_conv(x, kernel):
-  return lax.conv_general_dilated(x, kernel, (1, 1), 'SAME', dimension_numbers=layers._DN)
+  return lax.conv_general_dilated(x, kernel, (1, 1), 'SAME', dimension_numbers=convs._DN)
 
 
 def _module(cls):
@@ -50,9 +50,9 @@ def _layers(width: int) -> dict:
       c,
       c,
     ),
-    f'3x3 {c}->{c} at 32x32': (layers.conv_same, _xla_conv, 32, c, c),
-    f'G conv_out: 3x3 {c}->3 at 32x32': (layers.conv_same, _xla_conv, 32, c, 3),
-    f'D first conv: 3x3 3->{c} at 32x32': (layers.conv_same, _xla_conv, 32, 3, c),
+    f'3x3 {c}->{c} at 32x32': (convs.conv_same, _xla_conv, 32, c, c),
+    f'G conv_out: 3x3 {c}->3 at 32x32': (convs.conv_same, _xla_conv, 32, c, 3),
+    f'D first conv: 3x3 3->{c} at 32x32': (convs.conv_same, _xla_conv, 32, 3, c),
   }
 
 
@@ -62,7 +62,7 @@ def time_layer(fast, reference, size, cin, cout, batch, rounds) -> dict[str, lis
   kernel = 0.05 * rng.standard_normal((3, 3, cin, cout), np.float32)
   dy = rng.standard_normal(jax.eval_shape(fast, x, kernel).shape, np.float32)
   impls = {
-    'jaxgan': _jax_ops(fast, x, kernel, dy, layers.compiler_options()),
+    'jaxgan': _jax_ops(fast, x, kernel, dy, xla_cpu.compiler_options()),
     'jax autodiff': _jax_ops(reference, x, kernel, dy, None),
   }
   return best_of_rounds(impls, max(1, 1024 // batch), rounds)

@@ -13,12 +13,9 @@ differentiably keeps D from it without the augmentations leaking into the sample
 --config.train.augment_p=adaptive tunes the probability instead (ADA, Karras et al. 2020).
 Evaluation: 10,000 samples against the 10,000 test images, as in configs/cifar10_dcgan.py.
 
-Runtime on the 2-core AMD EPYC CPU of docs/results.md: about the DCGAN's (5-6 steps/s when
-quiet); the augmentation added 1.5% to the training time of a 3,000-step run beside the same
-run without it. There, after 3,000 steps, the two were within 0.3 FID of each other (docs/
-results.md, "DiffAugment on 10% of CIFAR-10"): the effect the paper reports needs far longer
-training, a GPU's job (num_steps=20,000: about an hour at 5.5 steps/s on this CPU, minutes on
-a GPU, an estimate, not measured).
+The augmentation costs little beside the DCGAN's own step. In a short CPU run the two were
+about even (docs/results.md, "DiffAugment on 10% of CIFAR-10"): the effect the paper reports
+needs far longer training, a GPU's job (e.g. --config.num_steps=20000).
 """
 
 import ml_collections

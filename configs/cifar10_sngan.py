@@ -10,21 +10,15 @@ hinge loss, 5 D updates per G update, Adam(2e-4, b1=0, b2=0.9) for both, batch 6
 Gaussian numbers, 50,000 G updates (jaxgan.models.resnet has the blocks and the 64-256 px
 widths). For learning rates that decay linearly to 0 over the run, as some reimplementations
 use: --config.optim.schedule=linear. Data sources and evaluation (every 1,000 G updates, in
-jaxgan's CIFAR-10 classifier's features) as in configs/cifar10_dcgan.py.
+jaxgan's CIFAR-10 classifier's features) as in configs/cifar10_dcgan.py. The full run is meant
+for a GPU: on a 2-core CPU one iteration takes seconds (docs/benchmarks.md, "The recipes'
+run times").
 
-Runtime: one iteration (5 D updates and 1 G update, 1,484 GFLOP by XLA's count) takes 11 s
-at batch 64 on a quiet 2-core Intel Xeon of this project (0.090 steps/s, `python -m
-jaxgan.bench --config=configs/cifar10_sngan.py:folder --config.data.dir=/tmp/data/cifar10-jpg
---config.train.steps_per_call=1 --steps=1 --rounds=2`; docs/benchmarks.md): 50,000
-iterations would take 6 days there. They are meant for a GPU: about 1-2 hours on one H100 or
-H200 (an estimate from that FLOP count at a quarter of the chip's float32 peak, not measured).
-
-On a CPU, `:cpu` (`:folder,cpu` for the JPEG folder) narrows the run to 15-20 minutes: the
-same blocks 32 channels wide, 1 D update per G update, Adam 1e-3 for G and 5e-4 for D (b1=0,
-b2=0.9), standing batch-norm statistics for sampling, 3,000 iterations (15 GFLOP each, 3.6-4.2
-iterations/s on a quiet 2-core Intel Xeon here; 16.5 minutes for the whole command,
-evaluations every 500 included). Its grids show CIFAR-like objects by the end (docs/results.md,
-"SNGAN's `:cpu` option"):
+On a CPU, `:cpu` (`:folder,cpu` for the JPEG folder) narrows it to a CPU-sized run
+(docs/results.md, "SNGAN's `:cpu` option", has its time, figures and grids): the same blocks
+32 channels wide, 1 D update per G update, Adam 1e-3 for G and 5e-4 for D (b1=0,
+b2=0.9), standing batch-norm statistics for sampling, 3,000 iterations, evaluated every 500.
+Its grids show CIFAR-like objects by the end:
 
   python -m jaxgan.main --config=configs/cifar10_sngan.py:folder,cpu \
     --workdir=runs/cifar10_sngan_cpu --config.data.dir=/tmp/data/cifar10-jpg
@@ -32,17 +26,17 @@ evaluations every 500 included). Its grids show CIFAR-like objects by the end (d
 
 import ml_collections
 
-from configs import cifar10_dcgan
+from configs import common
 
 
-def model_config(conditional: bool = False) -> ml_collections.ConfigDict:
+def resnet_model(conditional: bool = False) -> ml_collections.ConfigDict:
   """SNGAN's CIFAR-10 networks as a `config.model` section of the resnet family."""
   model = ml_collections.ConfigDict()
   model.name = 'resnet'
   model.latent_dim = 128
   model.latent_dist = 'gaussian'
   model.conditional = conditional  # conditional batch norm in G, projection D
-  model.latent_classes = 0  # InfoGAN's codes (configs/mnist.py); 0: off
+  model.latent_classes = 0  # InfoGAN's codes (configs/common.py); 0: off
   model.latent_continuous = 0
   model.g_ch = 256  # widths: g_ch * g_mults[i], d_ch * d_mults[i]
   model.d_ch = 128
@@ -66,37 +60,26 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
       f"bad config argument {arg!r}: give at most one source ('cifar10' or 'folder') and "
       "optionally 'cpu', comma-separated (e.g. 'folder,cpu')"
     )
-  config = cifar10_dcgan.get_config(next((a for a in options if a != 'cpu'), ''))
-  config.model = model_config()
-  config.batch_size = 64
-  config.num_steps = 50_000  # G updates
-  config.log_every = 100
-  config.sample_every = 1000
-  config.checkpoint_every = 1000
-  config.eval_every = 1000
-  config.optim.name = 'adam'
-  config.optim.g_lr = config.optim.d_lr = 2e-4
+  cpu = 'cpu' in options
+  config = common.base()
+  # --- Run: 50,000 G updates (:cpu 3,000) ---
+  config.num_steps = 3000 if cpu else 50_000
+  config.sample_every = config.checkpoint_every = 500 if cpu else 1000
+  # --- Data ---
+  config.data = common.cifar10_data(next((a for a in options if a != 'cpu'), ''))
+  config.data.mirror = True
+  # --- Model: 32 channels wide for :cpu ---
+  config.model = resnet_model()
+  if cpu:
+    config.model.g_ch = config.model.d_ch = 32
+  # --- Optim ---
+  config.optim.g_lr, config.optim.d_lr = (1e-3, 5e-4) if cpu else (2e-4, 2e-4)
   config.optim.b1, config.optim.b2 = 0.0, 0.9
-  config.optim.schedule = 'constant'
-  config.optim.weight_decay = 0.0
+  # --- Train ---
   config.train.loss = 'hinge'
-  config.train.d_steps = 5
-  config.train.g_steps = 1
-  config.train.balance = 'none'
-  config.train.ema_decay = 0.0
-  config.train.standing_stats = 0  # sampled with the running averages of training
-  config.train.gp_weight = config.train.r1_weight = config.train.label_smoothing = 0.0
-  if 'cpu' in options:
-    cpu_sized(config)
+  config.train.d_steps = 1 if cpu else 5
+  config.train.standing_stats = 10 if cpu else 0  # 0: the running averages of training
+  # --- Eval ---
+  config.eval_every = 500 if cpu else 1000
+  config.eval_features = 'cifar10_classifier'  # as in configs/cifar10_dcgan.py
   return config
-
-
-def cpu_sized(config: ml_collections.ConfigDict) -> None:
-  """The same networks and loss narrowed to a ~15-minute CPU run (docs/results.md)."""
-  config.model.g_ch = config.model.d_ch = 32
-  config.train.d_steps = 1
-  config.optim.g_lr, config.optim.d_lr = 1e-3, 5e-4
-  config.train.standing_stats = 10
-  config.num_steps = 3000
-  config.log_every = 100
-  config.sample_every = config.checkpoint_every = config.eval_every = 500

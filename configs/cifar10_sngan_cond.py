@@ -9,8 +9,7 @@ D adds <embed(y), h> to its logit (the embedding spectrally normalised too); fak
 random classes. Sample grids have one row per class (a column shares one latent).
 
 Runtime: as configs/cifar10_sngan.py's (the class gains, biases and projection add a few
-per-channel operations to each layer), so a GPU run; not timed apart, as jaxgan.bench does
-not feed labels to conditional GANs yet.
+per-channel operations to each layer), so a GPU run.
 """
 
 import ml_collections
@@ -20,7 +19,6 @@ from configs import cifar10_sngan
 
 def get_config(source: str = '') -> ml_collections.ConfigDict:
   config = cifar10_sngan.get_config(source)
-  config.model.conditional = True
-  config.data.num_classes = 10
   config.num_grid_samples = 100  # 10 rows (classes) x 10 columns (latents)
+  config.model.conditional = True
   return config

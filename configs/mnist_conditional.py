@@ -2,11 +2,9 @@
 
   python -m jaxgan.main --config=configs/mnist_conditional.py --workdir=runs/mnist_conditional
 
-Sample grids have one row per digit (a column shares one latent).
-
-Runtime: 2,000 iterations trained in 420 s (4.8 steps/s) on the 2-core CPU of
-docs/results.md, shared with other work, so its 5,000 take at most about 18 minutes, plus
-compilation and 6-10 s per evaluation. What it reached at 1,000 and 2,000: docs/results.md.
+Sample grids have one row per digit (a column shares one latent). The classic DCGAN
+otherwise (configs/mnist_dcgan_classic.py). What it reached at 1,000 and 2,000 iterations and
+how long they took on a 2-core CPU: docs/results.md, "The recipes in a fixed budget".
 """
 
 from configs import mnist_dcgan_classic
@@ -14,7 +12,7 @@ from configs import mnist_dcgan_classic
 
 def get_config():
   config = mnist_dcgan_classic.get_config()
-  config.model.conditional = True
-  config.data.num_classes = 10
   config.num_grid_samples = 100  # 10 rows (digits) x 10 columns (latents)
+  config.data.num_classes = 10
+  config.model.conditional = True
   return config

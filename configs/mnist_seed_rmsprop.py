@@ -13,8 +13,8 @@ from configs import mnist_dcgan_classic
 
 def get_config():
   config = mnist_dcgan_classic.get_config()
+  config.model.d_dropout = 0.3
   config.optim.name = 'rmsprop'
   config.optim.g_lr = config.optim.d_lr = 1.5e-4
   config.optim.decay = 0.9
-  config.model.d_dropout = 0.3
   return config

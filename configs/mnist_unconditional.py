@@ -15,11 +15,11 @@ from configs import mnist
 def get_config():
   config = mnist.get_config()
   config.num_steps = 3000
-  config.eval_every = 1500
   config.data.clusters = 0
   config.model.conditional = False
   config.optim.g_lr = config.optim.d_lr = 1e-3
   config.train.ema_decay = 0.0
   config.train.ema_start = 0
   config.train.mode_seeking = 0.0
+  config.eval_every = 1500
   return config

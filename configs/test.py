@@ -20,16 +20,16 @@ def get_config():
   config.sample_every = 3
   config.checkpoint_every = 3
   config.num_grid_samples = 16
-  config.eval_every = 0
-  config.eval_num_samples = 200
-  config.train.steps_per_call = 1  # one compiled program per test run
-  config.train.standing_stats = 0  # one program less to compile (tested in test_evaluation)
   config.data.dir = str(SHARED_MNIST)
+  config.data.clusters = 0
   config.model.latent_dim = 16
   config.model.g_features = (16, 8)
   config.model.d_features = (8, 16)
   config.model.conditional = False  # an unconditional GAN; tests turn the options on
-  config.data.clusters = 0
   config.train.ema_decay, config.train.ema_start = 0.0, 0
   config.train.mode_seeking = 0.0
+  config.train.standing_stats = 0  # one program less to compile (tested in test_evaluation)
+  config.train.steps_per_call = 1  # one compiled program per test run
+  config.eval_every = 0
+  config.eval_num_samples = 200
   return config

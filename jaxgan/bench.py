@@ -4,20 +4,23 @@
     [--steps=50] [--torch]
 
 Runs `train.make_train_fn`, jitted as the trainer jits it with the XLA options of
-`jaxgan.models.layers.compiler_options()`, on synthetic uint8 images of the dataset's shape
+`jaxgan.xla_cpu.compiler_options()`, on synthetic uint8 images of the dataset's shape
 (no data files needed): reports compile time, steps/s, images/s, XLA's FLOP
 count per step and the FLOP/s achieved (and the fraction of the chip's peak where known). With
---torch it alternates rounds of JAX and of `jaxgan.bench_torch` (same network and step,
+--torch it alternates rounds of JAX and of the PyTorch reference (same network and step,
 run in a worker process of its own, on the GPU when JAX runs on one), so that both see the
 same machine load, and reports the median per-round ratio. The reference mirrors the model
 families `dcgan` and `resnet` (SNGAN), in float32 or bfloat16 (`--config.model.dtype`), with the
 config's D/G schedule; other configs are refused before anything is timed
-(`bench_torch.unmirrored`). On CPU the JAX side runs with the trainer's malloc settings
-(`jaxgan.allocator`); PyTorch with glibc's defaults, or with the same settings given
---torch_malloc=tuned. Works from any folder once jaxgan is installed (--config takes a path).
-Prints a table and one JSON line (also written to --out).
+(`unmirrored` in benchmarks/torch_reference.py, which --torch needs: it is part of a checkout
+of the repository, not of the installed package, and it needs PyTorch). On CPU the JAX side
+runs with the trainer's malloc settings (`jaxgan.allocator`); PyTorch with glibc's defaults, or
+with the same settings given --torch_malloc=tuned. Works from any folder: --config takes a
+path (the configs of a checkout import `configs.common`: put the checkout's root on
+PYTHONPATH). Prints a table and one JSON line (also written to --out).
 """
 
+import importlib.util
 import json
 import os
 import platform
@@ -25,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import jaxlib
@@ -32,10 +36,10 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from jaxgan import allocator, cli, data, files, parallel, train
+from jaxgan import allocator, cli, data, files, parallel, train, xla_cpu
 from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
-from jaxgan.models import layers
+from jaxgan.errors import JaxganError
 from jaxgan.state import init_state
 from jaxgan.train import feed
 
@@ -48,7 +52,9 @@ def _define_flags() -> None:
   config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
   flags.DEFINE_integer('steps', 50, 'Train steps timed per round (per framework with --torch).')
   flags.DEFINE_integer('rounds', 5, 'Timed rounds; with --torch, JAX and PyTorch alternate.')
-  flags.DEFINE_bool('torch', False, 'Also time the PyTorch reference (jaxgan.bench_torch).')
+  flags.DEFINE_bool(
+    'torch', False, 'Also time the PyTorch reference (benchmarks/torch_reference.py).'
+  )
   flags.DEFINE_list('image_shape', None, 'H,W,C of the images; default: known for the dataset.')
   flags.DEFINE_float(
     'quiet_below',
@@ -59,7 +65,7 @@ def _define_flags() -> None:
   flags.DEFINE_bool(
     'layer_options',
     True,
-    "Compile with jaxgan's XLA options (layers.compiler_options()), "
+    "Compile with jaxgan's XLA options (xla_cpu.compiler_options()), "
     'as the trainer should; --nolayer_options measures XLA defaults.',
   )
   flags.DEFINE_multi_string('xla_option', [], 'KEY=VALUE XLA compiler option to try, on top.')
@@ -79,6 +85,8 @@ def _define_flags() -> None:
 
 
 NUM_IMAGES = 60_000  # MNIST's size: the on-device sampler gathers from an array this long
+# The checkout this jaxgan was imported from, if it was: the PyTorch reference lives there.
+REPO = Path(__file__).resolve().parent.parent
 
 # Dense peak FLOP/s per device from vendor datasheets: (bfloat16, float32 without tensor cores).
 # Matched as a substring of jax's device_kind, first match wins.
@@ -165,19 +173,28 @@ class TorchStep:
   A process of its own, so that jaxgan's process-wide settings (malloc, XLA threads) are not
   PyTorch's: `malloc='tuned'` gives it jaxgan's malloc settings too. It runs on the GPU when
   JAX does (`device='cuda'`). The worker starts building at once; `ready()` waits for it (and
-  raises UsageError for a config the reference does not mirror), so that its start-up can
-  overlap JAX's compilation.
+  raises JaxganError for a config the reference does not mirror), so that its start-up can
+  overlap JAX's compilation. The worker is benchmarks/torch_reference.py of the checkout this
+  jaxgan was imported from; without one, or without PyTorch, a JaxganError says so.
   """
 
   def __init__(
     self, config, image_shape: tuple[int, ...], malloc: str = 'default', device: str = 'cpu'
   ):
+    if not (REPO / 'benchmarks' / 'torch_reference.py').is_file():
+      raise JaxganError(
+        f'--torch needs a checkout of the jaxgan repository (its benchmarks/torch_reference.py '
+        f'is not part of the installed package); this jaxgan is in {REPO / "jaxgan"}'
+      )
+    if importlib.util.find_spec('torch') is None:
+      raise JaxganError('--torch needs PyTorch: pip install torch')
     env = dict(os.environ) | (allocator.env() if malloc == 'tuned' else {})
-    cmd = [sys.executable, '-m', 'jaxgan.bench_torch', '--serve', f'--device={device}']
+    cmd = [sys.executable, '-m', 'benchmarks.torch_reference', '--serve', f'--device={device}']
     cmd += [f'--image_shape={",".join(map(str, image_shape))}', f'--num_images={NUM_IMAGES}']
     self.batch_size = config.batch_size
+    # From the checkout's root, so that the worker imports its benchmarks/ and jaxgan/.
     self.proc = subprocess.Popen(
-      cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+      cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO
     )
     self.malloc = malloc
     self._send(config.to_json())
@@ -189,7 +206,7 @@ class TorchStep:
       self.hello = self._receive()
       if 'error' in self.hello:
         self.close()
-        raise app.UsageError(f'--torch: {self.hello["error"]}')
+        raise JaxganError(f'--torch: {self.hello["error"]}')
     return self.hello
 
   def _send(self, line: str) -> None:
@@ -199,9 +216,9 @@ class TorchStep:
   def _receive(self):
     answer = self.proc.stdout.readline()
     if not answer:
-      raise app.UsageError(
-        '--torch: the PyTorch worker (python -m jaxgan.bench_torch --serve) exited; its error '
-        'is above (it needs torch installed: pip install torch)'
+      raise JaxganError(
+        '--torch: the PyTorch worker (python -m benchmarks.torch_reference --serve) exited; '
+        'its error is above'
       )
     return json.loads(answer)
 
@@ -432,20 +449,22 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   if FLAGS.config is None:
     raise app.UsageError('--config is required')
-  options = layers.compiler_options() if FLAGS.layer_options else {}
+  options = xla_cpu.compiler_options() if FLAGS.layer_options else {}
   options |= dict(o.split('=', 1) for o in FLAGS.xla_option)
   config = FLAGS.config
   cli.guarded(lambda: config_lib.validate(config))
-  result = benchmark(
-    config,
-    image_shape_for(config, FLAGS.image_shape),
-    steps=FLAGS.steps,
-    rounds=FLAGS.rounds,
-    with_torch=FLAGS.torch,
-    compiler_options=options,
-    quiet_below=FLAGS.quiet_below,
-    tune_malloc=FLAGS.tune_malloc,
-    torch_malloc=FLAGS.torch_malloc,
+  result = cli.guarded(
+    lambda: benchmark(
+      config,
+      image_shape_for(config, FLAGS.image_shape),
+      steps=FLAGS.steps,
+      rounds=FLAGS.rounds,
+      with_torch=FLAGS.torch,
+      compiler_options=options,
+      quiet_below=FLAGS.quiet_below,
+      tune_malloc=FLAGS.tune_malloc,
+      torch_malloc=FLAGS.torch_malloc,
+    )
   )
   print(format_table(result))
   print(json.dumps(result), flush=True)

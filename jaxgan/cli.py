@@ -41,4 +41,4 @@ def parse_config_flags(argv: list[str]) -> list[str]:
     if '--verbose' in argv:
       raise
     bad = [a.split('=')[0] for a in argv if a.startswith('--config.')]
-    fail(f'unknown config key {e} (in {", ".join(bad)}); see configs/mnist.py for the keys')
+    fail(f'unknown config key {e} (in {", ".join(bad)}); see configs/common.py for the keys')

@@ -2,6 +2,8 @@
 and the bench times them beside jaxgan's own."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -16,6 +18,7 @@ from jaxgan import gan as gan_lib
 from jaxgan import images as images_lib
 from jaxgan import steps
 from jaxgan.batch import Batch
+from jaxgan.errors import JaxganError
 from jaxgan.state import init_state
 from tests import references
 from tests.conftest import REPO
@@ -43,10 +46,10 @@ def _named_params(net) -> dict:
   }
 
 
-def _in_torch_layout(bench_torch, config, image_shape, state, g_tree, d_tree) -> dict:
+def _in_torch_layout(torch_reference, config, image_shape, state, g_tree, d_tree) -> dict:
   """Trees shaped like g_params/d_params, as named torch tensors (loaded into a fresh net)."""
-  net = bench_torch.TorchGAN(config, image_shape)
-  bench_torch.load_jaxgan_state(net, state.replace(g_params=g_tree, d_params=d_tree))
+  net = torch_reference.TorchGAN(config, image_shape)
+  torch_reference.load_jaxgan_state(net, state.replace(g_params=g_tree, d_params=d_tree))
   return _named_params(net)
 
 
@@ -54,19 +57,21 @@ def _check_same_step(config, batch: int, image_shape):
   """jaxgan's train_step and the PyTorch reference's step, from the same weights, statistics
   and inputs, give the same losses, gradients, updated weights and statistics."""
   torch = references.load('torch')
-  from jaxgan import bench_torch
+  from benchmarks import torch_reference
 
   state, new, metrics, real, z = _jaxgan_step(config, batch, image_shape)
-  net = bench_torch.TorchGAN(config, image_shape)
-  bench_torch.load_jaxgan_state(net, state)
+  net = torch_reference.TorchGAN(config, image_shape)
+  torch_reference.load_jaxgan_state(net, state)
   losses = net.step(torch.tensor(real).permute(0, 1, 4, 2, 3), torch.tensor(z))
 
   np.testing.assert_allclose(float(losses['d_loss']), metrics['d_loss'], rtol=1e-4)
   np.testing.assert_allclose(float(losses['g_loss']), metrics['g_loss'], rtol=1e-4)
   # Adam's first moments, the same function of each network's gradients in both.
   g_mu, d_mu = new.g_opt_state[0].mu, new.d_opt_state[0].mu
-  want_grads = _in_torch_layout(bench_torch, config, image_shape, state, g_mu, d_mu)
-  want_params = _in_torch_layout(bench_torch, config, image_shape, new, new.g_params, new.d_params)
+  want_grads = _in_torch_layout(torch_reference, config, image_shape, state, g_mu, d_mu)
+  want_params = _in_torch_layout(
+    torch_reference, config, image_shape, new, new.g_params, new.d_params
+  )
   optimizer = {**net.g_opt.state, **net.d_opt.state}
   # Per network: some gradients are rounding noise around 0 (a conv bias that batch norm
   # cancels), to be measured against the network's other gradients.
@@ -86,8 +91,8 @@ def _check_same_step(config, batch: int, image_shape):
     np.testing.assert_allclose(got_p[clear], want_p[clear], atol=1e-6, err_msg=name)
   # Batch statistics: running means (PyTorch's running variance is unbiased, flax's biased);
   # spectral norm's vectors.
-  fresh = bench_torch.TorchGAN(config, image_shape)
-  bench_torch.load_jaxgan_state(fresh, new)
+  fresh = torch_reference.TorchGAN(config, image_shape)
+  torch_reference.load_jaxgan_state(fresh, new)
   for module, key in ((net.g, 'g'), (net.d, 'd')):
     for (name, got), want in zip(
       module.state_dict().items(), getattr(fresh, key).state_dict().values(), strict=True
@@ -119,7 +124,8 @@ def test_torch_resnet_takes_the_same_step():
 
 def test_torch_resnet_has_jaxgans_parameter_counts():
   references.load('torch')
-  from jaxgan import bench_torch, models
+  from benchmarks import torch_reference
+  from jaxgan import models
 
   config = cifar10_sngan.get_config()
   image_shape = (32, 32, 3)
@@ -128,7 +134,7 @@ def test_torch_resnet_has_jaxgans_parameter_counts():
     lambda: g.init(jax.random.PRNGKey(0), jnp.zeros((2, config.model.latent_dim)))
   )
   d_vars = jax.eval_shape(lambda: d.init(jax.random.PRNGKey(0), jnp.zeros((2, *image_shape))))
-  torch_g, torch_d = bench_torch.build(config.model, image_shape)
+  torch_g, torch_d = torch_reference.build(config.model, image_shape)
   for variables, net in ((g_vars, torch_g), (d_vars, torch_d)):
     want = sum(x.size for x in jax.tree.leaves(variables['params']))
     assert sum(p.numel() for p in net.parameters()) == want
@@ -139,15 +145,15 @@ def test_torch_resnet_has_jaxgans_parameter_counts():
 
 def test_torch_reference_refuses_what_it_does_not_mirror():
   references.load('torch')
-  from jaxgan import bench_torch
+  from benchmarks import torch_reference
 
-  assert bench_torch.unmirrored(cifar10_sngan.get_config()) == []
-  assert bench_torch.unmirrored(cifar10_dcgan.get_config()) == []
+  assert torch_reference.unmirrored(cifar10_sngan.get_config()) == []
+  assert torch_reference.unmirrored(cifar10_dcgan.get_config()) == []
   config = cifar10_sngan.get_config()
   config.model.conditional = True
   config.train.gp_weight = 10.0
   with pytest.raises(ValueError, match=r'model.conditional=True, train.gp_weight=10.0'):
-    bench_torch.TorchGAN(config, (32, 32, 3))
+    torch_reference.TorchGAN(config, (32, 32, 3))
 
 
 @pytest.mark.parametrize('name', ['cifar10_dcgan', 'cifar10_sngan'])
@@ -190,14 +196,17 @@ def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
     'jaxgan.bench',
     f'--config={REPO / "configs" / "mnist.py"}',
   ]
-  # configs/mnist.py imports nothing from configs/, so it loads from any folder; made
-  # unconditional here, as the PyTorch reference is.
+  # Made unconditional here, as the PyTorch reference is.
   argv += ['--config.model.conditional=False', '--config.data.clusters=0']
   argv += ['--config.train.ema_decay=0', '--config.train.mode_seeking=0']
   argv += ['--config.batch_size=8', '--config.model.g_features=16,8']
   argv += ['--config.model.d_features=8,16', '--config.train.steps_per_call=1']
   argv += ['--steps=2', '--rounds=2', f'--out={tmp_path / "r.json"}', *with_torch]
-  r = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+  # The configs of a checkout import configs.common: its root on the path, as for anyone who
+  # runs them from another folder.
+  path = os.pathsep.join(filter(None, [str(REPO), os.environ.get('PYTHONPATH')]))
+  env = dict(os.environ, PYTHONPATH=path)
+  r = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
   assert r.returncode == 0, r.stderr[-3000:]
   lines = r.stdout.strip().splitlines()
   result = json.loads(lines[-1])
@@ -209,6 +218,34 @@ def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
   if with_torch:
     assert result['ratio_jax_over_torch'] > 0
     assert len(result['torch_steps_per_s_rounds']) == 2
+
+
+def test_torch_needs_pytorch(test_config, monkeypatch):
+  from jaxgan import bench
+
+  monkeypatch.setitem(sys.modules, 'torch', None)  # import torch fails; find_spec says None
+  with pytest.raises(JaxganError, match=r'^--torch needs PyTorch: pip install torch$'):
+    bench.TorchStep(test_config, IMAGE_SHAPE)
+
+
+def test_torch_outside_a_checkout_is_one_error_line(tmp_path):
+  """jaxgan and configs/ as an installed package has them, without benchmarks/: --torch says
+  it needs a checkout, in one line, before anything is compiled."""
+  site = tmp_path / 'site'
+  for package in ('jaxgan', 'configs'):
+    shutil.copytree(REPO / package, site / package, ignore=shutil.ignore_patterns('__pycache__'))
+  argv = [sys.executable, '-m', 'jaxgan.bench', f'--config={site / "configs" / "test.py"}']
+  env = dict(os.environ, PYTHONPATH=str(site))
+  r = subprocess.run(
+    [*argv, '--torch'], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+  )
+  assert r.returncode == 2, r.stderr[-3000:]
+  assert 'Traceback' not in r.stderr
+  assert r.stderr.strip().splitlines()[-1] == (
+    'jaxgan: error: --torch needs a checkout of the jaxgan repository (its '
+    'benchmarks/torch_reference.py is not part of the installed package); this jaxgan is in '
+    f'{site / "jaxgan"}'
+  )
 
 
 def test_jax_step_times_a_conditional_gan(test_config):

@@ -237,6 +237,20 @@ def test_the_trainer_names_no_model_or_dataset(path):
 
 
 @pytest.mark.parametrize('path', TRAINER, ids=lambda p: p.name)
+def test_the_trainer_imports_no_model_module(path):
+  """Models come through the registry (jaxgan.models); the XLA:CPU compiler options through
+  jaxgan.xla_cpu, not a family's layers."""
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.ImportFrom) and node.module:
+      names = [node.module] + [f'{node.module}.{a.name}' for a in node.names]
+    elif isinstance(node, ast.Import):
+      names = [a.name for a in node.names]
+    else:
+      continue
+    assert not any(n.startswith('jaxgan.models.') for n in names), f'{path.name}: {names}'
+
+
+@pytest.mark.parametrize('path', TRAINER, ids=lambda p: p.name)
 def test_the_trainer_has_short_functions(path):
   for node in ast.walk(ast.parse(path.read_text())):
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import convs, xla_cpu
 from jaxgan.models import layers
 
 # (batch, height, width, in, out): thin (<= 4) and wide channel counts take different code paths.
@@ -19,8 +20,8 @@ SHAPES = [
   (2, 4, 4, 16, 3),  # RGB out
 ]
 LAYERS = [
-  (layers.conv_4x4s2, layers.conv_4x4s2_reference),
-  (layers.conv_transpose_4x4s2, layers.conv_transpose_4x4s2_reference),
+  (convs.conv_4x4s2, convs.conv_4x4s2_reference),
+  (convs.conv_transpose_4x4s2, convs.conv_transpose_4x4s2_reference),
 ]
 
 
@@ -88,7 +89,7 @@ def test_conv_equals_flax_conv(shape):
   x, kernel, _ = _inputs(shape)
   conv = nn.Conv(shape[-1], (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False)
   want = conv.apply({'params': {'kernel': kernel}}, x)
-  np.testing.assert_allclose(layers.conv_4x4s2(x, kernel), want, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(convs.conv_4x4s2(x, kernel), want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('shape', SHAPES[:3])
@@ -104,7 +105,7 @@ def test_conv_transpose_equals_flax_conv_transpose(shape):
     use_bias=False,
   )
   want = conv_t.apply({'params': {'kernel': kernel.swapaxes(2, 3)}}, x)
-  got = layers.conv_transpose_4x4s2(x, kernel)
+  got = convs.conv_transpose_4x4s2(x, kernel)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -130,17 +131,17 @@ def test_modules_keep_parameters_and_dtype(module, size):
 
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='CPU options')
 def test_compiler_options_keep_convolutions_out_of_ynnpack():
-  assert layers.compiler_options('gpu') == {}
+  assert xla_cpu.compiler_options('gpu') == {}
   x, kernel, _ = _inputs((2, 14, 14, 64, 64))  # YNNPACK leaves smaller convolutions to XLA
 
   def hlo(options):
-    return jax.jit(layers.conv_4x4s2, compiler_options=options).lower(x, kernel).compile().as_text()
+    return jax.jit(convs.conv_4x4s2, compiler_options=options).lower(x, kernel).compile().as_text()
 
   fast_compile = jax.config.read('jax_disable_most_optimizations')
   jax.config.update('jax_disable_most_optimizations', False)  # conftest's setting skips YNNPACK
   try:
     assert '__ynn_fusion' in hlo({})  # XLA's default, which these options change
-    assert '__ynn_fusion' not in hlo(layers.compiler_options())
+    assert '__ynn_fusion' not in hlo(xla_cpu.compiler_options())
   finally:
     jax.config.update('jax_disable_most_optimizations', fast_compile)
 
@@ -177,13 +178,13 @@ def test_same_conv_second_derivative_equals_autodiff():
   kernel = 0.3 * jax.random.normal(jax.random.PRNGKey(1), (3, 3, 4, 5))
 
   def reference(x, k):
-    return jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME', dimension_numbers=layers._DN)
+    return jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME', dimension_numbers=convs._DN)
 
   def penalty(fn):
     input_grad = jax.grad(lambda x, k: jnp.sum(jnp.sin(fn(x, k))))
     return lambda k: jnp.sum(input_grad(x, k) ** 2)
 
-  got = jax.jit(jax.grad(penalty(layers.conv_same)))(kernel)
+  got = jax.jit(jax.grad(penalty(convs.conv_same)))(kernel)
   np.testing.assert_allclose(got, jax.grad(penalty(reference))(kernel), rtol=1e-4, atol=1e-4)
 
 

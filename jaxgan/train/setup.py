@@ -15,14 +15,13 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxgan import data, evaluation, files, images, parallel, sampling, steps
+from jaxgan import data, evaluation, files, images, parallel, sampling, steps, xla_cpu
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import clusters
 from jaxgan.errors import ConfigError
 from jaxgan.gan import GAN
-from jaxgan.models import layers
 from jaxgan.state import GANState, abstract_state, init_state
 from jaxgan.train import feed as feed_lib
 
@@ -94,7 +93,7 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
     make_train_fn(gan, feed),
     static_argnums=2,
     donate_argnums=0,
-    compiler_options=layers.compiler_options(),  # XLA:CPU: faster conv kernels; {} elsewhere
+    compiler_options=xla_cpu.compiler_options(),  # XLA:CPU: faster conv kernels; {} elsewhere
   )
   evaluator = _evaluator(config) if config.eval_every else None
   return Run(

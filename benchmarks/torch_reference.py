@@ -9,9 +9,11 @@ fake batch from fresh latents, then `train.g_steps` G updates, the first reusing
 update's fake batch. `model.dtype='bfloat16'` runs both networks under torch.autocast. Configs
 using what this module does not mirror (conditional networks, penalties, augmentation, EMA,
 other norms or layers) are refused by `unmirrored`. Written as plain PyTorch eager code.
-PyTorch is an optional extra (`pip install -e .[torch]`); only this module imports it.
+PyTorch is an optional extra (`pip install -e .[torch]`); jaxgan's own modules never import
+it. This file is part of a checkout of the repository, not of the installed package.
 
-  python -m jaxgan.bench_torch --batch_size=64 --steps=50 [--config=cifar10_sngan] [--device=cuda]
+  python -m benchmarks.torch_reference --batch_size=64 --steps=50 [--config=cifar10_sngan] \
+    [--device=cuda]   # from the repository root
 
 `jaxgan.bench --torch` runs it as a worker process (`--serve`), so that PyTorch keeps its own
 process-wide settings (threads, malloc) while the two alternate.
