@@ -84,7 +84,8 @@ def test_evaluate_with_another_feature_network(workdir, tmp_path, monkeypatch):
   with pytest.raises(JaxganError, match='16-d features.*another feature network'):
     evaluate.run(str(workdir), num_samples=100, fid_stats=str(tmp_path / 's.npz'))
 
-  env = {k: v for k, v in os.environ.items() if k != 'JAXGAN_INCEPTION_WEIGHTS'}
+  # A weights file that is not there (without one, jaxgan would look for installed weights).
+  env = {**os.environ, 'JAXGAN_INCEPTION_WEIGHTS': str(tmp_path / 'absent.pt')}
   r = subprocess.run(
     [sys.executable, '-m', 'jaxgan.evaluate', f'--workdir={workdir}', '--features=inception'],
     cwd=REPO,

@@ -1,6 +1,8 @@
 """The FID Inception port against pytorch-fid's own network code (random weights), and the
 weights loader on tiny torch-saved files. The parity tests skip without torch, torchvision and
-pytorch-fid (see .ci/run for how they are installed beside the CPU torch)."""
+pytorch-fid (see .ci/run for how they are installed beside the CPU torch). Real weights:
+tests/test_inception_parity.py; TorchScript files and finding weights:
+tests/test_inception_weights.py."""
 
 import hashlib
 import importlib
@@ -16,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan.evaluation import inception
+from jaxgan.evaluation import inception, inception_weights, torch_files
 
 # float32 tolerance, relative to the largest |value|. XLA and PyTorch sum the convolutions in
 # different orders, so each of the ~95 layers adds a few float32 ulps (1.2e-7); over the whole
@@ -92,13 +94,14 @@ def reference():
 
 
 def _reference_outputs(reference, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """pool3 features and the logits without the classifier's bias (the Inception Score's)."""
   import torch
 
   pool3, net = reference
   x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255  # as pytorch-fid's ToTensor
   with torch.no_grad():
     features = pool3(x)[0][:, :, 0, 0]
-    return features.numpy(), net.fc(features).numpy()
+    return features.numpy(), (features @ net.fc.weight.T).numpy()
 
 
 def _assert_close(ours: np.ndarray, ref: np.ndarray) -> None:
@@ -109,8 +112,9 @@ def _assert_close(ours: np.ndarray, ref: np.ndarray) -> None:
 
 @pytest.mark.parametrize('size, channels, n', [(32, 3, 2), (64, 1, 3)])
 def test_matches_pytorch_fid(reference, size, channels, n):
-  """pool3 features and logits as pytorch-fid's; grayscale as RGB (PIL's convert('RGB')); the
-  64 px case runs in two chunks (the last padded)."""
+  """pool3 features and logits as pytorch-fid's (the logits without fc's bias, as the
+  Inception Score takes them); grayscale as RGB (PIL's convert('RGB')); the 64 px case runs in
+  two chunks (the last padded)."""
   state_dict = {k: v.numpy() for k, v in reference[1].state_dict().items()}
   net = inception.Inception(inception.variables_from_state_dict(state_dict), batch_size=2)
   images = np.random.default_rng(size).integers(0, 256, (n, size, size, channels), np.uint8)
@@ -175,7 +179,9 @@ def test_reads_torch_save_in_both_formats(tmp_path, zip_format):
   path = tmp_path / 'tiny.pth'
   torch.save(state_dict, path, _use_new_zipfile_serialization=zip_format)
   assert zipfile.is_zipfile(path) == zip_format
-  got = inception.read_torch_checkpoint(path.read_bytes())
+  got = torch_files.read(path.read_bytes())
+  assert got.kind == torch_files.STATE_DICT
+  got = got.tensors
   assert got.keys() == state_dict.keys()
   for name, t in state_dict.items():
     assert got[name].dtype == t.numpy().dtype and got[name].shape == tuple(t.shape), name
@@ -200,8 +206,9 @@ def test_load_maps_every_variable(reference, tmp_path, caplog):
     inception.load(str(path))
   with caplog.at_level(logging.WARNING):
     net = inception.load(str(path), allow_unverified=True)
-  assert 'not the published file' in caplog.text
+  assert 'not a known file' in caplog.text
   assert net.name == 'inception' and net.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+  assert net.logits and 'pytorch-fid state dict' in net.weights
   flat = jax.tree_util.tree_flatten_with_path(jax.device_get(net._variables))[0]
   assert len(flat) == len(state_dict)
   leaf_names = {'kernel': 'weight', 'scale': 'weight', 'bias': 'bias'}
@@ -217,14 +224,13 @@ def _error_line(**kwargs) -> str:
     inception.load(**kwargs)
   message = str(e.value)
   assert '\n' not in message
-  assert 'fid_weights' in message and inception.WEIGHTS_FILE in message
   return message
 
 
 def test_missing_file_is_one_line_saying_where_to_get_it(tmp_path, monkeypatch):
-  assert 'No such file' in _error_line(path=str(tmp_path / 'absent.pth'))
-  monkeypatch.delenv(inception.ENV_VAR, raising=False)
-  assert 'no Inception weights given' in _error_line()
+  message = _error_line(path=str(tmp_path / 'absent.pth'))
+  assert 'No such file' in message
+  assert 'fid_weights' in message and inception_weights.WEIGHTS_FILE in message
   monkeypatch.setenv(inception.ENV_VAR, str(tmp_path / 'from_env.pth'))
   assert 'from_env.pth' in _error_line()
 
@@ -234,7 +240,7 @@ def test_wrong_hash_is_refused_unless_allowed(tmp_path):
   path.write_bytes(b'not the weights')
   assert 'SHA-256' in _error_line(path=str(path))
   # Allowed, the file is read, and being no checkpoint gives the same kind of one-line error.
-  assert 'not a PyTorch checkpoint' in _error_line(path=str(path), allow_unverified=True)
+  assert 'not a PyTorch file' in _error_line(path=str(path), allow_unverified=True)
 
 
 class _Exploit:
@@ -253,7 +259,7 @@ def test_forbidden_global_is_refused(tmp_path, monkeypatch, zip_format):
       z.writestr('archive/data.pkl', payload)
     data = buf.getvalue()
   else:
-    data = b''.join(pickle.dumps(x, protocol=2) for x in (inception._LEGACY_MAGIC, 1001, {}))
+    data = b''.join(pickle.dumps(x, protocol=2) for x in (torch_files.LEGACY_MAGIC, 1001, {}))
     data += payload
   path = tmp_path / 'evil.pth'
   path.write_bytes(data)
