@@ -37,8 +37,23 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
 
 
 def fid(features1: np.ndarray, features2: np.ndarray) -> float:
-  """Fréchet distance between Gaussian fits of two feature sets."""
-  return frechet_distance(*gaussian_stats(features1), *gaussian_stats(features2))
+  """Fréchet distance between Gaussian fits of two feature sets.
+
+  With fewer samples than dimensions (a quick check of 2048-d Inception features), the
+  covariances have low rank, and the trace term comes from the samples: with A, B the centred
+  samples over sqrt(n - 1), s1 = A'A, s2 = B'B, and tr((s1 s2)^1/2) is the sum of the singular
+  values of A B' (n1 x n2), the same number exactly, without the D x D eigendecompositions
+  whose round-off eigenvalues add sqrt(1e-16)-sized terms by the thousand.
+  """
+  x1, x2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
+  (n1, d), n2 = x1.shape, len(x2)
+  if max(n1, n2) > d or min(n1, n2) < 2:
+    return frechet_distance(*gaussian_stats(x1), *gaussian_stats(x2))
+  mu1, mu2 = x1.mean(0), x2.mean(0)
+  a, b = (x1 - mu1) / np.sqrt(n1 - 1), (x2 - mu2) / np.sqrt(n2 - 1)
+  trace_sqrt = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+  value = np.sum((mu1 - mu2) ** 2) + np.sum(a * a) + np.sum(b * b) - 2 * trace_sqrt
+  return float(max(value, 0.0))
 
 
 def _log0(x: np.ndarray) -> np.ndarray:
