@@ -101,8 +101,20 @@ def _sq_norms(x: np.ndarray) -> np.ndarray:
 
 
 def _pairwise_sq_dists(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
-  """Squared distances (len(a), len(b)), clipped at 0 against round-off."""
+  """Squared distances (len(a), len(b)), clipped at 0 against round-off.
+
+  |a|^2 + |b|^2 - 2 a.b in float32 loses what the norms share: its error grows with the
+  squared distance of the points from the origin, not between them. Callers centre the points
+  first (`_centred`), which leaves the distances as they are and the norms small.
+  """
   return np.maximum(_sq_norms(a)[:, None] + b_sq[None, :] - 2 * a @ b.T, 0)
+
+
+def _centred(reference: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+  """float32 copies of `reference` and `others`, all shifted by the reference's mean (computed
+  in float64): distances unchanged, and independent of any offset the features share."""
+  centre = np.mean(reference, axis=0, dtype=np.float64).astype(np.float32)
+  return [np.asarray(x, np.float32) - centre for x in (reference, *others)]
 
 
 def _knn_radii(x: np.ndarray, ks: list[int], chunk: int) -> np.ndarray:
@@ -119,7 +131,7 @@ def _knn_radii(x: np.ndarray, ks: list[int], chunk: int) -> np.ndarray:
 
 def knn_radii(features: np.ndarray, k: int = 3, chunk: int = 1000) -> np.ndarray:
   """Squared distance from each point to its k-th nearest other point in the same set."""
-  return _knn_radii(np.asarray(features, np.float32), [k], chunk)[0]
+  return _knn_radii(_centred(features)[0], [k], chunk)[0]
 
 
 def manifold_metrics(
@@ -134,9 +146,11 @@ def manifold_metrics(
 
   Computes each distance matrix once, `chunk` rows at a time: real-real (the real radii for
   both k), fake-fake (the fake radii) and fake-real (all four metrics), where the two
-  functions one after the other would compute the real-real and fake-real ones twice.
+  functions one after the other would compute the real-real and fake-real ones twice. Both
+  sets are first shifted by the real features' mean, so that an offset they share (Inception
+  features are all positive) costs no float32 precision.
   """
-  real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+  real, fake = _centred(real, fake)
   ks = [k for k in (k_pr, k_dc) if k is not None]
   real_radii = dict(zip(ks, _knn_radii(real, ks, chunk), strict=True))
   if k_pr is not None:
