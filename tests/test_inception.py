@@ -17,6 +17,7 @@ import zipfile
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 
 from jaxgan.evaluation import inception, inception_weights, torch_files
 
@@ -145,6 +146,61 @@ def test_resize_is_f_interpolate(shape):
   # A few float32 ulps of 1 (1.2e-7), from the order of the additions; antialiasing or other
   # source positions would differ by 1e-2 and more.
   np.testing.assert_allclose(ours, ref, rtol=0, atol=5e-7)
+
+
+_preprocess = jax.jit(inception.preprocess, static_argnames='resize')
+
+
+@pytest.mark.parametrize('shape', [(32, 32), (64, 48), (7, 299), (500, 300)])
+def test_legacy_tensorflow_resize(shape):
+  """TensorFlow 1's resize_bilinear (output pixel j reads source position j * in / 299, no
+  half-pixel shift, the last pixel repeated past the edge), as grid_sample computes it from
+  such positions, then (x - 128) / 128: what NVIDIA's network file does inside."""
+  torch = _torch()
+  images = np.random.default_rng(1).integers(0, 256, (2, *shape, 3), np.uint8)
+  x = torch.from_numpy(images).permute(0, 3, 1, 2).double()
+  h, w = shape
+
+  def normalized(size):  # grid_sample (align_corners=False) reads pixel p at (2p + 1) / size - 1
+    return torch.tensor([(2 * (j * size / 299) + 1) / size - 1 for j in range(299)])
+
+  gy, gx = torch.meshgrid(normalized(h), normalized(w), indexing='ij')
+  grid = torch.stack([gx, gy], -1)[None].repeat(2, 1, 1, 1).double()
+  ref = torch.nn.functional.grid_sample(
+    x, grid, mode='bilinear', padding_mode='border', align_corners=False
+  )
+  ref = ((ref - 128) / 128).permute(0, 2, 3, 1).numpy()
+  ours = np.asarray(_preprocess(images, resize='legacy_tensorflow'))
+  # float32 positions and weights against float64: 1e-6 of a pixel step at most. The
+  # pytorch-fid resize instead differs by up to 0.2 (its half-pixel shift).
+  np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize('shape', [(32, 32), (64, 48), (500, 300)])
+def test_clean_resize_is_pils_bicubic(shape):
+  """clean-fid's resize: each channel as a float ('F') PIL image, bicubic (antialiased when
+  shrinking) to 299x299, clipped to [0, 255]; then (x - 128) / 128."""
+  images = np.random.default_rng(2).integers(0, 256, (2, *shape, 3), np.uint8)
+  ref = np.stack(
+    [
+      np.stack(
+        [
+          np.asarray(
+            Image.fromarray(image[..., c].astype(np.float32), mode='F').resize(
+              (299, 299), Image.Resampling.BICUBIC
+            )
+          )
+          for c in range(3)
+        ],
+        -1,
+      )
+      for image in images
+    ]
+  )
+  ref = (np.clip(ref, 0, 255) - 128) / 128
+  ours = np.asarray(_preprocess(images, resize='clean'))
+  # PIL sums in double, the matrix products in float32: a few ulps of 255 / 128.
+  np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-6)
 
 
 def test_check_accepts_any_size_with_1_or_3_channels():
