@@ -31,6 +31,7 @@ from jaxgan.evaluation.features import Embedding
 from jaxgan.evaluation.inception_weights import ENV_VAR, WeightsError  # noqa: F401 (re-exported)
 from jaxgan.gan import PyTree
 from jaxgan.images import to_uint8
+from jaxgan.models import layers
 
 SIZE = 299
 FEATURE_DIM = 2048
@@ -291,7 +292,6 @@ def preprocess(images: jax.Array, resize: str = DEFAULT_RESIZE) -> jax.Array:
   return (x - 128) / 128
 
 
-@jax.jit
 def _network(variables: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array | None]:
   params = variables['params']
   num_classes = params['fc']['kernel'].shape[1] if 'fc' in params else 0
@@ -302,6 +302,13 @@ def _network(variables: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array | No
   # code, StyleGAN2-ADA (no_output_bias) and torch-fidelity (logits_unbiased) do.
   logits = jnp.dot(features, params['fc']['kernel'], precision=jax.lax.Precision.HIGHEST)
   return features, jax.nn.softmax(logits)
+
+
+@functools.cache
+def _compiled_network():
+  # On CPU with XLA's own convolution kernels, as jaxgan's GAN layers: 1.4x the images/s of
+  # the default (YNNPACK) on this network (docs/benchmarks.md). No options elsewhere.
+  return jax.jit(_network, compiler_options=layers.compiler_options())
 
 
 # Compiled apart from the network, so that images of every size share one compiled network.
@@ -376,7 +383,7 @@ class Inception:
         if count < chunk:
           batch = np.concatenate([batch, np.zeros((chunk - count, *batch.shape[1:]), np.uint8)])
         x = _preprocess(jax.device_put(batch, self._sharding), resize=self.resize)
-        f, p = jax.device_get(_network(self._variables, x))
+        f, p = jax.device_get(_compiled_network()(self._variables, x))
         features.append(f[:count])
         if p is not None:
           probs.append(p[:count])
