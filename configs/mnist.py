@@ -31,8 +31,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_every = 4000  # FID etc. against the test split (docs/evaluation.md); 0: off
   config.eval_num_samples = 10_000
   # The feature network of the evaluation: '' is the dataset's own (the MNIST classifier for
-  # MNIST), 'inception' the FID Inception network, whose weights file (pytorch-fid's) is
-  # eval_inception_weights, or $JAXGAN_INCEPTION_WEIGHTS when ''.
+  # MNIST), 'inception' the FID Inception network, whose weights file is
+  # eval_inception_weights, or when '' one found as jaxgan.evaluation.inception_weights says.
   config.eval_features = ''
   config.eval_inception_weights = ''
 

@@ -255,8 +255,8 @@ class Evaluator:
 
   The same latents every time (from `seed`), so successive evaluations compare fairly.
   `features` names the feature network ('': the data source's `FEATURES`); 'inception' reads
-  its weights from `inception_weights` ('': $JAXGAN_INCEPTION_WEIGHTS) here, at setup, so that
-  missing weights stop the run before it trains. `protocol` says how it measures.
+  its weights from `inception_weights` ('': found as inception_weights.locate says) here, at
+  setup, so that missing weights stop the run before it trains. `protocol` says how it measures.
   """
 
   def __init__(
