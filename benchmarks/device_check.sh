@@ -25,10 +25,10 @@
 # script puts them together (INCEPTION_WEIGHTS and CIFAR_TARBALL name other copies). Only the
 # Inception part, both calls (the second at once, while the machine is warm):
 #   here:   bash benchmarks/carry.sh split
-#   call 1: command 'bash benchmarks/carry.sh stage', carry ['.carry/default_1.pt.part0',
-#           '.carry/default_1.pt.part1'], timeout_s 60
-#   call 2: command 'CONFIGS= FLOORS=1 bash benchmarks/device_check.sh', carry
-#           ['.carry/default_1.pt.part2', '.carry/cifar10-jpg.tar.gz', '.whl'], timeout_s 540
+#   call 1: command 'bash benchmarks/carry.sh stage', carry ['.carry/default_1.pt.part0'],
+#           timeout_s 60
+#   call 2: command 'CONFIGS= FLOORS=1 DEADLINE_S=540 bash benchmarks/device_check.sh', carry
+#           ['.carry/default_1.pt.part1', '.carry/cifar10-jpg.tar.gz', '.whl'], timeout_s 590
 # Results: inception_speed.json and floors.json beside the others under $OUT.
 #
 # Results, under $OUT (a temporary folder if unset): results.jsonl (one bench JSON line per
