@@ -214,7 +214,12 @@ def _define_flags() -> None:
   # Defined only when run as a program, so that tests and other tools can import `run`.
   flags.DEFINE_string('workdir', None, 'A training run directory.')
   flags.DEFINE_string('checkpoint', 'latest', 'latest, best (checkpoints_best) or a step number.')
-  flags.DEFINE_integer('num_samples', None, 'Samples to measure; default 10,000 (26,000 stacked).')
+  flags.DEFINE_integer(
+    'num_samples',
+    None,
+    "Samples to measure; default 10,000 (26,000 stacked). With --metrics: every preset's "
+    'count (quick checks; the protocol then says preset_counts false).',
+  )
   flags.DEFINE_integer('seed', 0, 'Seeds the latent vectors.')
   flags.DEFINE_string('data_dir', '', "MNIST IDX folder; default: the run's config.data.dir.")
   flags.DEFINE_string(
