@@ -25,13 +25,12 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from PIL import Image
 
-from jaxgan import parallel, writers
+from jaxgan import parallel, writers, xla_cpu
 from jaxgan.evaluation import inception_weights
 from jaxgan.evaluation.features import Embedding
 from jaxgan.evaluation.inception_weights import ENV_VAR, WeightsError  # noqa: F401 (re-exported)
 from jaxgan.gan import PyTree
 from jaxgan.images import to_uint8
-from jaxgan.models import layers
 
 SIZE = 299
 FEATURE_DIM = 2048
@@ -308,7 +307,7 @@ def _network(variables: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array | No
 def _compiled_network():
   # On CPU with XLA's own convolution kernels, as jaxgan's GAN layers: 1.4x the images/s of
   # the default (YNNPACK) on this network (docs/benchmarks.md). No options elsewhere.
-  return jax.jit(_network, compiler_options=layers.compiler_options())
+  return jax.jit(_network, compiler_options=xla_cpu.compiler_options())
 
 
 # Compiled apart from the network, so that images of every size share one compiled network.
