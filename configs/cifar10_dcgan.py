@@ -14,8 +14,9 @@ a folder; its test/ sub-folder is the evaluation's reference). G starts from 4x4
 
 Evaluation: every 1,000 steps, 10,000 samples against the 10,000 test images in the features
 of jaxgan's own CIFAR-10 classifier (`cifar10_classifier`, not Inception: its FID compares
-jaxgan runs, not papers; README "Sample quality"). With Inception weights:
---config.eval_features=inception --config.eval_inception_weights=PATH.
+jaxgan runs, not papers; README "Sample quality"). In Inception features:
+--config.eval_features=inception; a paper-comparable FID of the finished run:
+python -m jaxgan.evaluate --workdir=... --metrics=fid50k_full.
 
 DCGAN's networks and hyperparameters (configs/common.py) with random left-right flips and
 standing batch-norm statistics for sampling (a CPU run with both had far fewer of the

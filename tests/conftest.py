@@ -18,6 +18,9 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _cache
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 
+# No test downloads the Inception weights (jaxgan.evaluation.inception_weights).
+os.environ['JAXGAN_INCEPTION_URL'] = ''
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 

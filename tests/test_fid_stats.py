@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -24,7 +25,8 @@ def digits():
 
 
 def _run(*args):
-  env = {k: v for k, v in os.environ.items() if k != 'JAXGAN_INCEPTION_WEIGHTS'}
+  # Inception weights that are not there (without them, jaxgan would look for installed ones).
+  env = {**os.environ, 'JAXGAN_INCEPTION_WEIGHTS': '/nonexistent/inception.pt'}
   return subprocess.run(
     [sys.executable, '-m', 'jaxgan.fid_stats', *args],
     cwd=REPO,
@@ -68,6 +70,16 @@ def test_bad_files_and_mismatched_networks(tmp_path):
     stats_lib.fid(x, made, net)
   with pytest.raises(JaxganError, match='4-d features, the images give features of shape'):
     stats_lib.fid(np.zeros((50, 128)), made)
+  # The same network and weights, other resizing: refused; a file from before resizes had
+  # names (pytorch-fid's, described) compares with legacy_pytorch.
+  inception = types.SimpleNamespace(name='inception', sha256='ab', resize='legacy_tensorflow')
+  old = 'bilinear to 299x299, no antialiasing (pytorch-fid, F.interpolate)'
+  info = {'features': 'inception', 'features_sha256': 'ab', 'resize': old}
+  made = stats_lib.from_features(x, info)
+  with pytest.raises(JaxganError, match='resize=legacy_pytorch, these images with legacy_tensorf'):
+    stats_lib.fid(x, made, inception)
+  inception.resize = 'legacy_pytorch'
+  assert stats_lib.fid(x, made, inception) == pytest.approx(0, abs=1e-9)
 
 
 def test_command_on_an_npz_file(digits, tmp_path):

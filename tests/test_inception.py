@@ -1,6 +1,8 @@
 """The FID Inception port against pytorch-fid's own network code (random weights), and the
 weights loader on tiny torch-saved files. The parity tests need torch, torchvision and
-pytorch-fid (the test extra; tests/references.py)."""
+pytorch-fid (the test extra; tests/references.py). Real weights:
+tests/test_inception_parity.py; TorchScript files and finding weights:
+tests/test_inception_weights.py."""
 
 import hashlib
 import io
@@ -12,8 +14,9 @@ import zipfile
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 
-from jaxgan.evaluation import inception
+from jaxgan.evaluation import inception, inception_weights, torch_files
 from tests import references
 
 # float32 tolerance, relative to the largest |value|. XLA and PyTorch sum the convolutions in
@@ -73,13 +76,14 @@ def reference():
 
 
 def _reference_outputs(reference, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """pool3 features and the logits without the classifier's bias (the Inception Score's)."""
   import torch
 
   pool3, net = reference
   x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255  # as pytorch-fid's ToTensor
   with torch.no_grad():
     features = pool3(x)[0][:, :, 0, 0]
-    return features.numpy(), net.fc(features).numpy()
+    return features.numpy(), (features @ net.fc.weight.T).numpy()
 
 
 def _assert_close(ours: np.ndarray, ref: np.ndarray) -> None:
@@ -90,8 +94,9 @@ def _assert_close(ours: np.ndarray, ref: np.ndarray) -> None:
 
 @pytest.mark.parametrize('size, channels, n', [(32, 3, 2), (64, 1, 3)])
 def test_matches_pytorch_fid(reference, size, channels, n):
-  """pool3 features and logits as pytorch-fid's; grayscale as RGB (PIL's convert('RGB')); the
-  64 px case runs in two chunks (the last padded)."""
+  """pool3 features and logits as pytorch-fid's (the logits without fc's bias, as the
+  Inception Score takes them); grayscale as RGB (PIL's convert('RGB')); the 64 px case runs in
+  two chunks (the last padded)."""
   state_dict = {k: v.numpy() for k, v in reference[1].state_dict().items()}
   net = inception.Inception(inception.variables_from_state_dict(state_dict), batch_size=2)
   images = np.random.default_rng(size).integers(0, 256, (n, size, size, channels), np.uint8)
@@ -122,6 +127,61 @@ def test_resize_is_f_interpolate(shape):
   # A few float32 ulps of 1 (1.2e-7), from the order of the additions; antialiasing or other
   # source positions would differ by 1e-2 and more.
   np.testing.assert_allclose(ours, ref, rtol=0, atol=5e-7)
+
+
+_preprocess = jax.jit(inception.preprocess, static_argnames='resize')
+
+
+@pytest.mark.parametrize('shape', [(32, 32), (64, 48), (7, 299), (500, 300)])
+def test_legacy_tensorflow_resize(shape):
+  """TensorFlow 1's resize_bilinear (output pixel j reads source position j * in / 299, no
+  half-pixel shift, the last pixel repeated past the edge), as grid_sample computes it from
+  such positions, then (x - 128) / 128: what NVIDIA's network file does inside."""
+  torch = _torch()
+  images = np.random.default_rng(1).integers(0, 256, (2, *shape, 3), np.uint8)
+  x = torch.from_numpy(images).permute(0, 3, 1, 2).double()
+  h, w = shape
+
+  def normalized(size):  # grid_sample (align_corners=False) reads pixel p at (2p + 1) / size - 1
+    return torch.tensor([(2 * (j * size / 299) + 1) / size - 1 for j in range(299)])
+
+  gy, gx = torch.meshgrid(normalized(h), normalized(w), indexing='ij')
+  grid = torch.stack([gx, gy], -1)[None].repeat(2, 1, 1, 1).double()
+  ref = torch.nn.functional.grid_sample(
+    x, grid, mode='bilinear', padding_mode='border', align_corners=False
+  )
+  ref = ((ref - 128) / 128).permute(0, 2, 3, 1).numpy()
+  ours = np.asarray(_preprocess(images, resize='legacy_tensorflow'))
+  # float32 positions and weights against float64: 1e-6 of a pixel step at most. The
+  # pytorch-fid resize instead differs by up to 0.2 (its half-pixel shift).
+  np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize('shape', [(32, 32), (64, 48), (500, 300)])
+def test_clean_resize_is_pils_bicubic(shape):
+  """clean-fid's resize: each channel as a float ('F') PIL image, bicubic (antialiased when
+  shrinking) to 299x299, clipped to [0, 255]; then (x - 128) / 128."""
+  images = np.random.default_rng(2).integers(0, 256, (2, *shape, 3), np.uint8)
+  ref = np.stack(
+    [
+      np.stack(
+        [
+          np.asarray(
+            Image.fromarray(image[..., c].astype(np.float32), mode='F').resize(
+              (299, 299), Image.Resampling.BICUBIC
+            )
+          )
+          for c in range(3)
+        ],
+        -1,
+      )
+      for image in images
+    ]
+  )
+  ref = (np.clip(ref, 0, 255) - 128) / 128
+  ours = np.asarray(_preprocess(images, resize='clean'))
+  # PIL sums in double, the matrix products in float32: a few ulps of 255 / 128.
+  np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-6)
 
 
 def test_check_accepts_any_size_with_1_or_3_channels():
@@ -156,7 +216,9 @@ def test_reads_torch_save_in_both_formats(tmp_path, zip_format):
   path = tmp_path / 'tiny.pth'
   torch.save(state_dict, path, _use_new_zipfile_serialization=zip_format)
   assert zipfile.is_zipfile(path) == zip_format
-  got = inception.read_torch_checkpoint(path.read_bytes())
+  got = torch_files.read(path.read_bytes())
+  assert got.kind == torch_files.STATE_DICT
+  got = got.tensors
   assert got.keys() == state_dict.keys()
   for name, t in state_dict.items():
     assert got[name].dtype == t.numpy().dtype and got[name].shape == tuple(t.shape), name
@@ -181,8 +243,9 @@ def test_load_maps_every_variable(reference, tmp_path, caplog):
     inception.load(str(path))
   with caplog.at_level(logging.WARNING):
     net = inception.load(str(path), allow_unverified=True)
-  assert 'not the published file' in caplog.text
+  assert 'not a known file' in caplog.text
   assert net.name == 'inception' and net.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+  assert net.logits and 'pytorch-fid state dict' in net.weights
   flat = jax.tree_util.tree_flatten_with_path(jax.device_get(net._variables))[0]
   assert len(flat) == len(state_dict)
   leaf_names = {'kernel': 'weight', 'scale': 'weight', 'bias': 'bias'}
@@ -198,14 +261,13 @@ def _error_line(**kwargs) -> str:
     inception.load(**kwargs)
   message = str(e.value)
   assert '\n' not in message
-  assert 'fid_weights' in message and inception.WEIGHTS_FILE in message
   return message
 
 
 def test_missing_file_is_one_line_saying_where_to_get_it(tmp_path, monkeypatch):
-  assert 'No such file' in _error_line(path=str(tmp_path / 'absent.pth'))
-  monkeypatch.delenv(inception.ENV_VAR, raising=False)
-  assert 'no Inception weights given' in _error_line()
+  message = _error_line(path=str(tmp_path / 'absent.pth'))
+  assert 'No such file' in message
+  assert 'fid_weights' in message and inception_weights.WEIGHTS_FILE in message
   monkeypatch.setenv(inception.ENV_VAR, str(tmp_path / 'from_env.pth'))
   assert 'from_env.pth' in _error_line()
 
@@ -215,7 +277,7 @@ def test_wrong_hash_is_refused_unless_allowed(tmp_path):
   path.write_bytes(b'not the weights')
   assert 'SHA-256' in _error_line(path=str(path))
   # Allowed, the file is read, and being no checkpoint gives the same kind of one-line error.
-  assert 'not a PyTorch checkpoint' in _error_line(path=str(path), allow_unverified=True)
+  assert 'not a PyTorch file' in _error_line(path=str(path), allow_unverified=True)
 
 
 class _Exploit:
@@ -234,7 +296,7 @@ def test_forbidden_global_is_refused(tmp_path, monkeypatch, zip_format):
       z.writestr('archive/data.pkl', payload)
     data = buf.getvalue()
   else:
-    data = b''.join(pickle.dumps(x, protocol=2) for x in (inception._LEGACY_MAGIC, 1001, {}))
+    data = b''.join(pickle.dumps(x, protocol=2) for x in (torch_files.LEGACY_MAGIC, 1001, {}))
     data += payload
   path = tmp_path / 'evil.pth'
   path.write_bytes(data)

@@ -5,11 +5,13 @@ import json
 
 import numpy as np
 import pytest
+from scipy.spatial.distance import cdist
 from scipy.special import softmax
 
 from jaxgan import evaluation, train
 from jaxgan.evaluation import features as features_lib
 from jaxgan.evaluation import metrics, registry
+from jaxgan.registry import UnknownName
 from jaxgan.evaluation.features import Embedding
 from jaxgan.images import to_float
 
@@ -132,6 +134,46 @@ def test_manifold_metrics_match_the_separate_functions():
   assert 0 < precision < 1 and 0 < recall < 1 and 0 < coverage < 1  # not a trivial case
 
 
+def _manifold_exact(real, fake, k_pr=3, k_dc=5) -> dict[str, float]:
+  """Precision, recall (Kynkäänniemi et al.), density and coverage (Naeem et al.) from exact
+  float64 distances."""
+  real, fake = real.astype(np.float64), fake.astype(np.float64)
+  d_rr, d_ff = cdist(real, real, 'sqeuclidean'), cdist(fake, fake, 'sqeuclidean')
+  d_fr = cdist(fake, real, 'sqeuclidean')
+  real_pr, real_dc = np.sort(d_rr, axis=1)[:, k_pr], np.sort(d_rr, axis=1)[:, k_dc]
+  fake_pr = np.sort(d_ff, axis=1)[:, k_pr]
+  count = np.sum(d_fr < real_dc, axis=0)
+  return {
+    'precision': float(np.mean(np.any(d_fr <= real_pr, axis=1))),
+    'recall': float(np.mean(np.any(d_fr.T <= fake_pr, axis=1))),
+    'density': float(count.sum() / (k_dc * len(fake))),
+    'coverage': float(np.mean(count > 0)),
+  }
+
+
+def test_manifold_metrics_do_not_depend_on_a_common_offset():
+  """Features at the Inception scale (2048-d, non-negative as after a ReLU, mean about 0.4,
+  some activations above 5, a low-dimensional manifold), then the same shifted together by
+  1000: the same four values, those of exact distances. |a|^2 + |b|^2 - 2ab in float32 on the
+  shifted ones is off by far more than the distances between the points."""
+  rng = np.random.default_rng(6)
+  w = rng.normal(size=(8, 2048)) * 0.35
+
+  def features(n, shift, scale):
+    return np.maximum((rng.normal(size=(n, 8)) * scale + shift) @ w, 0).astype(np.float32)
+
+  real, fake = features(300, 0, 1), features(250, 0.7, 0.8)
+  assert 0.3 < real.mean() < 0.5 and real.max() > 5
+  exact = _manifold_exact(real, fake)
+  assert 0.1 < exact['precision'] < 0.9 and 0.1 < exact['recall'] < 0.9  # not a trivial case
+  assert metrics.manifold_metrics(real, fake) == exact
+  offset = np.float32(1000)
+  assert metrics.manifold_metrics(real + offset, fake + offset) == exact
+  np.testing.assert_allclose(
+    metrics.knn_radii(real + offset), np.sort(cdist(real, real, 'sqeuclidean'), 1)[:, 3], rtol=1e-4
+  )
+
+
 # --- Which metrics a feature network gets ----------------------------------------------------
 
 
@@ -158,7 +200,7 @@ class FakeInception:
 
 @pytest.fixture
 def fake_inception(monkeypatch):
-  monkeypatch.setattr(features_lib, '_REGISTRY', dict(features_lib._REGISTRY))
+  monkeypatch.setattr(features_lib, '_REGISTRY', features_lib._REGISTRY.copy())
   net = FakeInception()
   features_lib.register(net)
   return net
@@ -181,7 +223,7 @@ def test_metrics_by_feature_network(fake_inception, digits):
   assert set(m) == common | {'classifier_score', 'class_kl', 'classes_covered'}
   assert m['kid_mean'] < 0.05 and m['density'] > 0.5 and m['coverage'] > 0.5  # real digits
   # Another number of classes is a dataset's classifier: no Inception Score.
-  features_lib._REGISTRY['fake_inception'] = FakeInception(classes=20)
+  features_lib._REGISTRY.register('fake_inception', FakeInception(classes=20))
   m = evaluation.evaluate_images(digits[:200], digits[200:], features='fake_inception')
   assert 'is_mean' not in m and 'classifier_score' in m
 
@@ -205,7 +247,10 @@ def test_protocol_of_the_shipped_classifier():
     'jaxgan_version': evaluation.evaluator.jaxgan_version(),
   }
   assert sha.startswith('e28940a6')  # the hash docs/evaluation.md gives
-  with pytest.raises(ValueError, match='unknown feature network .*inception'):
+  with pytest.raises(
+    UnknownName,
+    match=r"unknown feature network 'nope' \(eval_features, --features\); known: .*inception",
+  ):
     features_lib.get('nope')
 
 

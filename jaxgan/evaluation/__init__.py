@@ -6,8 +6,8 @@ The trainer's entry points are `Evaluator`, `evaluate_generator` (generated vs r
 images), `reference_metrics` (real training vs real test images: what a perfect generator
 would score) and `protocol` (how a report was measured); `make_generate_fn` (a jaxgan GAN as a
 `generate_fn`) comes from `jaxgan.sampling`. New feature networks register in `features`,
-new metrics in `registry`; reference statistics files are read and written by `stats`. See
-docs/evaluation.md.
+new metrics in `registry`; reference statistics files are read and written by `stats`; the
+field's protocols by name (fid50k_full, ...) are `presets`. See docs/evaluation.md.
 """
 
 from jaxgan.evaluation import features, registry, stats

