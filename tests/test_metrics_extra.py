@@ -11,9 +11,9 @@ from scipy.special import softmax
 from jaxgan import evaluation, train
 from jaxgan.evaluation import features as features_lib
 from jaxgan.evaluation import metrics, registry
-from jaxgan.registry import UnknownName
 from jaxgan.evaluation.features import Embedding
 from jaxgan.images import to_float
+from jaxgan.registry import UnknownName
 
 # --- Inception Score -------------------------------------------------------------------------
 
