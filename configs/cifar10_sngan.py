@@ -27,26 +27,16 @@ Its grids show CIFAR-like objects by the end:
 import ml_collections
 
 from configs import common
+from jaxgan import config as config_lib
 
 
 def resnet_model(conditional: bool = False) -> ml_collections.ConfigDict:
-  """SNGAN's CIFAR-10 networks as a `config.model` section of the resnet family."""
-  model = ml_collections.ConfigDict()
-  model.name = 'resnet'
+  """SNGAN's CIFAR-10 networks as a `config.model` section of the resnet family (whose
+  defaults, jaxgan.models.resnet.SCHEMA, are these: G of width 256 with three up blocks from
+  4x4, D of width 128 with four blocks, two downsampling, spectral norm in D), z of 128."""
+  model = config_lib.defaults('resnet', 'cifar10').model
   model.latent_dim = 128
-  model.latent_dist = 'gaussian'
   model.conditional = conditional  # conditional batch norm in G, projection D
-  model.latent_classes = 0  # InfoGAN's codes (configs/common.py); 0: off
-  model.latent_continuous = 0
-  model.g_ch = 256  # widths: g_ch * g_mults[i], d_ch * d_mults[i]
-  model.d_ch = 128
-  model.g_mults = (1, 1, 1, 1)  # the 4x4 map, then one per up block: 8, 16, 32 px
-  model.d_mults = (1, 1, 1, 1)  # one per D block
-  model.d_downsample = 2  # D blocks that halve the size: 32 -> 16 -> 8, then two at 8x8
-  model.spectral_norm = True  # in D
-  model.g_spectral_norm = False  # in G too (SAGAN, BigGAN)
-  model.attention_res = 0  # self-attention at this height in G and D (e.g. 16); 0: none
-  model.dtype = 'float32'  # compute dtype: float32 | bfloat16 (mixed precision, GPU/TPU)
   return model
 
 

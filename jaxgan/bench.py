@@ -37,9 +37,11 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from jaxgan import allocator, cli, data, files, parallel, train, xla_cpu
+from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
 from jaxgan.errors import JaxganError
 from jaxgan.state import init_state
+from jaxgan.train import feed
 
 FLAGS = flags.FLAGS
 
@@ -110,22 +112,23 @@ class JaxStep:
     # The same mesh, shardings and jit arguments as train.train_and_evaluate.
     mesh = parallel.mesh()
     replicated = parallel.replicated(mesh)
-    batch_sharding = parallel.batch_sharding(mesh)
     rng = jax.random.PRNGKey(config.seed)
     state_key, data_key, _ = jax.random.split(rng, 3)
     # Drawn as uint8 directly: as int64 first, CIFAR-sized images would take 1.5 GB.
     rng_np = np.random.default_rng(config.seed)
     self.images_host = rng_np.integers(0, 256, (NUM_IMAGES, *image_shape), np.uint8)
-    self.images = jax.device_put(self.images_host, replicated)
-    # A conditional GAN's step takes the real images' classes too (train.make_train_fn).
-    self.labels = None
+    # A conditional GAN's step takes the real images' classes too.
+    labels = None
     if gan.num_classes:
       classes = np.random.default_rng(config.seed).integers(0, gan.num_classes, NUM_IMAGES)
-      self.labels = jax.device_put(classes.astype(np.int32), replicated)
+      labels = classes.astype(np.int32)
+    draws = feed.Draws(data_key, (gan.d_steps, config.batch_size))
+    resident = feed.Resident((self.images_host, labels), draws, mesh)
+    self.data = resident(0, 1)
     init = jax.jit(lambda key: init_state(gan, key, image_shape), out_shardings=replicated)
     self.state = init(state_key)
     self.jitted = jax.jit(
-      train.make_train_fn(gan, config.batch_size, data_key, batch_sharding),
+      train.make_train_fn(gan, resident),
       static_argnums=2,
       donate_argnums=0,
       compiler_options=compiler_options or None,
@@ -135,7 +138,7 @@ class JaxStep:
   def compile(self) -> float:
     """Lowers and compiles the step; returns the seconds it took."""
     t0 = time.perf_counter()
-    args = (self.state, self.images, self.steps_per_call, self.labels)
+    args = (self.state, self.data, self.steps_per_call)
     self.compiled = self.jitted.lower(*args).compile()
     return time.perf_counter() - t0
 
@@ -149,7 +152,7 @@ class JaxStep:
     if self.steps_per_call == 1:
       cost = self.compiled.cost_analysis()
     else:
-      cost = self.jitted.lower(self.state, self.images, 1, self.labels).cost_analysis()
+      cost = self.jitted.lower(self.state, self.data, 1).cost_analysis()
     cost = cost[0] if isinstance(cost, list | tuple) else cost
     flops = (cost or {}).get('flops')
     return flops if flops and flops > 0 else None
@@ -159,7 +162,7 @@ class JaxStep:
     calls = max(1, -(-num_steps // self.steps_per_call))
     t0 = time.perf_counter()
     for _ in range(calls):
-      self.state, _ = self.compiled(self.state, self.images, self.labels)
+      self.state, _ = self.compiled(self.state, self.data)
     jax.block_until_ready(self.state)
     return (time.perf_counter() - t0) / (calls * self.steps_per_call)
 
@@ -304,6 +307,7 @@ def benchmark(
   torch_malloc: str = 'default',
 ) -> dict:
   """Compiles and times the train step (alternating with PyTorch); returns the results."""
+  config_lib.complete(config)
   tuned = tune_malloc and jax.default_backend() == 'cpu' and allocator.tune()
   torch_step = None
   if with_torch:  # first: it builds its network while JAX compiles
@@ -336,9 +340,9 @@ def benchmark(
   device = jax.devices()[0]
   result = {
     'model': config.model.name,
-    'dtype': config.model.get('dtype', 'float32'),
-    'd_steps': config.train.get('d_steps', 1),
-    'g_steps': config.train.get('g_steps', 1),
+    'dtype': config.model.get('dtype', 'float32'),  # a family may have no dtype key
+    'd_steps': config.train.d_steps,
+    'g_steps': config.train.g_steps,
     'batch_size': config.batch_size,
     'image_shape': list(image_shape),
     'steps_per_s': 1 / step_s,
@@ -448,6 +452,7 @@ def main(argv):
   options = xla_cpu.compiler_options() if FLAGS.layer_options else {}
   options |= dict(o.split('=', 1) for o in FLAGS.xla_option)
   config = FLAGS.config
+  cli.guarded(lambda: config_lib.validate(config))
   result = cli.guarded(
     lambda: benchmark(
       config,

@@ -1,8 +1,11 @@
 """Value checks for config keys: each returns a description of the problem, or None if fine.
 
-Component modules (models, data sources) build their config schemas from these.
+Component modules (models, data sources) build their config schemas from these: a schema maps
+each key to a `Key` (its default and check: the key's one definition) or, for a key every
+config must set itself, to a bare check.
 """
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -79,3 +82,22 @@ def power_of_two(lo: int, hi: int) -> Check:
     return None if ok else f'must be a power of two: {lo}, {2 * lo}, ..., {hi}; got {v!r}'
 
   return check
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+  """A config key's one definition: its default, its check, and whether values of other types
+  than the default's may replace it on the command line (`any_type`: 0.5 or 'adaptive')."""
+
+  default: Any
+  check: Check
+  any_type: bool = False
+
+
+def key_of(entry) -> Key | None:
+  """The Key of a schema entry, or None for a bare check (a key with no default: required)."""
+  return entry if isinstance(entry, Key) else None
+
+
+def check_of(entry) -> Check:
+  return entry.check if isinstance(entry, Key) else entry

@@ -1,66 +1,49 @@
-"""Checks a training config before anything is built or written.
+"""A training config: its keys, their one definition each, and the checks run before anything
+is built or written.
 
-The trainer's own keys are in SCHEMA; `config.model` is checked against the chosen model
-family's schema and `config.data` against the chosen data source's (each component owns its
-keys). An unknown key, a wrong type or an impossible value raises ConfigError naming the key.
+Every key is defined once, with its default and its check (`checks.Key`): the loop's in `LOOP`
+below, the optimizers' in `jaxgan.gan.OPTIM_SCHEMA`, the GAN's hyperparameters on the fields of
+`jaxgan.gan.GAN` (`train.*`, and `model.latent_*`), a model family's and a data source's in
+their `SCHEMA`s (and `COMMON_SCHEMA`s). `defaults(model, data)` is a config with every key at
+its default, which recipes start from; `complete` adds the keys a config lacks (an older run's
+config.json, after `migrate`); `validate` raises ConfigError naming the key for an unknown
+key, a wrong type or an impossible value.
 """
 
 from typing import Any
+
+import ml_collections
 
 from jaxgan import augment, checks, data, models, objectives
 from jaxgan import gan as gan_lib
 from jaxgan.errors import ConfigError
 from jaxgan.evaluation import features as features_lib
 
-SCHEMA: dict[str, checks.Check] = {
-  'seed': checks.integer(),
-  'batch_size': checks.integer(1),
-  'num_steps': checks.integer(0),
-  'log_every': checks.integer(1),
-  'sample_every': checks.integer(0),
-  'checkpoint_every': checks.integer(1),
-  'keep_checkpoints': checks.integer(1),
-  'num_grid_samples': checks.integer(1),
-  'eval_every': checks.integer(0),
-  'eval_num_samples': checks.integer(1),
-  'eval_features': lambda v: _feature_network(v),
-  'eval_inception_weights': checks.string,
-  'optim.name': checks.one_of(*gan_lib.OPTIMIZERS),
-  'optim.g_lr': checks.positive_float,
-  'optim.schedule': checks.one_of(*gan_lib.SCHEDULES),
-  'optim.d_lr': checks.positive_float,
-  'optim.b1': checks.beta,
-  'optim.b2': checks.beta,
-  'optim.eps': checks.positive_float,
-  'optim.decay': checks.open_unit,
-  'optim.momentum': checks.beta,
-  'optim.weight_decay': checks.nonneg_float,
-  # The GAN's hyperparameters (jaxgan.gan.GAN, set by name from this section) ...
-  'train.loss': lambda v: checks.one_of(*objectives.names())(v),
-  'train.d_steps': checks.integer(1),
-  'train.g_steps': checks.integer(1),
-  'train.balance': checks.one_of('none', 'loss_ratio'),
-  'train.balance_a': checks.positive_float,
-  'train.balance_b': checks.positive_float,
-  'train.gp_weight': checks.nonneg_float,
-  'train.r1_weight': checks.nonneg_float,
-  'train.r1_every': checks.integer(1),
-  'train.label_smoothing': checks.beta,
-  'train.info_weight': checks.nonneg_float,
-  'train.mode_seeking': checks.nonneg_float,
-  'train.ema_decay': checks.beta,
-  'train.ema_start': checks.integer(0),
-  'train.standing_stats': checks.integer(0),
-  'train.augment': augment.check_spec,
-  'train.augment_p': augment.check_p,
-  'train.ada_target': checks.beta,
-  'train.ada_interval': checks.integer(1),
-  'train.ada_kimg': checks.positive_float,
-  # ... and the trainer's.
-  'train.steps_per_call': checks.integer(1),
-  'train.on_nan': checks.one_of('stop', 'rollback'),
-  'train.rollback_lr_factor': checks.open_unit,
-  'train.max_rollbacks': checks.integer(1),
+K = checks.Key
+# The training loop's keys (the top level of a config).
+LOOP: dict[str, checks.Check | checks.Key] = {
+  'seed': K(0, checks.integer()),
+  'batch_size': K(64, checks.integer(1)),  # global batch, split over all devices
+  'num_steps': checks.integer(0),  # no default: every recipe says how long it trains
+  'log_every': K(100, checks.integer(1)),
+  'sample_every': K(500, checks.integer(0)),  # 0 disables sample grids
+  'checkpoint_every': K(1000, checks.integer(1)),
+  'keep_checkpoints': K(3, checks.integer(1)),
+  'num_grid_samples': K(64, checks.integer(1)),  # images in each sample grid
+  'eval_every': K(0, checks.integer(0)),  # FID etc. against the test split; 0: off
+  'eval_num_samples': K(10_000, checks.integer(1)),
+  # The evaluation's feature network: '' is the dataset's own; 'inception' reads its weights
+  # from eval_inception_weights ('': found as docs/evaluation.md says).
+  'eval_features': K('', lambda v: _feature_network(v)),
+  'eval_inception_weights': K('', checks.string),
+  # Iterations fused into one jitted call (lax.scan): the same result bit for bit, fewer
+  # dispatches and host round trips.
+  'train.steps_per_call': K(10, checks.integer(1)),
+  # A NaN/Inf in the losses, D outputs or grad norms: 'stop' the run, or 'rollback' to the last
+  # checkpoint with both learning rates x rollback_lr_factor, at most max_rollbacks times.
+  'train.on_nan': K('stop', checks.one_of('stop', 'rollback')),
+  'train.rollback_lr_factor': K(0.5, checks.open_unit),
+  'train.max_rollbacks': K(3, checks.integer(1)),
 }
 
 
@@ -83,28 +66,88 @@ def flatten(config, prefix: str = '') -> dict[str, Any]:
   return out
 
 
-def schema(config) -> dict[str, checks.Check]:
-  """Every key `config` must have: the trainer's, its model family's and its data source's."""
-  model_name = config.get('model', {}).get('name', 'dcgan')
-  try:
-    family = models.get(model_name)
-  except KeyError:
-    raise ConfigError(
-      f'config.model.name must be one of {", ".join(models.names())}; got {model_name!r}'
-    ) from None
-  source = data.get(config.get('data', {}).get('name', 'mnist'))
-  sections = {
-    'model': {**models.COMMON_SCHEMA, **family.SCHEMA},
-    'data': {**data.COMMON_SCHEMA, **source.SCHEMA},
-  }
-  out = dict(SCHEMA)
-  for section, keys in sections.items():
-    out.update({f'{section}.{k}': check for k, check in keys.items()})
+def _schema(model_name: str, data_name: str) -> dict[str, Any]:
+  family, source = models.get(model_name), data.get(data_name)
+  out = dict(LOOP)
+  out.update({f'optim.{k}': v for k, v in gan_lib.OPTIM_SCHEMA.items()})
+  out.update({k: v[1] for k, v in gan_lib.hyperparameters().items()})
+  for section, keys in (
+    ('model', {**models.COMMON_SCHEMA, **family.SCHEMA}),
+    ('data', {**data.COMMON_SCHEMA, **source.SCHEMA}),
+  ):
+    out.update({f'{section}.{k}': entry for k, entry in keys.items()})
   return out
 
 
+def schema(config) -> dict[str, Any]:
+  """Every key `config` may have, {dotted key: checks.Key, or a bare check for a key without a
+  default}: the loop's, the optimizers', the GAN's, its model family's and its data source's."""
+  return _schema(config.model.name, config.data.name)
+
+
+def _put(config: ml_collections.ConfigDict, key: str, entry: checks.Key) -> None:
+  *sections, leaf = key.split('.')
+  node = config
+  for section in sections:
+    if section not in node:
+      node[section] = ml_collections.ConfigDict()
+    node = node[section]
+  default = entry.default
+  node[leaf] = (
+    ml_collections.FieldReference(default, field_type=object) if entry.any_type else default
+  )
+
+
+def defaults(model: str, data_name: str) -> ml_collections.ConfigDict:
+  """A config of model family `model` on data source `data_name` with every key that has a
+  default at it; recipes set the rest (e.g. num_steps) and what they change."""
+  config = ml_collections.ConfigDict()
+  config.model = ml_collections.ConfigDict({'name': model})
+  config.data = ml_collections.ConfigDict({'name': data_name})
+  for key, entry in _schema(model, data_name).items():
+    if checks.key_of(entry):
+      _put(config, key, entry)
+  return config
+
+
+# Keys renamed since jaxgan wrote the config.json of older runs: {old: new}.
+RENAMED: dict[str, str] = {}
+
+
+def migrate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """An older run's config in today's keys: renamed keys moved, then `complete`d."""
+  flat = flatten(config)
+  for old, new in RENAMED.items():
+    if old in flat and new not in flat:
+      *sections, leaf = old.split('.')
+      node = config
+      for section in sections:
+        node = node[section]
+      value = node[leaf]
+      del node[leaf]
+      _put(config, new, checks.Key(value, None))
+  return complete(config)
+
+
+def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` with every key it lacks added at its default (in place, locked or not;
+  returned)."""
+  flat = flatten(config)
+  missing = {k: e for k, e in schema(config).items() if k not in flat and checks.key_of(e)}
+  if missing:
+    with config.unlocked():
+      for key, entry in missing.items():
+        _put(config, key, entry)
+  return config
+
+
 def validate(config, num_devices: int = 1) -> None:
-  """Raises ConfigError for the first problem found in `config`."""
+  """Raises ConfigError for the first problem found in `config`, after adding the keys it
+  lacks at their defaults (`complete`)."""
+  for section in ('model', 'data'):
+    if 'name' not in config.get(section, {}):
+      raise ConfigError(f'config key {section}.name is missing: every config names its {section}')
+  complete(config)
   flat = flatten(config)
   keys = schema(config)
   for key in flat:
@@ -114,10 +157,10 @@ def validate(config, num_devices: int = 1) -> None:
         'data': f' of data {config.data.name!r}',
       }
       raise ConfigError(f'unknown config key {key!r}{where.get(key.split(".")[0], "")}')
-  for key, check in keys.items():
+  for key, entry in keys.items():
     if key not in flat:
-      raise ConfigError(f'config key {key!r} is missing (start from configs/mnist.py)')
-    problem = check(flat[key])
+      raise ConfigError(f'config key {key!r} is missing: it has no default, set it')
+    problem = checks.check_of(entry)(flat[key])
     if problem:
       raise ConfigError(f'config.{key} {problem}')
   _check_combinations(config)
@@ -159,7 +202,7 @@ def _check_combinations(config) -> None:
       f'config.model.latent_continuous={config.model.latent_continuous} is more than '
       f'model.latent_dim={config.model.latent_dim}: the continuous codes are dims of z'
     )
-  if config.train.get('mode_seeking', 0.0) and config.batch_size < 2:
+  if config.train.mode_seeking and config.batch_size < 2:
     raise ConfigError(
       f'config.train.mode_seeking pairs the two halves of the fake batch: batch_size must be '
       f'at least 2, got {config.batch_size}'

@@ -9,9 +9,29 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import augment as augment_lib
-from jaxgan import models, objectives
+from jaxgan import checks, models, objectives
+from jaxgan.batch import FakeInputs
+from jaxgan.objectives import penalties
 
 PyTree = Any
+
+
+def _hp(default, check: checks.Check, section: str = 'train', any_type: bool = False):
+  """A GAN field that a config sets as `section.<name>`: its default and check, defined here
+  once (jaxgan.config derives the schema and the default config from them)."""
+  key = checks.Key(default, check, any_type)
+  return dataclasses.field(default=default, metadata={'key': key, 'section': section})
+
+
+def _check_penalties(v) -> str | None:
+  if not isinstance(v, str):
+    return f'must be a string of comma-separated penalty names, got {v!r}'
+  unknown = [n for n in penalties.parse(v) if n not in penalties.names()]
+  if unknown:
+    return (
+      f'names unknown penalties {unknown}; registered: {", ".join(penalties.names()) or "none"}'
+    )
+  return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,8 +46,10 @@ class GAN:
 
   `loss` names an objective (`jaxgan.objectives`). `balance='loss_ratio'` skips G's update
   while g_loss * balance_a < d_loss and D's update while d_loss * balance_b < g_loss.
-  Regularisers (0 = off): `gp_weight` (WGAN-GP), `r1_weight` (gamma of R1, applied on every
-  `r1_every`-th D update, scaled by r1_every), `label_smoothing` (real target 1 - s, BCE only).
+  Regularisers (0 = off): `gp_weight` (WGAN-GP), `r1_weight` (gamma of R1; with `r1_every`
+  = k > 1, lazy: a D update of its own on every k-th D update, scaled by k),
+  `label_smoothing` (real target 1 - s, BCE only); `penalties` turns on registered ones by
+  name, comma-separated (`jaxgan.objectives.penalties`).
   `ema_decay` > 0 keeps an exponential moving average of G's params from step `ema_start` on.
   `num_classes` > 0 makes the GAN conditional: both networks take `labels=` (N,) int32. Fake
   batches get labels drawn from `label_probs` (one per class; the data's frequencies when the
@@ -56,32 +78,34 @@ class GAN:
   discriminator: nn.Module
   g_optimizer: optax.GradientTransformation
   d_optimizer: optax.GradientTransformation
-  latent_dim: int = 100
-  latent_dist: str = 'gaussian'  # or 'uniform' on [-1, 1]
-  loss: str = 'non_saturating'
-  d_steps: int = 1
-  g_steps: int = 1
-  balance: str = 'none'
-  balance_a: float = 1.5
-  balance_b: float = 2.0
-  gp_weight: float = 0.0
-  r1_weight: float = 0.0
-  r1_every: int = 1
-  label_smoothing: float = 0.0
-  ema_decay: float = 0.0
-  ema_start: int = 0
-  num_classes: int = 0
+  latent_dim: int = _hp(100, checks.integer(1), 'model')
+  latent_dist: str = _hp('gaussian', checks.one_of('gaussian', 'uniform'), 'model')
+  loss: str = _hp('non_saturating', lambda v: checks.one_of(*objectives.names())(v))
+  d_steps: int = _hp(1, checks.integer(1))
+  g_steps: int = _hp(1, checks.integer(1))
+  balance: str = _hp('none', checks.one_of('none', 'loss_ratio'))
+  balance_a: float = _hp(1.5, checks.positive_float)
+  balance_b: float = _hp(2.0, checks.positive_float)
+  gp_weight: float = _hp(0.0, checks.nonneg_float)
+  r1_weight: float = _hp(0.0, checks.nonneg_float)
+  r1_every: int = _hp(1, checks.integer(1))
+  penalties: str = _hp('', lambda v: _check_penalties(v))
+  label_smoothing: float = _hp(0.0, checks.beta)
+  ema_decay: float = _hp(0.0, checks.beta)
+  ema_start: int = _hp(0, checks.integer(0))
+  num_classes: int = 0  # from the data (data.num_classes or data.clusters) and model.conditional
   label_probs: tuple[float, ...] = ()  # how fake labels are drawn; (): uniformly
-  latent_classes: int = 0
-  latent_continuous: int = 0
-  info_weight: float = 1.0
-  mode_seeking: float = 0.0
-  standing_stats: int = 0  # batches of STANDING_BATCH latents; 0: the running averages
-  augment: str = ''
-  augment_p: float | str = 1.0
-  ada_target: float = 0.6
-  ada_interval: int = 4
-  ada_kimg: float = 100.0
+  latent_classes: int = _hp(0, checks.integer(0), 'model')
+  latent_continuous: int = _hp(0, checks.integer(0), 'model')
+  info_weight: float = _hp(1.0, checks.nonneg_float)
+  mode_seeking: float = _hp(0.0, checks.nonneg_float)
+  # Batches of STANDING_BATCH latents (jaxgan.sampling); 0: the running averages.
+  standing_stats: int = _hp(0, checks.integer(0))
+  augment: str = _hp('', augment_lib.check_spec)
+  augment_p: float | str = _hp(1.0, augment_lib.check_p, any_type=True)
+  ada_target: float = _hp(0.6, checks.beta)
+  ada_interval: int = _hp(4, checks.integer(1))
+  ada_kimg: float = _hp(100.0, checks.positive_float)
   rng_streams: tuple[str, ...] = ('dropout', 'noise')
 
   @property
@@ -121,28 +145,59 @@ class GAN:
       return jax.random.uniform(key, (n, self.latent_dim), minval=-1.0, maxval=1.0)
     raise ValueError(f'unknown latent_dist {self.latent_dist!r}')
 
+  def sample_inputs(self, key: jax.Array, n: int, training: bool = True) -> FakeInputs:
+    """G's inputs for n images, drawn with `key`: latents, and classes or InfoGAN's code.
+
+    The labels are drawn from a stream folded from `key` (2 in training, 1 for sampling, as
+    since jaxgan's first steps), so an unconditional GAN draws the same latents; in training
+    with the mode-seeking term, image i and image i + n // 2 get the same label (a pair).
+    """
+    z = self.sample_latent(key, n)
+    if not self.g_classes:
+      return FakeInputs(z)
+    y = self.sample_labels(jax.random.fold_in(key, 2 if training else 1), n)
+    if training and self.mode_seeking:
+      h = n // 2
+      y = jnp.concatenate([y[:h], y[:h], y[2 * h :]])
+    return FakeInputs(z, codes=y) if self.latent_classes else FakeInputs(z, labels=y)
+
   def rngs(self, key: jax.Array) -> dict[str, jax.Array]:
     """One key per RNG stream, for one network call in a training step."""
     return {name: jax.random.fold_in(key, i) for i, name in enumerate(self.rng_streams)}
 
 
-def hyperparameters() -> tuple[str, ...]:
-  """The GAN fields a config sets by name (from its `train` section)."""
-  skip = {'generator', 'discriminator', 'g_optimizer', 'd_optimizer', 'num_classes'}
-  skip |= {'label_probs'}  # from the data
-  # From config.model, or code only.
-  skip |= {'latent_dim', 'latent_dist', 'latent_classes', 'latent_continuous', 'rng_streams'}
-  return tuple(f.name for f in dataclasses.fields(GAN) if f.name not in skip)
+def hyperparameters() -> dict[str, tuple[str, checks.Key]]:
+  """{config key ('train.loss', 'model.latent_dim', ...): (GAN field, its Key)} of every GAN
+  field a config sets by name."""
+  return {
+    f'{f.metadata["section"]}.{f.name}': (f.name, f.metadata['key'])
+    for f in dataclasses.fields(GAN)
+    if 'key' in f.metadata
+  }
 
 
 OPTIMIZERS = ('adam', 'adamw', 'rmsprop', 'sgd')
 SCHEDULES = ('constant', 'linear', 'cosine')
+K = checks.Key
+# config.optim's keys, defined once: DCGAN's Adam for both networks.
+OPTIM_SCHEMA: dict[str, checks.Key] = {
+  'name': K('adam', checks.one_of(*OPTIMIZERS)),
+  'g_lr': K(2e-4, checks.positive_float),
+  'd_lr': K(2e-4, checks.positive_float),
+  'schedule': K('constant', checks.one_of(*SCHEDULES)),  # over the run: to 0 at num_steps
+  'b1': K(0.5, checks.beta),  # adam, adamw
+  'b2': K(0.999, checks.beta),  # adam, adamw
+  'eps': K(1e-8, checks.positive_float),  # adam, adamw, rmsprop
+  'decay': K(0.9, checks.open_unit),  # rmsprop: decay of the squared-gradient average
+  'momentum': K(0.0, checks.beta),  # rmsprop, sgd
+  'weight_decay': K(0.0, checks.nonneg_float),  # > 0: decoupled weight decay (AdamW)
+}
 
 
 def learning_rate(optim_config, lr: float, num_updates: int):
   """`lr` itself, or a schedule over the network's `num_updates` updates: `linear` and
   `cosine` decay from lr to 0 at the last update."""
-  kind = optim_config.get('schedule', 'constant')
+  kind = optim_config.schedule
   if kind == 'constant':
     return lr
   if kind == 'linear':
@@ -160,12 +215,12 @@ def optimizer(optim_config, lr) -> optax.GradientTransformation:
   square root, as in Keras and PyTorch) and momentum. sgd: momentum.
   """
   o = optim_config
-  name, wd, eps = o.get('name', 'adam'), o.get('weight_decay', 0.0), o.get('eps', 1e-8)
+  name, wd, eps = o.name, o.weight_decay, o.eps
   if name == 'adamw' or (name == 'adam' and wd):
     return optax.adamw(lr, b1=o.b1, b2=o.b2, eps=eps, weight_decay=wd)
   if name == 'adam':
     return optax.adam(lr, b1=o.b1, b2=o.b2, eps=eps)
-  momentum = o.get('momentum', 0.0) or None
+  momentum = o.momentum or None
   if name == 'rmsprop':
     return optax.rmsprop(lr, decay=o.decay, eps=eps, eps_in_sqrt=False, momentum=momentum)
   if name == 'sgd':
@@ -174,28 +229,31 @@ def optimizer(optim_config, lr) -> optax.GradientTransformation:
 
 
 def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0, label_probs=()) -> GAN:
-  """The GAN that `config` describes: networks from `config.model`, optimizers from
-  `config.optim`, and every hyperparameter of GAN found by name in `config.train`.
+  """The GAN that `config` (complete: `jaxgan.config.complete`) describes: networks from
+  `config.model`, optimizers from `config.optim`, and every hyperparameter of GAN by name
+  from its section (`hyperparameters`).
 
   `lr_scale` multiplies both learning rates: train.on_nan='rollback' lowers them this way.
   `label_probs`: how fake labels are drawn (the training labels' frequencies); (): uniformly.
   """
-  classes = config.data.get('clusters', 0) or config.data.num_classes
+  from jaxgan import config as config_lib  # it imports this module
+
+  config_lib.complete(config)
+  classes = config.data.clusters or config.data.num_classes
   num_classes = classes if config.model.conditional else 0
   generator, discriminator = models.create(config.model, image_shape, num_classes)
-  hyper = {k: config.train[k] for k in hyperparameters() if k in config.train}
+  hyper = {}
+  for key, (field, _) in hyperparameters().items():
+    section, name = key.split('.')
+    hyper[field] = config[section][name]
   g_lr, d_lr = config.optim.g_lr * lr_scale, config.optim.d_lr * lr_scale
-  g_updates = config.num_steps * config.train.get('g_steps', 1)
-  d_updates = config.num_steps * config.train.get('d_steps', 1)
+  g_updates = config.num_steps * config.train.g_steps
+  d_updates = config.num_steps * config.train.d_steps
   return GAN(
     generator=generator,
     discriminator=discriminator,
     g_optimizer=optimizer(config.optim, learning_rate(config.optim, g_lr, g_updates)),
     d_optimizer=optimizer(config.optim, learning_rate(config.optim, d_lr, d_updates)),
-    latent_dim=config.model.latent_dim,
-    latent_dist=config.model.latent_dist,
-    latent_classes=config.model.get('latent_classes', 0),
-    latent_continuous=config.model.get('latent_continuous', 0),
     **hyper,
     num_classes=num_classes,
     label_probs=tuple(label_probs),

@@ -3,18 +3,23 @@
 - `d_step`: D learns to tell real from fake. The fake batch is a constant; G is untouched.
 - `g_step`: G learns to fool D. D's params are closed over as constants, and the batch
   statistics D computes on the fake batch are thrown away, so D is unchanged.
-- `train_step`: `gan.d_steps` D steps then `gan.g_steps` G steps, with optional loss balancing
-  decided on device. Jit it (the trainer does, with the state donated).
+- `train_step`: one iteration of phases, as StyleGAN2-ADA's training loop runs them:
+  `gan.d_steps` times D's main phase (its loss and the penalties run on every update) and D's
+  lazy penalties that are due, then `gan.g_steps` times G's main phase and G's lazy penalties
+  that are due (`jaxgan.objectives.penalties`); loss balancing decided on device. Jit it (the
+  trainer does, with the state donated).
 
-All functions are pure: (gan, state, batch) -> (new state, metrics); metrics are scalars on
-device. `gan` is a `jaxgan.gan.GAN`, `state` a `jaxgan.state.GANState`. Networks with
-stochastic layers (dropout, noise inputs) get RNG streams from `key`, which `train_step` folds
-from the state's RNG and the step, so a resumed run draws the same numbers. So do the
-augmentations (`gan.augment`) of every image D sees, in both steps and in the penalties.
+All functions are pure: (gan, state, batch, fake, key) -> (new state, metrics); metrics are
+scalars on device. `gan` is a `jaxgan.gan.GAN`, `state` a `jaxgan.state.GANState`, `batch` a
+`jaxgan.batch.Batch` and `fake` a `jaxgan.batch.FakeInputs` (or, for D, the `FakeBatch` G made
+of them). Networks with stochastic layers (dropout, noise inputs) get RNG streams from `key`,
+which `train_step` folds from the state's RNG and the step, so a resumed run draws the same
+numbers. So do the augmentations (`gan.augment`) of every image D sees, in both steps and in
+the penalties.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -22,36 +27,28 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import augment as augment_lib
+from jaxgan.batch import Batch, FakeBatch, FakeInputs
 from jaxgan.gan import GAN, PyTree
-from jaxgan.objectives import penalties
+from jaxgan.objectives import penalties as penalties_lib
 from jaxgan.state import GANState
 
 Metrics = dict[str, jax.Array]
 
-# Which stream of a sub-step's key feeds what; fixed so that each draw keeps its numbers.
-_GP_KEY, _LABEL_KEY, _NET_KEY, _AUG_KEY = 1, 2, 3, 4
+# Which stream of a sub-step's key feeds what; fixed so that each draw keeps its numbers
+# (1 is the gradient penalty's, in jaxgan.objectives.penalties; 2 the fake labels', in GAN).
+_NET_KEY, _AUG_KEY = 3, 4
 # The network calls of one sub-step, each with RNG streams of its own.
-_G_PASS, _D_REAL, _D_FAKE, _D_OTHER = range(4)
+_G_PASS, _D_REAL, _D_FAKE, _D_OTHER, _G_OTHER = range(5)
 
 
-def apply(
-  module: nn.Module,
-  params: PyTree,
-  vars_: dict,
-  x: jax.Array,
-  train: bool,
-  labels: jax.Array | None = None,
-  rngs: dict[str, jax.Array] | None = None,
-):
+def apply(module: nn.Module, params: PyTree, vars_: dict, x: jax.Array, train: bool, **kw):
   """Runs `module`; returns (output, non-param collections as updated by this call).
 
-  `labels` (N,) int32 are passed on to conditional networks; None for unconditional ones.
-  `rngs` are the RNG streams of stochastic layers (training only).
+  `kw` go to the module: `labels=` (N,) int32 for conditional networks (None: left out),
+  `rngs=` the RNG streams of stochastic layers (training only).
   """
   variables = {'params': params, **vars_}
-  kw = {} if labels is None else {'labels': labels}
-  if rngs:
-    kw['rngs'] = rngs
+  kw = {k: v for k, v in kw.items() if v is not None}
   if not train or not vars_:
     return module.apply(variables, x, train=train, **kw), vars_
   out, updates = module.apply(variables, x, train=True, mutable=list(vars_), **kw)
@@ -81,44 +78,10 @@ def _augment_p(gan: GAN, state: GANState):
   return state.ada['p'] if gan.adaptive else gan.augment_p
 
 
-def _update(
-  optimizer: optax.GradientTransformation,
-  params: PyTree,
-  opt_state: PyTree,
-  grads: PyTree,
-  vars_: PyTree,
-  new_vars: PyTree,
-  skip: jax.Array | None,
-) -> tuple[PyTree, PyTree, PyTree]:
-  """(params, opt_state, vars) after one optimizer update; all three unchanged where `skip`.
-
-  `vars_` are the network's other collections before and after its forward passes (batch
-  stats): a skipped update (loss balancing) keeps the old ones too.
-  """
+def _update(optimizer: optax.GradientTransformation, params, opt_state, grads) -> tuple:
+  """(params, opt_state) after one optimizer update."""
   updates, new_opt_state = optimizer.update(grads, opt_state, params)
-  new = optax.apply_updates(params, updates), new_opt_state, new_vars
-  if skip is None:
-    return new
-  return jax.tree.map(lambda o, n: jnp.where(skip, o, n), (params, opt_state, vars_), new)
-
-
-def _skipped(skip: jax.Array | None) -> jax.Array:
-  return jnp.zeros((), jnp.float32) if skip is None else skip.astype(jnp.float32)
-
-
-def _d_penalties(gan: GAN, state: GANState, d_fn, real, fake, key, substep) -> Metrics:
-  """The gradient penalties of one D update that the GAN asks for, unweighted."""
-  out = {}
-  if gan.gp_weight:  # interpolates are scored with the real labels
-    out['gp'] = penalties.gradient_penalty(d_fn, real, fake, jax.random.fold_in(key, _GP_KEY))
-  if gan.r1_weight:
-    # Lazy R1 (StyleGAN2): on every r1_every-th D update, decided on device from the step;
-    # lax.cond skips the double backward pass on the other updates.
-    r1_due = (state.step * gan.d_steps + substep) % gan.r1_every == 0
-    out['r1'] = jax.lax.cond(
-      r1_due, lambda: penalties.r1_penalty(d_fn, real), lambda: jnp.zeros((), jnp.float32)
-    )
-  return out
+  return optax.apply_updates(params, updates), new_opt_state
 
 
 def _d_outputs(gan: GAN, out) -> tuple[jax.Array, jax.Array | None]:
@@ -126,98 +89,97 @@ def _d_outputs(gan: GAN, out) -> tuple[jax.Array, jax.Array | None]:
   return out if gan.info else (out, None)
 
 
-Codes = tuple[jax.Array | None, jax.Array | None]
-
-
-def info_codes(gan: GAN, z: jax.Array, categorical: jax.Array | None) -> Codes | None:
-  """InfoGAN's codes of a fake batch: (categorical (N,) or None, continuous (N, C) or None);
-  the continuous ones are the first gan.latent_continuous dims of z. None without InfoGAN."""
-  if not gan.info:
-    return None
-  return categorical, (z[:, : gan.latent_continuous] if gan.latent_continuous else None)
-
-
-def _info_loss(gan: GAN, code_out: jax.Array, codes: Codes) -> jax.Array:
+def _info_loss(gan: GAN, code_out: jax.Array, fake: FakeInputs) -> jax.Array:
   """InfoGAN's term: -log Q(codes | fake) less constants, Q being D's code head: the
   categorical code's cross-entropy plus half the squared error of the continuous ones (a
-  Gaussian of unit variance, as InfoGAN fixes it)."""
-  categorical, continuous = codes
-  k = gan.latent_classes
+  Gaussian of unit variance, as InfoGAN fixes it), which are the first dims of z."""
+  k, c = gan.latent_classes, gan.latent_continuous
   loss = jnp.zeros((), jnp.float32)
   if k:
-    loss += optax.softmax_cross_entropy_with_integer_labels(code_out[:, :k], categorical).mean()
-  if gan.latent_continuous:
-    loss += 0.5 * jnp.mean(jnp.sum(jnp.square(code_out[:, k:] - continuous), axis=-1))
+    loss += optax.softmax_cross_entropy_with_integer_labels(code_out[:, :k], fake.codes).mean()
+  if c:
+    loss += 0.5 * jnp.mean(jnp.sum(jnp.square(code_out[:, k:] - fake.z[:, :c]), axis=-1))
   return loss
 
 
-def _weighted(gan: GAN, loss: jax.Array, terms: Metrics) -> jax.Array:
-  total = loss
-  if 'info' in terms:
-    total = total + gan.info_weight * terms['info']
-  if 'gp' in terms:
-    total = total + gan.gp_weight * terms['gp']
-  if 'r1' in terms:  # gamma / 2, times r1_every so lazy R1 keeps the same average strength
-    total = total + 0.5 * gan.r1_weight * gan.r1_every * terms['r1']
-  return total
+def _penalties(gan: GAN, net: str, lazy: bool) -> tuple[penalties_lib.Penalty, ...]:
+  return tuple(
+    p for p in penalties_lib.active(gan) if p.net == net and (p.every_of(gan) > 1) == lazy
+  )
+
+
+def _d_fn(gan: GAN, d_params, d_vars, labels, call_key) -> Callable:
+  """D on inputs other than the batches (the penalties'), as it sees them; stats dropped."""
+  key, aug = call_key
+
+  def d(x):
+    rngs = _net_rngs(gan, key, _D_OTHER)
+    out, _ = apply(
+      gan.discriminator, d_params, d_vars, aug(x, _D_OTHER), True, labels=labels, rngs=rngs
+    )
+    return _d_outputs(gan, out)[0]
+
+  return d
 
 
 def d_step(
-  gan: GAN,
-  state: GANState,
-  real: jax.Array,
-  fake: jax.Array,
-  real_labels: jax.Array | None = None,
-  fake_labels: jax.Array | None = None,
-  key: jax.Array | None = None,
-  substep: int = 0,
-  codes: Codes | None = None,
+  gan: GAN, state: GANState, batch: Batch, fake: FakeBatch, key: jax.Array | None = None
 ) -> tuple[GANState, Metrics]:
-  """One D update on a real and a fake batch (each its own forward pass, as in DCGAN).
+  """D's main phase: one update on a real and a fake batch (each its own forward pass, as in
+  DCGAN), with the penalties that run on every D update.
 
-  `key` feeds the gradient penalty's interpolates and D's RNG streams (needed when
-  gan.gp_weight > 0 or D is stochastic); `substep`, this update's index within the iteration,
-  counts D updates for lazy R1. The metric `d_loss` is the adversarial loss; the penalties are
-  reported apart as `gp` and `r1`. With gan.augment on, D sees augmented images everywhere
-  (the penalties take their gradients w.r.t. the images before augmentation), and the metrics
-  add `augment_p` and `ada_rt`, ADA's overfitting heuristic: the mean sign of D's logits on
-  the (augmented) real batch. With InfoGAN's codes (gan.info), `codes` are the fake batch's
-  (`info_codes`), and D's code head learns them (metric `info`, weighted by gan.info_weight).
+  `key` feeds the penalties (e.g. the gradient penalty's interpolates) and D's RNG streams
+  (needed when gan.gp_weight > 0 or D is stochastic). The metric `d_loss` is the adversarial
+  loss; the penalties are reported apart under their names (`gp`, `r1`, ...). With
+  gan.augment on, D sees augmented images everywhere (the penalties take their gradients
+  w.r.t. the images before augmentation), and the metrics add `augment_p` and `ada_rt`, ADA's
+  overfitting heuristic: the mean sign of D's logits on the (augmented) real batch. With
+  InfoGAN's codes (gan.info), D's code head learns the fake batch's (metric `info`, weighted
+  by gan.info_weight). With balancing, the update is skipped while d_loss * balance_b is below
+  G's loss on the same fake logits (metric `d_skipped`).
   """
   if gan.gp_weight and key is None:
     raise ValueError('gan.gp_weight > 0: pass key= to draw the interpolates')
-  fake = jax.lax.stop_gradient(fake)
+  fake_images = jax.lax.stop_gradient(fake.images)
   objective = gan.objective
   aug = _augmenter(gan, state, key)
+  fused = _penalties(gan, 'd', lazy=False)
 
   def loss_fn(d_params):
     def d(x, vars_, labels, call):
       rngs = _net_rngs(gan, key, call)
-      out, vars_ = apply(gan.discriminator, d_params, vars_, x, True, labels, rngs)
+      out, vars_ = apply(gan.discriminator, d_params, vars_, x, True, labels=labels, rngs=rngs)
       return _d_outputs(gan, out), vars_
 
-    (real_logits, _), d_vars = d(aug(real, _D_REAL), state.d_vars, real_labels, _D_REAL)
-    (fake_logits, fake_codes), d_vars = d(aug(fake, _D_FAKE), d_vars, fake_labels, _D_FAKE)
+    (real_logits, _), d_vars = d(aug(batch.images, _D_REAL), state.d_vars, batch.labels, _D_REAL)
+    (fake_logits, fake_codes), d_vars = d(
+      aug(fake_images, _D_FAKE), d_vars, fake.inputs.labels, _D_FAKE
+    )
     loss = objective.d_loss(real_logits, fake_logits, gan.label_smoothing)
-
-    def d_fn(x):  # D on other inputs; its stat updates are dropped (not a pass over data)
-      return d(aug(x, _D_OTHER), d_vars, real_labels, _D_OTHER)[0][0]
-
-    terms = _d_penalties(gan, state, d_fn, real, fake, key, substep)
+    inputs = penalties_lib.PenaltyInputs(
+      _d_fn(gan, d_params, d_vars, batch.labels, (key, aug)),
+      batch,
+      FakeBatch(fake_images, fake.inputs),
+      key,
+    )
+    terms = {p.name: p.fn(inputs) for p in fused}
+    total = loss
     if gan.info:
-      terms['info'] = _info_loss(gan, fake_codes, codes)
-    return _weighted(gan, loss, terms), (loss, terms, d_vars, real_logits, fake_logits)
+      terms['info'] = _info_loss(gan, fake_codes, fake.inputs)
+      total = total + gan.info_weight * terms['info']
+    for p in fused:
+      total = total + p.weight_of(gan) * terms[p.name]
+    return total, (loss, terms, d_vars, real_logits, fake_logits)
 
   (_, (loss, terms, d_vars, real_logits, fake_logits)), grads = jax.value_and_grad(
     loss_fn, has_aux=True
   )(state.d_params)
+  d_params, d_opt_state = _update(gan.d_optimizer, state.d_params, state.d_opt_state, grads)
+  new = state.replace(d_params=d_params, d_vars=d_vars, d_opt_state=d_opt_state)
   skip = None
   if gan.balance == 'loss_ratio':  # against G's loss on the same fake logits
-    skip = loss * gan.balance_b < objective.g_loss(fake_logits)
-  d_params, d_opt_state, d_vars = _update(
-    gan.d_optimizer, state.d_params, state.d_opt_state, grads, state.d_vars, d_vars, skip
-  )
-  new = state.replace(d_params=d_params, d_vars=d_vars, d_opt_state=d_opt_state)
+    skip = loss * gan.balance_b < objective.g_loss_of(fake_logits, real_logits)
+    new = _unless(skip, state, new, ('d_params', 'd_opt_state', 'd_vars'))
   metrics = {
     'd_loss': loss,
     'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
@@ -232,60 +194,107 @@ def d_step(
   return new, metrics
 
 
-def _generate_with_vjp(gan: GAN, state: GANState, z, labels=None, key=None):
-  """G's training-mode forward pass; returns (fake, vjp w.r.t. g_params, updated g_vars)."""
+def _unless(skip: jax.Array, old: GANState, new: GANState, fields: tuple[str, ...]) -> GANState:
+  """`new` with `fields` as in `old` where `skip` (loss balancing skips an update)."""
+  kept = jax.tree.map(
+    lambda o, n: jnp.where(skip, o, n),
+    tuple(getattr(old, f) for f in fields),
+    tuple(getattr(new, f) for f in fields),
+  )
+  return new.replace(**dict(zip(fields, kept, strict=True)))
+
+
+def _skipped(skip: jax.Array | None) -> jax.Array:
+  return jnp.zeros((), jnp.float32) if skip is None else skip.astype(jnp.float32)
+
+
+class GPass(NamedTuple):
+  """G's training-mode forward pass on `fake`: its images, the VJP w.r.t. g_params, and G's
+  collections as updated by the pass (kept only if G's update is)."""
+
+  fake: FakeBatch
+  vjp: Callable
+  vars: dict
+
+
+def g_forward(gan: GAN, state: GANState, fake: FakeInputs, key: jax.Array | None = None) -> GPass:
+  """G's training-mode forward pass, kept for G's update (`g_update`)."""
   rngs = _net_rngs(gan, key, _G_PASS)
-  return jax.vjp(
-    lambda p: apply(gan.generator, p, state.g_vars, z, True, labels, rngs),
+  images, vjp, g_vars = jax.vjp(
+    lambda p: apply(gan.generator, p, state.g_vars, fake.z, True, labels=fake.g_labels, rngs=rngs),
     state.g_params,
     has_aux=True,
   )
+  return GPass(FakeBatch(images, fake), vjp, g_vars)
 
 
-def _g_update(
-  gan: GAN,
-  state: GANState,
-  fake: jax.Array,
-  g_vjp: Callable,
-  g_vars: dict,
-  d_loss: jax.Array | None,
-  labels: jax.Array | None = None,
-  key: jax.Array | None = None,
-  codes: Codes | None = None,
-  z: jax.Array | None = None,
+def g_update(
+  gan: GAN, state: GANState, g: GPass, batch: Batch | None = None, key: jax.Array | None = None
 ) -> tuple[GANState, Metrics]:
+  """G's main phase on a forward pass already made (`g_forward`): G's loss on D's logits of
+  the fakes (and of `batch`, the real one, where the loss compares them) through D's frozen
+  params, with InfoGAN's and MSGAN's terms and G's penalties that run on every update."""
   aug = _augmenter(gan, state, key)
+  objective = gan.objective
 
-  def loss_fn(fake):
-    # D's updated batch stats are discarded: only G is trained in this step. G's gradient
-    # flows back through the augmentation.
-    rngs = _net_rngs(gan, key, _D_FAKE)
-    x = aug(fake, _D_FAKE)
-    out, _ = apply(gan.discriminator, state.d_params, state.d_vars, x, True, labels, rngs)
-    logits, code_logits = _d_outputs(gan, out)
-    loss = gan.objective.g_loss(logits)
+  def d(x, labels, call):
+    # D's updated batch stats are discarded: only G is trained in this step.
+    rngs = _net_rngs(gan, key, call)
+    out, _ = apply(
+      gan.discriminator, state.d_params, state.d_vars, x, True, labels=labels, rngs=rngs
+    )
+    return _d_outputs(gan, out)
+
+  real_logits = None
+  if objective.g_needs_real:  # D's params are constants here: no gradient flows through reals
+    if batch is None:
+      raise ValueError(f'loss {objective.name!r} compares fakes with reals: pass batch=')
+    real_logits = d(aug(batch.images, _D_REAL), batch.labels, _D_REAL)[0]
+
+  def loss_fn(images):
+    # G's gradient flows back through the augmentation.
+    logits, code_logits = d(aug(images, _D_FAKE), g.fake.inputs.labels, _D_FAKE)
+    loss = objective.g_loss_of(logits, real_logits)
     total = loss
     if gan.info:
-      total += gan.info_weight * _info_loss(gan, code_logits, codes)
+      total += gan.info_weight * _info_loss(gan, code_logits, g.fake.inputs)
     if gan.mode_seeking:
-      total += gan.mode_seeking * _mode_seeking_loss(fake, z)
+      total += gan.mode_seeking * _mode_seeking_loss(images, g.fake.inputs.z)
     return total, loss
 
-  (_, loss), d_fake = jax.value_and_grad(loss_fn, has_aux=True)(fake)
-  (grads,) = g_vjp(d_fake)  # chain rule through G: only G's params get gradients
-  skip = None
-  if gan.balance == 'loss_ratio' and d_loss is not None:
-    skip = loss * gan.balance_a < d_loss
-  g_params, g_opt_state, g_vars = _update(
-    gan.g_optimizer, state.g_params, state.g_opt_state, grads, state.g_vars, g_vars, skip
-  )
-  new = state.replace(g_params=g_params, g_vars=g_vars, g_opt_state=g_opt_state)
-  metrics = {
-    'g_loss': loss,
-    'g_grad_norm': optax.tree.norm(grads),
-    'g_skipped': _skipped(skip),
-  }
+  (_, loss), d_images = jax.value_and_grad(loss_fn, has_aux=True)(g.fake.images)
+  (grads,) = g.vjp(d_images)  # chain rule through G: only G's params get gradients
+  fused = _penalties(gan, 'g', lazy=False)
+  terms = {}
+  if fused:  # their gradients w.r.t. G's params, added to the adversarial one
+    phase = Phase(jnp.zeros((), jnp.int32), key, batch, g.fake.inputs)
+    terms, pgrads = _g_penalty_grads(gan, state, fused, phase, 1)
+    grads = jax.tree.map(jnp.add, grads, pgrads)
+  g_params, g_opt_state = _update(gan.g_optimizer, state.g_params, state.g_opt_state, grads)
+  new = state.replace(g_params=g_params, g_vars=g.vars, g_opt_state=g_opt_state)
+  metrics = {'g_loss': loss, 'g_grad_norm': optax.tree.norm(grads), **terms}
   return new, metrics
+
+
+def _g_penalty_grads(gan: GAN, state: GANState, active, phase: 'Phase', scale: int):
+  """({name: value}, gradient w.r.t. G's params of the weighted sum, times `scale`) of G's
+  penalties `active` on G's images of `phase.fake` (a forward pass of their own; G's stats
+  updates dropped)."""
+  batch, key, fake = phase.batch, phase.key, phase.fake
+
+  def loss_fn(g_params):
+    rngs = _net_rngs(gan, key, _G_OTHER)
+
+    def g(inputs: FakeInputs):
+      kw = {'labels': inputs.g_labels, 'rngs': rngs}
+      return apply(gan.generator, g_params, state.g_vars, inputs.z, True, **kw)[0]
+
+    inputs = penalties_lib.PenaltyInputs(g, batch, FakeBatch(g(fake), fake), key)
+    terms = {p.name: p.fn(inputs) for p in active}
+    return sum(scale * p.weight_of(gan) * terms[p.name] for p in active), terms
+
+  (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+  return terms, grads
 
 
 def _mode_seeking_loss(fake: jax.Array, z: jax.Array) -> jax.Array:
@@ -299,23 +308,58 @@ def _mode_seeking_loss(fake: jax.Array, z: jax.Array) -> jax.Array:
 def g_step(
   gan: GAN,
   state: GANState,
-  z: jax.Array,
-  d_loss: jax.Array | None = None,
-  labels: jax.Array | None = None,
+  fake: FakeInputs,
+  batch: Batch | None = None,
   key: jax.Array | None = None,
-  codes: jax.Array | None = None,
 ) -> tuple[GANState, Metrics]:
-  """One G update on latents z (and class `labels` if conditional, or InfoGAN's categorical
-  code `codes`; its continuous codes are in z).
+  """One G update on G's inputs `fake` (`GAN.sample_inputs`): `g_forward` then `g_update`.
 
-  `d_loss` (the latest D loss) is needed only for balancing; `key` feeds the networks' RNG
-  streams (needed when G or D is stochastic). With gan.mode_seeking, the batch's halves are
-  the term's pairs: give them the same labels, as `fake_labels` draws them.
+  `batch` (a real batch) is needed when the loss compares fakes with reals
+  (`Objective.g_needs_real`); `key` feeds the networks' RNG streams (needed when G or D is
+  stochastic). With gan.mode_seeking, the batch's halves are the term's pairs: give them the
+  same labels, as `GAN.sample_inputs` draws them.
   """
-  g_labels = labels if codes is None else codes
-  fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_labels, key)
-  info = info_codes(gan, z, codes)
-  return _g_update(gan, state, fake, g_vjp, g_vars, d_loss, labels, key, info, z)
+  return g_update(gan, state, g_forward(gan, state, fake, key), batch, key)
+
+
+def _lazy(gan: GAN, state: GANState, penalty, phase: 'Phase') -> tuple[GANState, jax.Array]:
+  """A lazy penalty's own update (its loss times its interval), when its network's update
+  count makes it due; the state as it was otherwise. Returns (state, the penalty or 0)."""
+  every = penalty.every_of(gan)
+  scale = every  # the interval, so that its average strength is that of every update
+
+  def run(state):
+    if penalty.net == 'g':
+      terms, grads = _g_penalty_grads(gan, state, (penalty,), phase, scale)
+      params, opt_state = _update(gan.g_optimizer, state.g_params, state.g_opt_state, grads)
+      return state.replace(g_params=params, g_opt_state=opt_state), terms[penalty.name]
+    aug = _augmenter(gan, state, phase.key)
+
+    def loss_fn(d_params):
+      d_fn = _d_fn(gan, d_params, state.d_vars, phase.batch.labels, (phase.key, aug))
+      fake = FakeBatch(jax.lax.stop_gradient(phase.fake_images), phase.fake)
+      value = penalty.fn(penalties_lib.PenaltyInputs(d_fn, phase.batch, fake, phase.key))
+      return scale * penalty.weight_of(gan) * value, value
+
+    (_, value), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+    params, opt_state = _update(gan.d_optimizer, state.d_params, state.d_opt_state, grads)
+    return state.replace(d_params=params, d_opt_state=opt_state), value
+
+  def skip(state):
+    return state, jnp.zeros((), jnp.float32)
+
+  return jax.lax.cond(phase.index % every == 0, run, skip, state)
+
+
+class Phase(NamedTuple):
+  """One sub-step of an iteration: the network's update count `index` (for lazy penalties),
+  its key, the real batch, G's inputs and the fake images D saw."""
+
+  index: jax.Array
+  key: jax.Array
+  batch: Batch
+  fake: FakeInputs
+  fake_images: jax.Array | None = None
 
 
 def ema_update(
@@ -326,70 +370,59 @@ def ema_update(
   return jax.tree.map(lambda e, p: jnp.where(on, decay * e + (1 - decay) * p, p), ema, params)
 
 
-def fake_labels(gan: GAN, key: jax.Array, batch: int) -> tuple[jax.Array | None, ...]:
-  """(G's labels, D's labels) of the fake batch drawn with `key`: classes, or InfoGAN's
-  categorical code (which D does not take); (None, None) for an unconditional GAN. With the
-  mode-seeking term, image i and image i + batch // 2 get the same label."""
-  if not gan.g_classes:
-    return None, None
-  # Folded from the latent's key, so the unconditional random stream is unchanged.
-  y = gan.sample_labels(jax.random.fold_in(key, _LABEL_KEY), batch)
-  if gan.mode_seeking:
-    h = batch // 2
-    y = jnp.concatenate([y[:h], y[:h], y[2 * h :]])
-  return (y, None) if gan.latent_classes else (y, y)
-
-
 def train_step(
-  gan: GAN,
-  state: GANState,
-  real: jax.Array,
-  labels: jax.Array | None = None,
-  fake_sharding: jax.sharding.Sharding | None = None,
+  gan: GAN, state: GANState, batch: Batch, fake_sharding: jax.sharding.Sharding | None = None
 ) -> tuple[GANState, Metrics]:
-  """One iteration: `gan.d_steps` D steps, then `gan.g_steps` G steps; increments `step`.
+  """One iteration: `gan.d_steps` D updates, then `gan.g_steps` G updates; increments `step`.
 
-  real: (d_steps, batch, H, W, C) images in [-1, 1], one batch per D step; labels:
-  (d_steps, batch) their classes, needed when gan.num_classes > 0 (fakes get uniform random
-  classes, as they get InfoGAN codes). The first G step reuses the fake batch of the last D
-  step (G has not changed since), as PyTorch's DCGAN does, which saves one generator forward
-  pass; further G steps draw fresh latents. Then G's EMA params are updated (or set to G's
-  params when EMA is off), and with an adaptive augmentation probability, ADA's accumulators
-  and p (`_ada_update`).
+  `batch`: (d_steps, N, H, W, C) images in [-1, 1], one batch per D update, and their labels
+  (d_steps, N), needed when gan.num_classes > 0 (fakes get labels from `GAN.sample_inputs`,
+  as they get InfoGAN codes). G's updates see the last D update's real batch, where the loss
+  needs one. The first G update reuses the fake batch of the last D update (G has not changed
+  since), as PyTorch's DCGAN does, which saves one generator forward pass; further G updates
+  draw fresh inputs. Lazy penalties run after the main phase of their network's update when
+  due. Then G's EMA params are updated (or set to G's params when EMA is off), and with an
+  adaptive augmentation probability, ADA's accumulators and p (`_ada_update`).
 
   fake_sharding: where G's inputs (batch, ...) go; the trainer splits their batch axis over the
   devices as it splits the real batch's, so that G's passes are split too (without it, the
   compiler can leave G computing the whole batch on every device).
   """
-  if gan.num_classes and labels is None:
+  if gan.num_classes and batch.labels is None:
     raise ValueError('a conditional GAN (num_classes > 0) needs the real batch labels')
-  batch = real.shape[1]
+  n = batch.images.shape[1]
   keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + gan.g_steps)
+  d_lazy, g_lazy = _penalties(gan, 'd', lazy=True), _penalties(gan, 'g', lazy=True)
 
-  def placed(x):
-    if x is None or fake_sharding is None:
-      return x
-    return jax.lax.with_sharding_constraint(x, fake_sharding)
-
-  def fake_inputs(key):
-    g_y, d_y = map(placed, fake_labels(gan, key, batch))
-    z = placed(gan.sample_latent(key, batch))
-    return z, g_y, d_y, info_codes(gan, z, g_y if gan.latent_classes else None)
+  def inputs(key):
+    fake = gan.sample_inputs(key, n)
+    if fake_sharding is None:
+      return fake
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, fake_sharding), fake)
 
   d_metrics, g_metrics = [], []
   for i in range(gan.d_steps):
-    z, g_y, d_y, codes = fake_inputs(keys[i])
-    fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_y, keys[i])
-    real_y = None if labels is None else labels[i]
-    state, m = d_step(gan, state, real[i], fake, real_y, d_y, keys[i], i, codes)
+    real = jax.tree.map(lambda x, i=i: x[i], batch)
+    g = g_forward(gan, state, inputs(keys[i]), keys[i])
+    state, m = d_step(gan, state, real, g.fake, keys[i])
+    phase = Phase(state.step * gan.d_steps + i, keys[i], real, g.fake.inputs, g.fake.images)
+    for p in d_lazy:
+      state, m[p.name] = _lazy(gan, state, p, phase)
     d_metrics.append(m)
   for j in range(gan.g_steps):
     key = keys[gan.d_steps + j]
     if j > 0:
-      z, g_y, d_y, codes = fake_inputs(key)
-      fake, g_vjp, g_vars = _generate_with_vjp(gan, state, z, g_y, key)
-    d_loss = d_metrics[-1]['d_loss']
-    state, m = _g_update(gan, state, fake, g_vjp, g_vars, d_loss, d_y, key, codes, z)
+      g = g_forward(gan, state, inputs(key), key)
+    new, m = g_update(gan, state, g, real, key)
+    skip = None
+    if gan.balance == 'loss_ratio':
+      skip = m['g_loss'] * gan.balance_a < d_metrics[-1]['d_loss']
+      new = _unless(skip, state, new, ('g_params', 'g_opt_state', 'g_vars'))
+    state = new
+    m['g_skipped'] = _skipped(skip)
+    phase = Phase(state.step * gan.g_steps + j, key, real, g.fake.inputs)
+    for p in g_lazy:
+      state, m[p.name] = _lazy(gan, state, p, phase)
     g_metrics.append(m)
   metrics = {**_reduce(d_metrics), **_reduce(g_metrics)}
   if gan.ema_decay:
@@ -398,7 +431,7 @@ def train_step(
     ema = state.g_params
   if gan.adaptive:
     rts = [m['ada_rt'] for m in d_metrics]
-    state = state.replace(ada=_ada_update(gan, state.ada, rts, state.step + 1, batch))
+    state = state.replace(ada=_ada_update(gan, state.ada, rts, state.step + 1, n))
   return state.replace(step=state.step + 1, g_ema_params=ema), metrics
 
 
@@ -433,19 +466,32 @@ def _reduce(metrics: list[Metrics]) -> Metrics:
 def multi_step(
   gan: GAN,
   state: GANState,
-  real_fn: Callable[[GANState], Any],
+  batch_fn: Callable[[GANState], Batch],
   num_steps: int,
   fake_sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[GANState, Metrics]:
-  """`num_steps` train steps fused in one `lax.scan`; `real_fn(state)` gives each step's batches.
-
-  `real_fn` returns the images, or (images, labels) for a conditional GAN. Metrics come back
-  stacked along a leading axis of length num_steps. `fake_sharding`: as in `train_step`.
-  """
+  """`num_steps` train steps fused in one `lax.scan`; `batch_fn(state)` gives each step's
+  real batches. Metrics come back stacked along a leading axis of length num_steps.
+  `fake_sharding`: as in `train_step`."""
 
   def body(state, _):
-    batch = real_fn(state)
-    real, labels = batch if isinstance(batch, tuple) else (batch, None)
-    return train_step(gan, state, real, labels, fake_sharding)
+    return train_step(gan, state, batch_fn(state), fake_sharding)
 
   return jax.lax.scan(body, state, length=num_steps)
+
+
+__all__ = [
+  'Batch',
+  'FakeBatch',
+  'FakeInputs',
+  'GPass',
+  'Metrics',
+  'apply',
+  'd_step',
+  'ema_update',
+  'g_forward',
+  'g_step',
+  'g_update',
+  'multi_step',
+  'train_step',
+]

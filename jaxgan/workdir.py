@@ -16,6 +16,7 @@ import tempfile
 
 import ml_collections
 
+from jaxgan import config as config_lib
 from jaxgan import files, parallel
 from jaxgan import gan as gan_lib
 from jaxgan.checkpoint import Checkpointer
@@ -94,7 +95,7 @@ def read_run(workdir: str) -> tuple[ml_collections.ConfigDict, tuple[int, ...], 
     if not os.path.exists(os.path.join(workdir, name)):
       raise CheckpointError(f'{workdir!r} has no {name}: is it a jaxgan workdir?')
   with open(os.path.join(workdir, 'config.json')) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+    config = config_lib.migrate(ml_collections.ConfigDict(json.load(f)))
   with open(os.path.join(workdir, 'run.json')) as f:
     run = json.load(f)
   return config, tuple(run['image_shape']), tuple(run.get('label_probs', ()))

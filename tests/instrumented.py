@@ -35,10 +35,10 @@ def _show_sharding() -> None:
     shape = x.shape
     jax.debug.inspect_array_sharding(x, callback=callback)
 
-  def instrumented(gan, state, real, fake, *args, **kwargs):
-    show('real', real)
-    show('fake', fake)
-    return d_step(gan, state, real, fake, *args, **kwargs)
+  def instrumented(gan, state, batch, fake, *args, **kwargs):
+    show('real', batch.images)
+    show('fake', fake.images)
+    return d_step(gan, state, batch, fake, *args, **kwargs)
 
   steps.d_step = instrumented  # train_step looks d_step up at each trace
 

@@ -15,6 +15,7 @@ import pytest
 
 from jaxgan import augment, steps, train
 from jaxgan import config as config_lib
+from jaxgan.batch import Batch
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.errors import ConfigError
 from jaxgan.gan import GAN
@@ -232,7 +233,7 @@ def _gan(**kw):
 
 @functools.cache
 def _jit_step(gan):
-  return jax.jit(lambda s, real: steps.train_step(gan, s, real))
+  return jax.jit(lambda s, real: steps.train_step(gan, s, Batch(real)))
 
 
 def test_steps_augment_d_inputs_in_both_steps_and_penalties_and_adapt_p():
@@ -264,7 +265,7 @@ def test_steps_augment_d_inputs_in_both_steps_and_penalties_and_adapt_p():
   assert ps == [0.0, 0.0, 1.0 if rt > 0.6 else 0.0]
   assert all(np.isfinite(float(v)) for m in metrics for v in m.values())
   # The same 3 steps fused in one lax.scan (train.steps_per_call) give the same numbers.
-  scan = jax.jit(lambda s: steps.multi_step(gan, s, lambda _: real, 3))
+  scan = jax.jit(lambda s: steps.multi_step(gan, s, lambda _: Batch(real), 3))
   fused, fused_metrics = scan(init_state(gan, KEY, (8, 8, 1)))
   jax.tree.map(np.testing.assert_array_equal, fused, adaptive[-1][0])
   np.testing.assert_array_equal(fused_metrics['augment_p'], ps)

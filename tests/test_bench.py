@@ -17,6 +17,7 @@ from configs import mnist_unconditional as mnist_config
 from jaxgan import gan as gan_lib
 from jaxgan import images as images_lib
 from jaxgan import steps
+from jaxgan.batch import Batch
 from jaxgan.errors import JaxganError
 from jaxgan.state import init_state
 from tests import references
@@ -35,7 +36,7 @@ def _jaxgan_step(config, batch: int, image_shape=IMAGE_SHAPE, seed: int = 0):
   real = images_lib.to_float(np.random.default_rng(seed).integers(0, 256, shape, np.uint8))
   keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + gan.g_steps)
   z = np.stack([gan.sample_latent(key, batch) for key in keys])
-  new, metrics = jax.jit(lambda s, r: steps.train_step(gan, s, r))(state, real)
+  new, metrics = jax.jit(lambda s, r: steps.train_step(gan, s, Batch(r)))(state, real)
   return state, new, metrics, np.asarray(real), z
 
 
@@ -253,7 +254,8 @@ def test_jax_step_times_a_conditional_gan(test_config):
 
   test_config.model.conditional = True
   step = bench.JaxStep(test_config, IMAGE_SHAPE)
-  assert step.labels is not None and step.labels.shape == (bench.NUM_IMAGES,)
+  labels = step.data[1]
+  assert labels is not None and labels.shape == (bench.NUM_IMAGES,)
   step.compile()
   before = int(step.state.step)
   assert step.run(2) > 0

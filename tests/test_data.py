@@ -223,7 +223,7 @@ def tiny_builder():
 
 def test_tfds_dataset(tmp_path, tiny_builder):
   tiny_builder(data_dir=tmp_path, file_format='array_record').download_and_prepare()
-  ds = load_dataset(_config(name='jaxgan_tiny_images', split='train', dir=str(tmp_path)))
+  ds = load_dataset(_config(name='tfds:jaxgan_tiny_images', split='train', dir=str(tmp_path)))
   assert ds.name == 'jaxgan_tiny_images'
   assert ds.images.dtype == np.uint8 and ds.labels.dtype == np.int32
   # tfds shuffles examples when preparing; the label is the index of the image.
@@ -232,7 +232,7 @@ def test_tfds_dataset(tmp_path, tiny_builder):
 
 
 def test_tfds_prepared_on_demand(tmp_path, tiny_builder):
-  ds = load_dataset(_config(name='jaxgan_tiny_images', split='train', dir=str(tmp_path)))
+  ds = load_dataset(_config(name='tfds:jaxgan_tiny_images', split='train', dir=str(tmp_path)))
   np.testing.assert_array_equal(ds.images, TINY_IMAGES[ds.labels])
 
 
@@ -241,13 +241,13 @@ def test_tfds_prepared_on_demand(tmp_path, tiny_builder):
 )
 def test_tfds_prepare_without_tensorflow(tmp_path, tiny_builder):
   with pytest.raises(DataError, match=r'needs TensorFlow: pip install .jaxgan\[tfds-prepare\]'):
-    load_dataset(_config(name='jaxgan_tiny_numpy_images', split='train', dir=str(tmp_path)))
+    load_dataset(_config(name='tfds:jaxgan_tiny_numpy_images', split='train', dir=str(tmp_path)))
 
 
 def test_unknown_tfds_name(tmp_path):
   pytest.importorskip('tensorflow_datasets')
   with pytest.raises(DataError, match='not a known tfds dataset'):
-    load_dataset(_config(name='no_such_dataset_xyz', split='train', dir=str(tmp_path)))
+    load_dataset(_config(name='tfds:no_such_dataset_xyz', split='train', dir=str(tmp_path)))
 
 
 def test_subset_is_a_fixed_choice_of_the_split():

@@ -89,7 +89,7 @@ def test_metric_presets(workdir, monkeypatch):
   from jaxgan.evaluation import metrics, presets
   from tests.test_metrics_extra import FakeInception
 
-  monkeypatch.setattr(evaluation.features, '_REGISTRY', dict(evaluation.features._REGISTRY))
+  monkeypatch.setattr(evaluation.features, '_REGISTRY', evaluation.features._REGISTRY.copy())
   net = FakeInception()
   evaluation.features.register(net)
   names = 'fid50k_full,kid50k_full,pr50k3_full,is50k,fid10k'
@@ -187,7 +187,7 @@ def test_evaluate_with_another_feature_network(workdir, tmp_path, monkeypatch):
   Inception network without weights is one line and exit code 2."""
   from tests.test_metrics_extra import FakeInception
 
-  monkeypatch.setattr(evaluation.features, '_REGISTRY', dict(evaluation.features._REGISTRY))
+  monkeypatch.setattr(evaluation.features, '_REGISTRY', evaluation.features._REGISTRY.copy())
   net = FakeInception()
   evaluation.features.register(net)
   test_images = evaluate.load_real(workdir_lib.load_run(str(workdir))[0].data, 'test').images

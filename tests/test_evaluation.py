@@ -220,7 +220,7 @@ class _DenseBN(nn.Module):
 
 
 def test_standing_stats_are_the_average_batch_moments():
-  from jaxgan.evaluation import evaluator
+  from jaxgan import sampling
 
   g = _DenseBN()
   gan = GAN(g, g, optax.sgd(0.1), optax.sgd(0.1), latent_dim=3)
@@ -234,7 +234,7 @@ def test_standing_stats_are_the_average_batch_moments():
   keys = jax.random.split(jax.random.PRNGKey(0), 3)
   dense = params['Dense_0']
   h = [
-    gan.sample_latent(k, evaluator.STANDING_BATCH) @ dense['kernel'] + dense['bias'] for k in keys
+    gan.sample_latent(k, sampling.STANDING_BATCH) @ dense['kernel'] + dense['bias'] for k in keys
   ]
   np.testing.assert_allclose(
     stats['mean'], np.mean([x.mean(0) for x in h], 0), rtol=1e-4, atol=1e-5

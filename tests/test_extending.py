@@ -3,16 +3,20 @@ block run as printed; and the trainer stays free of any one model's or dataset's
 
 import ast
 import contextlib
+import dataclasses
 import importlib
 import json
 import re
 import shutil
 import sys
+import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jaxgan import data, evaluation, models, objectives, train
+from jaxgan.objectives import penalties
 from tests.conftest import REPO
 
 
@@ -38,8 +42,8 @@ def _installed(tmp_path: Path):
   their modules, so that no other test sees them."""
   files, runs = _examples()
   with pytest.MonkeyPatch.context() as mp:
-    for module in (models, objectives, data, evaluation.registry):
-      mp.setattr(module, '_REGISTRY', dict(module._REGISTRY))
+    for module in (models, objectives, penalties, data, evaluation.registry):
+      mp.setattr(module, '_REGISTRY', module._REGISTRY.copy())
     for name, code in files.items():
       (tmp_path / name).write_text(code)
     mp.syspath_prepend(str(tmp_path))
@@ -57,10 +61,13 @@ def user_files(tmp_path):
     yield runs
 
 
-def test_the_page_has_four_files_and_four_runs():
+EXAMPLES = ['my_mlp', 'pearson_lsgan', 'blobs', 'mean_distance', 'output_energy', 'ragan']
+
+
+def test_the_page_has_six_files_and_six_runs():
   files, runs = _examples()
-  assert sorted(files) == ['blobs.py', 'mean_distance.py', 'my_mlp.py', 'pearson_lsgan.py']
-  assert len(runs) == 4
+  assert list(files) == [f'{name}.py' for name in EXAMPLES]
+  assert len(runs) == 6
 
 
 def _run(code: str) -> dict:
@@ -119,23 +126,104 @@ def test_a_new_metric_is_reported(user_files):
   assert 'feature_mean_l2' in evaluation.registry.names()
 
 
+def test_a_g_penalty_runs_as_a_phase_of_its_own_every_4th_g_update(user_files, capsys):
+  _run(user_files[4])
+  printed = capsys.readouterr().out.splitlines()[-1]
+  energy = ast.literal_eval(printed.split(': ', 1)[1])
+  # Log steps 2, 4, 6 average G updates (0, 1), (2, 3), (4, 5): 0 and 4 ran it.
+  assert energy[0] > 0 and energy[1] == 0 and energy[2] > 0
+
+
+def test_a_lazy_g_penalty_is_an_sgd_update_of_k_times_its_weighted_gradient(user_files):
+  """One step of a linear G with SGD(1): the G phase moves G's params by 0.1 * 4 * the
+  gradient of mean(G(z)^2) at the params G's main update left, on G update 0 only."""
+  import jax
+  import jax.numpy as jnp
+  import optax
+  import output_energy
+
+  from jaxgan import steps
+  from jaxgan.batch import Batch, FakeBatch
+  from jaxgan.gan import GAN
+  from jaxgan.state import init_state
+  from tests.test_family import DenseG, LinearD
+
+  plain = GAN(DenseG(), LinearD(), optax.sgd(1.0), optax.sgd(0.1), latent_dim=3)
+  lazy = dataclasses.replace(plain, penalties='output_energy')
+  state = init_state(plain, jax.random.PRNGKey(0), (4,))
+  real = Batch(jax.random.uniform(jax.random.PRNGKey(1), (1, 5, 4), minval=-1))
+  key = jax.random.split(jax.random.fold_in(state.rng, state.step), 2)[0]
+  z = plain.sample_inputs(key, 5).z  # the inputs G's first update reuses
+  for t, due in ((0, True), (1, False)):
+    s = state.replace(step=jnp.asarray(t, jnp.int32))
+    after_main, _ = steps.train_step(plain, s, real)
+    new, m = steps.train_step(lazy, s, real)
+
+    def energy(p):
+      images = steps.apply(lazy.generator, p, {}, z, True)[0]  # noqa: B023
+      return output_energy.output_energy(types.SimpleNamespace(fake=FakeBatch(images, None)))
+
+    want = after_main.g_params
+    if due:
+      grad = jax.grad(energy)(after_main.g_params)
+      want = jax.tree.map(lambda p, g: p - 0.1 * 4 * g, after_main.g_params, grad)
+      np.testing.assert_allclose(m['output_energy'], energy(after_main.g_params), rtol=1e-5)
+    else:
+      assert float(m['output_energy']) == 0.0
+    jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), new.g_params, want
+    )
+
+
+def test_a_relativistic_loss_gives_g_the_real_logits(user_files, capsys):
+  """G's loss in G's step is RaGAN's of D's logits on the fakes and on the real batch."""
+  import jax
+  import optax
+  import ragan
+
+  from jaxgan import steps
+  from jaxgan.batch import Batch, FakeInputs
+  from jaxgan.gan import GAN
+  from jaxgan.state import init_state
+  from tests.test_family import DenseG, LinearD
+
+  _run(user_files[5])
+  assert 'ragan trained to step 6' in capsys.readouterr().out
+  gan = GAN(DenseG(), LinearD(), optax.sgd(0.1), optax.sgd(0.1), latent_dim=3, loss='ragan')
+  state = init_state(gan, jax.random.PRNGKey(0), (4,))
+  real = Batch(jax.random.uniform(jax.random.PRNGKey(1), (6, 4), minval=-1))
+  z = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
+  _, m = steps.g_step(gan, state, FakeInputs(z), real)
+
+  def d(x):
+    return steps.apply(gan.discriminator, state.d_params, state.d_vars, x, True)[0]
+
+  fake = steps.apply(gan.generator, state.g_params, state.g_vars, z, True)[0]
+  np.testing.assert_allclose(m['g_loss'], ragan.g_loss(d(fake), d(real.images)), rtol=1e-6)
+  assert abs(float(m['g_loss']) - float(ragan.g_loss(d(fake), 0 * d(real.images)))) > 1e-4
+  with pytest.raises(ValueError, match="loss 'ragan' compares fakes with reals: pass batch="):
+    steps.g_step(gan, state, FakeInputs(z))
+
+
 def _registered() -> dict[str, bool]:
   return {
     'mlp': 'mlp' in models.names(),
     'pearson_lsgan': 'pearson_lsgan' in objectives.names(),
     'blobs': 'blobs' in data._REGISTRY,
     'feature_mean_l2': 'feature_mean_l2' in evaluation.registry.names(),
+    'output_energy': 'output_energy' in penalties.names(),
+    'ragan': 'ragan' in objectives.names(),
   }
 
 
 def test_registrations_end_with_each_example(tmp_path):
   assert not any(_registered().values())
   with _installed(tmp_path):
-    for name in ('my_mlp', 'pearson_lsgan', 'blobs', 'mean_distance'):
+    for name in EXAMPLES:
       importlib.import_module(name)  # what each example's try-it block imports first
     assert all(_registered().values())
   assert not any(_registered().values())
-  assert not {'my_mlp', 'pearson_lsgan', 'blobs', 'mean_distance'} & set(sys.modules)
+  assert not set(EXAMPLES) & set(sys.modules)
 
 
 TRAINER = sorted((REPO / 'jaxgan' / 'train').glob('*.py'))

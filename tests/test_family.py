@@ -12,8 +12,9 @@ import pytest
 
 from jaxgan import gan as gan_lib
 from jaxgan import images as images_lib
-from jaxgan import objectives, steps, train
+from jaxgan import objectives, sampling, steps, train
 from jaxgan import workdir as workdir_lib
+from jaxgan.batch import Batch, FakeBatch, FakeInputs
 from jaxgan.objectives import penalties
 from jaxgan.state import GAN, init_state
 
@@ -92,8 +93,16 @@ def _linear_gan(**kw):
   return GAN(DenseG(), LinearD(), latent_dim=3, **kw)
 
 
-def _real(seed=0, n_steps=1):
-  return jax.random.uniform(jax.random.PRNGKey(seed), (n_steps, 5, 4), minval=-1)
+def _real(seed=0, n_steps=1) -> Batch:
+  return Batch(jax.random.uniform(jax.random.PRNGKey(seed), (n_steps, 5, 4), minval=-1))
+
+
+def _first(batch: Batch) -> Batch:
+  return jax.tree.map(lambda x: x[0], batch)
+
+
+def _zeros_fake(n=5) -> FakeBatch:
+  return FakeBatch(jnp.zeros((n, 4)), FakeInputs(jnp.zeros((n, 3))))
 
 
 def test_r1_on_a_linear_d_is_the_squared_weight_norm():
@@ -104,34 +113,55 @@ def test_r1_on_a_linear_d_is_the_squared_weight_norm():
   def d_fn(x):
     return steps.apply(gan.discriminator, state.d_params, state.d_vars, x, True)[0]
 
-  np.testing.assert_allclose(penalties.r1_penalty(d_fn, _real()[0]), jnp.sum(w**2), rtol=1e-6)
+  np.testing.assert_allclose(
+    penalties.r1_penalty(d_fn, _first(_real()).images), jnp.sum(w**2), rtol=1e-6
+  )
 
 
-@pytest.mark.parametrize('every', [1, 3])
-def test_r1_in_the_d_step_adds_gamma_times_k_times_w_to_the_gradient(every):
-  """gamma/2 * k * ||w||^2 has gradient gamma * k * w: SGD(1) moves w by exactly that more."""
+def test_r1_on_every_update_adds_gamma_times_w_to_the_d_steps_gradient():
+  """gamma/2 * ||w||^2 has gradient gamma * w: SGD(1) moves w by exactly that more, in the
+  same update as the adversarial loss (StyleGAN2-ADA's 'Dboth')."""
   gamma = 0.5
-  plain, r1 = _linear_gan(), _linear_gan(r1_weight=gamma, r1_every=every)
+  plain, r1 = _linear_gan(), _linear_gan(r1_weight=gamma)
   state = init_state(plain, jax.random.PRNGKey(0), (4,))
-  fake = jnp.zeros((5, 4))
-  new_plain, _ = jax.jit(lambda s: steps.d_step(plain, s, _real()[0], fake))(state)
-  new_r1, m = jax.jit(lambda s: steps.d_step(r1, s, _real()[0], fake))(state)
+  new_plain, _ = jax.jit(lambda s: steps.d_step(plain, s, _first(_real()), _zeros_fake()))(state)
+  new_r1, m = jax.jit(lambda s: steps.d_step(r1, s, _first(_real()), _zeros_fake()))(state)
   w = state.d_params['Dense_0']['kernel']
   diff = new_plain.d_params['Dense_0']['kernel'] - new_r1.d_params['Dense_0']['kernel']
-  np.testing.assert_allclose(diff, gamma * every * w, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(diff, gamma * w, rtol=1e-5, atol=1e-7)
   np.testing.assert_allclose(m['r1'], jnp.sum(w**2), rtol=1e-6)
 
 
-def test_lazy_r1_is_applied_on_every_kth_d_update_only():
+def test_lazy_r1_is_a_d_update_of_its_own_times_k():
+  """With r1_every = k > 1, R1 is not in D's main update: it is an update of its own after
+  it, of gamma/2 * k * ||w||^2 (gradient gamma * k * w at the weights the main update left),
+  on D update 0, k, 2k, ... only."""
+  gamma, k = 0.5, 3
+  plain, lazy = _linear_gan(), _linear_gan(r1_weight=gamma, r1_every=k)
+  state = init_state(plain, jax.random.PRNGKey(0), (4,))
+  for t, due in ((0, True), (1, False), (3, True)):
+    s = state.replace(step=jnp.asarray(t, jnp.int32))
+    new_plain, _ = jax.jit(lambda s: steps.train_step(plain, s, _real()))(s)
+    new_lazy, m = jax.jit(lambda s: steps.train_step(lazy, s, _real()))(s)
+    w = new_plain.d_params['Dense_0']['kernel']  # after the main update, the same in both
+    got = new_lazy.d_params['Dense_0']['kernel']
+    np.testing.assert_allclose(got, w - gamma * k * w if due else w, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(
+      new_lazy.d_params['Dense_0']['bias'], new_plain.d_params['Dense_0']['bias']
+    )
+    np.testing.assert_allclose(m['r1'], jnp.sum(w**2) if due else 0.0, rtol=1e-5)
+
+
+def test_lazy_r1_counts_d_updates_across_sub_steps():
   gan = _linear_gan(r1_weight=1.0, r1_every=3, d_steps=2)
   state = init_state(gan, jax.random.PRNGKey(0), (4,))
-  step = jax.jit(lambda s, r: steps.d_step(gan, s, r[0], jnp.zeros((5, 4)), substep=1))
+  step = jax.jit(lambda s, r: steps.train_step(gan, s, r))
   applied = []
-  for t in range(5):  # D update index t * d_steps + 1 = 1, 3, 5, 7, 9
+  for t in range(5):  # D updates 2t and 2t + 1: 0 and 3, 6 and 9 are due
     state = state.replace(step=jnp.asarray(t, jnp.int32))
-    _, m = step(state, _real(t))
+    _, m = step(state, _real(t, n_steps=2))
     applied.append(float(m['r1']) > 0)
-  assert applied == [False, True, False, False, True]
+  assert applied == [True, True, False, True, True]
 
 
 def test_train_step_reports_penalties_and_stays_finite():
@@ -251,7 +281,7 @@ def test_spectral_norm_state_is_in_the_gan_state_and_changes_with_training():
   # Two convs and the dense layer, each with its power-iteration vector and sigma.
   assert sum('/u' in n for n in names) == 3 and sum('/sigma' in n for n in names) == 3
   real = jax.random.uniform(jax.random.PRNGKey(1), (1, 4, 8, 8, 1), minval=-1)
-  new, m = jax.jit(lambda s, r: steps.train_step(gan, s, r))(state, real)
+  new, m = jax.jit(lambda s, r: steps.train_step(gan, s, Batch(r)))(state, real)
   changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), new.d_vars, state.d_vars)
   assert all(jax.tree.leaves(changed))
   assert np.isfinite(float(m['d_loss']))
@@ -342,7 +372,7 @@ def test_conditional_generator_output_depends_on_the_label():
   gan = _conditional_gan()
   state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
   z = jnp.tile(gan.sample_latent(jax.random.PRNGKey(1), 1), (3, 1))  # one latent, 3 classes
-  x, _ = steps.apply(gan.generator, state.g_params, state.g_vars, z, False, jnp.arange(3))
+  x, _ = steps.apply(gan.generator, state.g_params, state.g_vars, z, False, labels=jnp.arange(3))
   assert float(jnp.abs(x[0] - x[1]).max()) > 1e-4 and float(jnp.abs(x[1] - x[2]).max()) > 1e-4
   with pytest.raises(ValueError, match='labels'):
     steps.apply(gan.generator, state.g_params, state.g_vars, z, False)
@@ -355,7 +385,9 @@ def test_projection_discriminator_adds_embed_dot_features():
   x = jax.random.uniform(jax.random.PRNGKey(2), (1, 8, 8, 1), minval=-1)
 
   def logit(params):
-    return steps.apply(gan.discriminator, params, state.d_vars, x, False, jnp.array([2]))[0][0]
+    return steps.apply(gan.discriminator, params, state.d_vars, x, False, labels=jnp.array([2]))[0][
+      0
+    ]
 
   grads = jax.grad(logit)(state.d_params)
   h = grads['Dense_0']['kernel'][:, 0]
@@ -376,8 +408,8 @@ def test_conditional_train_step_needs_labels_and_trains():
   state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
   real = jax.random.uniform(jax.random.PRNGKey(1), (1, 4, 8, 8, 1), minval=-1)
   with pytest.raises(ValueError, match='labels'):
-    steps.train_step(gan, state, real)
-  new, m = jax.jit(lambda s, r, y: steps.train_step(gan, s, r, y))(
+    steps.train_step(gan, state, Batch(real))
+  new, m = jax.jit(lambda s, r, y: steps.train_step(gan, s, Batch(r, y)))(
     state, real, jnp.array([[0, 1, 2, 1]])
   )
   assert np.isfinite(float(m['d_loss'])) and np.isfinite(float(m['g_loss']))
@@ -388,7 +420,8 @@ def test_conditional_train_step_needs_labels_and_trains():
 def test_conditional_grid_has_one_row_per_class():
 
   gan = _conditional_gan(num_classes=10)
-  z, labels, cols = train.grid_inputs(gan, jax.random.PRNGKey(0), 64)
+  fake, cols = sampling.grid_inputs(gan, jax.random.PRNGKey(0), 64)
+  z, labels = fake.z, fake.labels
   assert cols == 6 and z.shape == (60, 6)
   rows = np.asarray(labels).reshape(10, 6)
   np.testing.assert_array_equal(rows, np.repeat(np.arange(10)[:, None], 6, axis=1))
@@ -396,8 +429,8 @@ def test_conditional_grid_has_one_row_per_class():
   grid = images_lib.grid(np.zeros((60, 8, 8, 1)), pad=1, cols=cols)
   assert grid.shape == (10 * 9 + 1, 6 * 9 + 1, 1)
   # Unconditional grids are unchanged.
-  z, labels, cols = train.grid_inputs(_linear_gan(), jax.random.PRNGKey(0), 64)
-  assert z.shape == (64, 3) and labels is None and cols is None
+  fake, cols = sampling.grid_inputs(_linear_gan(), jax.random.PRNGKey(0), 64)
+  assert fake.z.shape == (64, 3) and fake.g_labels is None and cols is None
 
 
 # --- Config checks ----------------------------------------------------------------------------
@@ -507,7 +540,7 @@ def test_infogan_d_step_adds_the_code_loss_on_fakes():
   real = jax.random.uniform(jax.random.PRNGKey(1), (4, 8, 8, 1), minval=-1)
   codes = jnp.array([0, 2, 1, 2])
   z = gan.sample_latent(jax.random.PRNGKey(3), 4)
-  fake = steps.apply(gan.generator, state.g_params, state.g_vars, z, True, codes)[0]
+  fake = steps.apply(gan.generator, state.g_params, state.g_vars, z, True, labels=codes)[0]
 
   def total(d_params):
     (real_logits, _), d_vars = steps.apply(gan.discriminator, d_params, state.d_vars, real, True)
@@ -516,7 +549,7 @@ def test_infogan_d_step_adds_the_code_loss_on_fakes():
     return adv + 0.7 * _code_ce(code_logits, codes), (adv, _code_ce(code_logits, codes))
 
   (_, (adv, ce)), want = jax.value_and_grad(total, has_aux=True)(state.d_params)
-  new, m = steps.d_step(gan, state, real, fake, codes=(codes, None))
+  new, m = steps.d_step(gan, state, Batch(real), FakeBatch(fake, FakeInputs(z, codes=codes)))
   np.testing.assert_allclose(m['d_loss'], adv, rtol=1e-6)
   np.testing.assert_allclose(m['info'], ce, rtol=1e-6)
   got = jax.tree.map(lambda old, upd: old - upd, state.d_params, new.d_params)
@@ -533,21 +566,21 @@ def test_infogan_g_gradient_includes_the_code_loss(codes, continuous):
   z, y = gan.sample_latent(jax.random.PRNGKey(3), 4), jnp.array([1, 0, 2, 2]) if codes else None
 
   def total(g_params):
-    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, y)[0]
+    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, labels=y)[0]
     (logits, out), _ = steps.apply(gan.discriminator, state.d_params, state.d_vars, fake, True)
     nll = _code_ce(out[:, :codes], y) if codes else 0.0
     nll += 0.5 * jnp.sum((out[:, codes:] - z[:, :continuous]) ** 2) / 4
     return gan.objective.g_loss(logits) + 1.3 * nll
 
   want = jax.grad(total)(state.g_params)
-  new, _ = steps.g_step(gan, state, z, codes=y)
+  new, _ = steps.g_step(gan, state, FakeInputs(z, codes=y))
   got = jax.tree.map(lambda old, upd: old - upd, state.g_params, new.g_params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), got, want)
   if not codes:
     return
   # The code really enters G: another code, another image.
   fake = [
-    steps.apply(gan.generator, state.g_params, state.g_vars, z[:1], False, jnp.array([c]))[0]
+    steps.apply(gan.generator, state.g_params, state.g_vars, z[:1], False, labels=jnp.array([c]))[0]
     for c in (0, 1)
   ]
   assert float(jnp.abs(fake[0] - fake[1]).max()) > 1e-4
@@ -557,10 +590,11 @@ def test_infogan_train_step_needs_no_labels_and_its_grid_has_a_row_per_code():
   gan = _info_gan(codes=4)
   state = init_state(gan, jax.random.PRNGKey(0), (8, 8, 1))
   real = jax.random.uniform(jax.random.PRNGKey(1), (1, 4, 8, 8, 1), minval=-1)
-  new, m = jax.jit(lambda s, r: steps.train_step(gan, s, r))(state, real)
+  new, m = jax.jit(lambda s, r: steps.train_step(gan, s, Batch(r)))(state, real)
   assert np.isfinite(float(m['info'])) and float(m['info']) > 0
   assert float(jnp.abs(new.d_params['code']['kernel'] - state.d_params['code']['kernel']).max()) > 0
-  z, labels, cols = train.grid_inputs(gan, jax.random.PRNGKey(0), 16)
+  fake, cols = sampling.grid_inputs(gan, jax.random.PRNGKey(0), 16)
+  labels = fake.codes
   assert cols == 4 and np.asarray(labels).tolist() == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
 
 
@@ -621,28 +655,30 @@ def test_mode_seeking_g_gradient_is_the_msgan_objective():
   z, y = gan.sample_latent(jax.random.PRNGKey(3), 6), jnp.array([0, 2, 1, 0, 2, 1])
 
   def total(g_params):
-    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, y)[0]
-    logits = steps.apply(gan.discriminator, state.d_params, state.d_vars, fake, True, y)[0]
+    fake = steps.apply(gan.generator, g_params, state.g_vars, z, True, labels=y)[0]
+    logits = steps.apply(gan.discriminator, state.d_params, state.d_vars, fake, True, labels=y)[0]
     ratio = jnp.mean(jnp.abs(fake[:3] - fake[3:])) / jnp.mean(jnp.abs(z[:3] - z[3:]))
     return gan.objective.g_loss(logits) + 0.4 / (ratio + 1e-5)
 
   want = jax.grad(total)(state.g_params)
-  new, _ = steps.g_step(gan, state, z, labels=y)
+  new, _ = steps.g_step(gan, state, FakeInputs(z, labels=y))
   got = jax.tree.map(lambda old, upd: old - upd, state.g_params, new.g_params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7), got, want)
-  off = steps.g_step(dataclasses.replace(gan, mode_seeking=0.0), state, z, labels=y)[0]
+  off = steps.g_step(dataclasses.replace(gan, mode_seeking=0.0), state, FakeInputs(z, labels=y))[0]
   assert not np.allclose(off.g_params['Dense_0']['kernel'], new.g_params['Dense_0']['kernel'])
 
 
 def test_mode_seeking_pairs_share_labels():
   """The fake batch's halves get the same labels, so each pair differs only in its latent."""
   gan = dataclasses.replace(_conditional_gan(), mode_seeking=1.0)
-  g_y, d_y = steps.fake_labels(gan, jax.random.PRNGKey(0), 9)
-  y = np.asarray(g_y)
+  fake = gan.sample_inputs(jax.random.PRNGKey(0), 9)
+  y = np.asarray(fake.labels)  # classes: G and D both take them
+  assert fake.codes is None and fake.g_labels is fake.labels
   np.testing.assert_array_equal(y[:4], y[4:8])
-  np.testing.assert_array_equal(y, d_y)
   assert len(set(y[:4].tolist())) > 1  # still drawn, not one label
-  off = np.asarray(steps.fake_labels(_conditional_gan(), jax.random.PRNGKey(0), 9)[0])
+  off = np.asarray(_conditional_gan().sample_inputs(jax.random.PRNGKey(0), 9).labels)
+  sampled = np.asarray(gan.sample_inputs(jax.random.PRNGKey(0), 9, training=False).labels)
+  assert not np.array_equal(off[:4], off[4:8]) and not np.array_equal(sampled[:4], sampled[4:8])
   assert not np.array_equal(off[:4], off[4:8])
 
 

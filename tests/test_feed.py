@@ -27,19 +27,18 @@ def test_streamed_batches_train_exactly_as_the_resident_ones(test_config):
   test_config.train.d_steps = 2  # two real batches per step
   gan = gan_lib.from_config(test_config, (28, 28, 1))
   mesh = parallel.mesh()
-  key = jax.random.PRNGKey(4)
+  draws = feed.Draws(jax.random.PRNGKey(4), (gan.d_steps, 8), mirror=True)
   feeds = {
-    False: feed.Resident(IMAGES, LABELS, mesh),
-    True: feed.Streamed(IMAGES, LABELS, key, gan.d_steps, 8, mesh),
+    False: feed.Resident((IMAGES, LABELS), draws, mesh),
+    True: feed.Streamed((IMAGES, LABELS), draws, mesh),
   }
   results = {}
   for streamed, source in feeds.items():
-    fn = jax.jit(setup.make_train_fn(gan, 8, key, mirror=True, streamed=streamed), static_argnums=2)
+    fn = jax.jit(setup.make_train_fn(gan, source), static_argnums=2)
     state = init_state(gan, jax.random.PRNGKey(0), (28, 28, 1))
     step = 0
     for k in (3, 3, 1, 3):  # prefetched calls, and one the feed did not expect
-      pixels, y = source(step, k)
-      state, _ = fn(state, pixels, k, y)
+      state, _ = fn(state, source(step, k), k)
       step += k
     source.close()
     results[streamed] = _leaves(state)
@@ -49,7 +48,7 @@ def test_streamed_batches_train_exactly_as_the_resident_ones(test_config):
 
 def test_streamed_batches_hold_the_drawn_examples():
   key = jax.random.PRNGKey(9)
-  source = feed.Streamed(IMAGES, LABELS, key, 1, 5, parallel.mesh())
+  source = feed.Streamed((IMAGES, LABELS), feed.Draws(key, (1, 5)), parallel.mesh())
   pixels, labels = source(10, 2)
   source.close()
   assert pixels.shape == (2, 1, 5, 28, 28, 1) and labels.shape == (2, 1, 5)

@@ -407,7 +407,7 @@ def test_the_trainer_writes_the_classes_and_mirrors(mixed, tmp_path, monkeypatch
   monkeypatch.setattr(setup, 'make_train_fn', spy)
   run = setup.build(config, str(tmp_path / 'w'), jax.devices())
   assert json.loads((tmp_path / 'w' / 'classes.json').read_text()) == ['a', 'b']
-  assert calls[0][4] is True  # data.mirror reaches the step (tests/test_train.py: what it does)
+  assert calls[0][1].draws.mirror is True  # data.mirror reaches the feed (test_train: what it does)
   assert run.feed.pixels.shape == (5, 16, 16, 3)
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from jaxgan import objectives
+from jaxgan.errors import ConfigError
 
 REAL = jnp.array([2.0, -1.0])
 FAKE = jnp.array([0.5, -3.0])
@@ -56,12 +57,12 @@ def test_equilibrium_value():
 
 
 def test_unknown_loss_names_the_known_ones():
-  with pytest.raises(ValueError, match='unknown loss .bogus.*hinge'):
+  with pytest.raises(ConfigError, match='unknown loss .bogus. .train.loss.; known: .*hinge'):
     objectives.get('bogus')
 
 
 def test_a_registered_objective_is_accepted_by_the_config(monkeypatch):
-  monkeypatch.setattr(objectives, '_REGISTRY', dict(objectives._REGISTRY))
+  monkeypatch.setattr(objectives, '_REGISTRY', objectives._REGISTRY.copy())
   from configs import test as test_config
   from jaxgan import config as config_lib
 

@@ -13,6 +13,7 @@ from jaxgan.evaluation import features as features_lib
 from jaxgan.evaluation import metrics, registry
 from jaxgan.evaluation.features import Embedding
 from jaxgan.images import to_float
+from jaxgan.registry import UnknownName
 
 # --- Inception Score -------------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class FakeInception:
 
 @pytest.fixture
 def fake_inception(monkeypatch):
-  monkeypatch.setattr(features_lib, '_REGISTRY', dict(features_lib._REGISTRY))
+  monkeypatch.setattr(features_lib, '_REGISTRY', features_lib._REGISTRY.copy())
   net = FakeInception()
   features_lib.register(net)
   return net
@@ -222,7 +223,7 @@ def test_metrics_by_feature_network(fake_inception, digits):
   assert set(m) == common | {'classifier_score', 'class_kl', 'classes_covered'}
   assert m['kid_mean'] < 0.05 and m['density'] > 0.5 and m['coverage'] > 0.5  # real digits
   # Another number of classes is a dataset's classifier: no Inception Score.
-  features_lib._REGISTRY['fake_inception'] = FakeInception(classes=20)
+  features_lib._REGISTRY.register('fake_inception', FakeInception(classes=20))
   m = evaluation.evaluate_images(digits[:200], digits[200:], features='fake_inception')
   assert 'is_mean' not in m and 'classifier_score' in m
 
@@ -246,7 +247,10 @@ def test_protocol_of_the_shipped_classifier():
     'jaxgan_version': evaluation.evaluator.jaxgan_version(),
   }
   assert sha.startswith('e28940a6')  # the hash docs/evaluation.md gives
-  with pytest.raises(ValueError, match='unknown feature network .*inception'):
+  with pytest.raises(
+    UnknownName,
+    match=r"unknown feature network 'nope' \(eval_features, --features\); known: .*inception",
+  ):
     features_lib.get('nope')
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from jaxgan import gan as gan_lib
-from jaxgan import models, train
+from jaxgan import models, parallel, train
 from jaxgan.state import init_state
+from jaxgan.train import feed
 
 
 def _variant(test_config, **model):
@@ -94,10 +95,12 @@ def test_each_variant_trains(test_config, overrides):
   cfg = _variant(test_config, **overrides)
   gan = gan_lib.from_config(cfg, (28, 28, 1))
   state = init_state(gan, jax.random.PRNGKey(0), (28, 28, 1))
-  images = jax.random.randint(jax.random.PRNGKey(1), (32, 28, 28, 1), 0, 256).astype(jnp.uint8)
-  fn = jax.jit(train.make_train_fn(gan, 8, jax.random.PRNGKey(2)), static_argnums=2)
-  new, metrics = fn(state, images, 1)
-  new, metrics = fn(new, images, 1)
+  images = np.random.default_rng(1).integers(0, 256, (32, 28, 28, 1), np.uint8)
+  draws = feed.Draws(jax.random.PRNGKey(2), (gan.d_steps, 8))
+  resident = feed.Resident((images, None), draws, parallel.mesh())
+  fn = jax.jit(train.make_train_fn(gan, resident), static_argnums=2)
+  new, metrics = fn(state, resident(0, 1), 1)
+  new, metrics = fn(new, resident(0, 1), 1)
   for k in ('d_loss', 'g_loss'):
     assert np.isfinite(float(metrics[k][0]))
   for a, b in ((state.g_params, new.g_params), (state.d_params, new.d_params)):

@@ -89,7 +89,8 @@ def test_learning_rate_schedules_end_at_zero(kind):
   assert float(schedule(0)) == pytest.approx(1e-3)
   assert float(schedule(50)) == pytest.approx(5e-4, rel=1e-5)  # both are at half halfway
   assert float(schedule(100)) == pytest.approx(0.0, abs=1e-12)
-  assert gan_lib.learning_rate(ml_collections.ConfigDict({}), 1e-3, 100) == 1e-3
+  constant = ml_collections.ConfigDict({'schedule': 'constant'})
+  assert gan_lib.learning_rate(constant, 1e-3, 100) == 1e-3
 
 
 def test_schedule_counts_each_networks_updates(test_config):

@@ -11,6 +11,7 @@ import optax
 import pytest
 
 from jaxgan import steps
+from jaxgan.batch import Batch, FakeBatch, FakeInputs
 from jaxgan.models import dcgan
 from jaxgan.state import GAN, init_state
 
@@ -29,8 +30,16 @@ def make_gan(**kw) -> GAN:
   )
 
 
-def real_batch(n_steps=1, seed=1):
-  return jax.random.uniform(jax.random.PRNGKey(seed), (n_steps, BATCH, *SHAPE), minval=-1)
+def real_batch(n_steps=1, seed=1) -> Batch:
+  return Batch(jax.random.uniform(jax.random.PRNGKey(seed), (n_steps, BATCH, *SHAPE), minval=-1))
+
+
+def first(batch: Batch) -> Batch:
+  return jax.tree.map(lambda x: x[0], batch)
+
+
+def fake_batch(images, z) -> FakeBatch:
+  return FakeBatch(images, FakeInputs(z))
 
 
 def assert_same(a, b):
@@ -58,7 +67,7 @@ def test_d_step_changes_only_d(gan_and_state):
   gan, state = gan_and_state
   z = gan.sample_latent(jax.random.PRNGKey(2), BATCH)
   fake = steps.apply(gan.generator, state.g_params, state.g_vars, z, True)[0]
-  new, m = steps.d_step(gan, state, real_batch()[0], fake)
+  new, m = steps.d_step(gan, state, first(real_batch()), fake_batch(fake, z))
   assert_same(
     (new.g_params, new.g_vars, new.g_opt_state), (state.g_params, state.g_vars, state.g_opt_state)
   )
@@ -74,7 +83,7 @@ def test_d_step_treats_fake_as_constant(gan_and_state):
 
   def d_params_after(g_params):
     fake = steps.apply(gan.generator, g_params, state.g_vars, z, True)[0]
-    new, _ = steps.d_step(gan, state, real_batch()[0], fake)
+    new, _ = steps.d_step(gan, state, first(real_batch()), fake_batch(fake, z))
     return sum(jnp.sum(x) for x in jax.tree.leaves(new.d_params))
 
   grads = jax.grad(d_params_after)(state.g_params)
@@ -83,7 +92,7 @@ def test_d_step_treats_fake_as_constant(gan_and_state):
 
 def test_g_step_changes_only_g(gan_and_state):
   gan, state = gan_and_state
-  new, m = steps.g_step(gan, state, gan.sample_latent(jax.random.PRNGKey(3), BATCH))
+  new, m = steps.g_step(gan, state, FakeInputs(gan.sample_latent(jax.random.PRNGKey(3), BATCH)))
   # D's params, optimizer state and batch statistics are unchanged: its stats from the
   # G step's forward pass are discarded.
   assert_same(
@@ -106,7 +115,7 @@ def test_g_step_gradient_is_that_of_the_g_loss():
     return gan.objective.g_loss(logits)
 
   want = jax.grad(g_loss)(state.g_params)
-  new, _ = steps.g_step(gan, state, z)
+  new, _ = steps.g_step(gan, state, FakeInputs(z))
   got = jax.tree.map(lambda old, upd: old - upd, state.g_params, new.g_params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), got, want)
 
@@ -120,8 +129,8 @@ def test_train_step_is_d_step_then_g_step_on_the_same_fake(gan_and_state):
   key = jax.random.split(jax.random.fold_in(state.rng, state.step), 2)[0]
   z = gan.sample_latent(key, BATCH)
   fake = steps.apply(gan.generator, state.g_params, state.g_vars, z, True)[0]
-  s, dm = steps.d_step(gan, state, real[0], fake)
-  s, gm = steps.g_step(gan, s, z)
+  s, dm = steps.d_step(gan, state, first(real), fake_batch(fake, z))
+  s, gm = steps.g_step(gan, s, FakeInputs(z))
   assert int(fused.step) == 1
   jax.tree.map(
     lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
@@ -214,7 +223,7 @@ def test_balancing_rule_with_default_factors(w, b, skipped):
   want = {'d': d * 2.0 < g, 'g': g * 1.5 < d}
   assert want == {'d': skipped == 'd', 'g': skipped == 'g'}  # the cases are what they say
   state = init_state(gan, jax.random.PRNGKey(0), SHAPE)
-  new, m = steps.train_step(gan, state, jnp.ones((1, BATCH, *SHAPE)))
+  new, m = steps.train_step(gan, state, Batch(jnp.ones((1, BATCH, *SHAPE))))
   np.testing.assert_allclose(float(m['d_loss']), d, rtol=1e-5)
   np.testing.assert_allclose(float(m['g_loss']), g, rtol=1e-3)
   for net in ('d', 'g'):
@@ -232,12 +241,12 @@ def test_multi_step_equals_repeated_train_step(gan_and_state):
   reals = real_batch(3)
 
   def real_fn(s):
-    return reals[s.step][None]
+    return Batch(reals.images[s.step][None])
 
   scanned, sm = steps.multi_step(gan, state, real_fn, 3)
   s = state
   for i in range(3):
-    s, m = steps.train_step(gan, s, reals[i][None])
+    s, m = steps.train_step(gan, s, Batch(reals.images[i][None]))
   np.testing.assert_allclose(sm['g_loss'][-1], m['g_loss'], rtol=1e-5)
   jax.tree.map(
     lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),

@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from jaxgan import checks, evaluation, models, steps, train
+from jaxgan.batch import Batch
 from jaxgan.gan import GAN
 from jaxgan.state import init_state
 
@@ -46,7 +47,7 @@ def _gan(rate=0.5):
 
 def _steps(gan, n=3):
   state = init_state(gan, jax.random.PRNGKey(0), (28, 28, 1))
-  step = jax.jit(lambda s, real: steps.train_step(gan, s, real))
+  step = jax.jit(lambda s, real: steps.train_step(gan, s, Batch(real)))
   real = jax.random.uniform(
     jax.random.PRNGKey(1), (gan.d_steps, 16, 28, 28, 1), minval=-1, maxval=1
   )
@@ -149,7 +150,7 @@ def _rows(workdir):
 def test_the_trainer_repeats_and_resumes_a_stochastic_gan_exactly(
   test_config, tmp_path, monkeypatch
 ):
-  monkeypatch.setattr(models, '_REGISTRY', dict(models._REGISTRY))
+  monkeypatch.setattr(models, '_REGISTRY', models._REGISTRY.copy())
   models.register('stochastic_test', Stochastic)
   # A run stopped at 3 and resumed to 6 equals one run to 6: the same random streams, drawn
   # again from the step after a restore.

@@ -12,12 +12,12 @@ import pytest
 
 from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
-from jaxgan import steps, train, writers
+from jaxgan import parallel, steps, train, writers
 from jaxgan import workdir as workdir_lib
 from jaxgan.errors import CheckpointError, ConfigError, DataError, JaxganError
 from jaxgan.evaluation import checkpoints
 from jaxgan.state import init_state
-from jaxgan.train import setup
+from jaxgan.train import feed, setup
 
 
 def _leaves_equal(a, b) -> bool:
@@ -129,16 +129,17 @@ def test_train_fn_donates_state_and_keeps_metrics_on_device(test_config):
   """The jitted step reuses the state's buffers and makes no device->host transfer."""
   gan = gan_lib.from_config(test_config, (28, 28, 1))
   state = jax.jit(lambda k: init_state(gan, k, (28, 28, 1)))(jax.random.PRNGKey(0))
-  images = jax.numpy.zeros((16, 28, 28, 1), jax.numpy.uint8)
-  fn = jax.jit(
-    train.make_train_fn(gan, 8, jax.random.PRNGKey(1)), static_argnums=2, donate_argnums=0
-  )
-  new, _ = fn(state, images, 1)  # compile outside the guard
+  images = np.zeros((16, 28, 28, 1), np.uint8)
+  draws = feed.Draws(jax.random.PRNGKey(1), (1, 8))
+  resident = feed.Resident((images, None), draws, parallel.mesh())
+  fn = jax.jit(train.make_train_fn(gan, resident), static_argnums=2, donate_argnums=0)
+  data = resident(0, 1)
+  new, _ = fn(state, data, 1)  # compile outside the guard
   leaf = jax.tree.leaves(new.g_params)[0]
   with jax.transfer_guard_device_to_host('disallow'):
-    newer, metrics = fn(new, images, 1)
+    newer, metrics = fn(new, data, 1)
     for _ in range(3):
-      newer, metrics = fn(newer, images, 1)
+      newer, metrics = fn(newer, data, 1)
   assert leaf.is_deleted()
   assert isinstance(metrics['d_loss'], jax.Array)
 
@@ -147,14 +148,15 @@ def test_mirror_flips_some_real_images_the_same_way_at_every_call(monkeypatch):
   """With mirror, each drawn image is itself or its left-right flip, from the step's key."""
   seen = []
   monkeypatch.setattr(
-    steps, 'train_step', lambda gan, state, real, y: seen.append(real) or (state, {})
+    steps, 'train_step', lambda gan, state, batch: seen.append(batch.images) or (state, {})
   )
   gan = types.SimpleNamespace(d_steps=2)
   state = types.SimpleNamespace(step=jax.numpy.int32(7))
-  pixels = jax.numpy.asarray(np.random.default_rng(0).integers(0, 256, (50, 4, 4, 1), np.uint8))
+  pixels = np.random.default_rng(0).integers(0, 256, (50, 4, 4, 1), np.uint8)
   key = jax.random.PRNGKey(3)
   for mirror in (False, True, True):
-    train.make_train_fn(gan, 16, key, mirror=mirror)(state, pixels, 1)
+    resident = feed.Resident((pixels, None), feed.Draws(key, (2, 16), mirror), parallel.mesh())
+    train.make_train_fn(gan, resident)(state, resident(0, 1), 1)
   plain, flipped, again = (np.asarray(r) for r in seen)
   same = (flipped == plain).all(axis=(2, 3, 4))
   mirrored = (flipped == plain[..., ::-1, :]).all(axis=(2, 3, 4))
@@ -197,8 +199,11 @@ def test_unknown_and_missing_keys(test_config):
   with pytest.raises(ConfigError, match="unknown config key 'model.unknown'"):
     config_lib.validate(test_config)
   del test_config.model['unknown']
-  del test_config['log_every']
-  with pytest.raises(ConfigError, match="'log_every' is missing"):
+  del test_config['log_every']  # a key with a default comes back at it
+  config_lib.validate(test_config)
+  assert test_config.log_every == config_lib.LOOP['log_every'].default
+  del test_config['num_steps']  # one without must be set
+  with pytest.raises(ConfigError, match="'num_steps' is missing: it has no default"):
     config_lib.validate(test_config)
 
 

@@ -9,14 +9,14 @@ A source is a module (or any object) with
 - optionally `prepare(data_config, split) -> dict`: prepare the split into its cache and say
   where it is and what it holds (`python -m jaxgan.prepare`; sources without it are loaded).
 A Dataset may carry its class names (`classes`); the trainer writes them to the workdir.
-`register(name, source)` adds one and `config.data.name` selects it; a name that is not
-registered is read from tensorflow-datasets. Every source shares the keys in COMMON_SCHEMA.
+`register(name, source)` adds one and `config.data.name` selects it; `tfds:NAME` reads the
+tensorflow-datasets dataset NAME. Every source shares the keys in COMMON_SCHEMA.
 """
 
 import numpy as np
 from absl import logging
 
-from jaxgan import checks
+from jaxgan import checks, registry
 from jaxgan.data import cifar, folder, mnist, stacked_mnist, tfds_source
 from jaxgan.data.dataset import Dataset
 from jaxgan.data.mnist import MNIST_FILES
@@ -33,32 +33,45 @@ __all__ = [
   'subset',
 ]
 
-COMMON_SCHEMA: dict[str, checks.Check] = {
-  'name': checks.string,
-  'split': checks.string,
-  'dir': checks.string,
-  'num_classes': checks.integer(1),
-  'on_device': checks.one_of('auto', 'yes', 'no'),
-  'subset': checks.integer(0),
-  'clusters': checks.integer(0),
+K = checks.Key
+COMMON_SCHEMA: dict[str, checks.Check | checks.Key] = {
+  'name': checks.string,  # no default: every config names its source
+  'split': K('train', checks.string),
+  'dir': K('', checks.string),  # where the source reads its files ('': it fetches them)
+  'num_classes': K(10, checks.integer(1)),  # classes of the data (with model.conditional)
+  # Images on every device (yes), streamed from host memory (no), or by size (auto).
+  'on_device': K('auto', checks.one_of('auto', 'yes', 'no')),
+  'subset': K(0, checks.integer(0)),  # train on this many images (a fixed choice); 0: all
+  'clusters': K(0, checks.integer(0)),  # > 0: labels are k-means clusters (jaxgan.data.clusters)
+  'mirror': K(False, checks.boolean),  # random left-right flips of the training images
 }
 
-_REGISTRY = {
-  'mnist': mnist,
-  'stacked_mnist': stacked_mnist,
-  'folder': folder,
-  'cifar10': cifar.CIFAR10,
-  'cifar100': cifar.CIFAR100,
-}
+_REGISTRY = registry.Registry(
+  'data source',
+  f'data.name, or {tfds_source.PREFIX}NAME for a tensorflow-datasets dataset',
+  {
+    'mnist': mnist,
+    'stacked_mnist': stacked_mnist,
+    'folder': folder,
+    'cifar10': cifar.CIFAR10,
+    'cifar100': cifar.CIFAR100,
+  },
+)
 
 
 def register(name: str, source) -> None:
-  _REGISTRY[name] = source
+  _REGISTRY.register(name, source)
+
+
+def names() -> tuple[str, ...]:
+  return _REGISTRY.names()
 
 
 def get(name: str):
-  """The source registered as `name`; any other name is a tensorflow-datasets dataset."""
-  return _REGISTRY.get(name, tfds_source)
+  """The source registered as `name`, or tensorflow-datasets for `tfds:NAME`."""
+  if name.startswith(tfds_source.PREFIX):
+    return tfds_source
+  return _REGISTRY.get(name)
 
 
 def load_dataset(data_config, split: str | None = None) -> Dataset:
@@ -66,7 +79,7 @@ def load_dataset(data_config, split: str | None = None) -> Dataset:
 
   Raises DataError when the data is missing, corrupt, or cannot be fetched or prepared.
   """
-  split = split or data_config.get('split', 'train') or 'train'
+  split = split or data_config.split or 'train'
   dataset = get(data_config.name).load(data_config, split)
   logging.info('Loaded %s/%s: images %s.', data_config.name, split, dataset.images.shape)
   return dataset

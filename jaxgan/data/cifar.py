@@ -162,14 +162,14 @@ def tarball(data_config, spec: Spec) -> Path:
         'delete it and fetch it again.'
       )
     return path
-  cache_dir = data_config.get('cache_dir', '')
+  cache_dir = data_config.cache_dir
   root = Path(cache_dir).expanduser() / spec.name if cache_dir else None
   path = (root or cache.default_cache_dir(spec.name)) / spec.tarball
   if path.exists():
     if _md5(path) == md5:
       return path
     logging.warning('%s: corrupt or partial (MD5 mismatch); downloading it again.', path)
-  url = (data_config.get('url', '') or DEFAULT_URL).rstrip('/') + '/' + spec.tarball
+  url = (data_config.url or DEFAULT_URL).rstrip('/') + '/' + spec.tarball
   _download(url, path, md5)
   return path
 
@@ -177,7 +177,7 @@ def tarball(data_config, spec: Spec) -> Path:
 class Source:
   """A jaxgan.data source for one of the CIFAR datasets."""
 
-  SCHEMA = {'cache_dir': checks.string, 'url': checks.string, 'mirror': checks.boolean}
+  SCHEMA = {'cache_dir': checks.Key('', checks.string), 'url': checks.Key('', checks.string)}
   EVAL_NUM_SAMPLES = 10_000  # the size of the test split
 
   def __init__(self, spec: Spec):

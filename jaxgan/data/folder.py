@@ -305,7 +305,7 @@ def _prepared(cfg, split: str) -> tuple[cache.Prepared, Path]:
     'alpha': 'over_black',
     'labels': cfg.labels,
   }
-  path = cache.path_for(cfg.get('cache_dir', ''), 'folder', settings)
+  path = cache.path_for(cfg.cache_dir, 'folder', settings)
 
   def fill(sink: cache.ImageSink) -> dict:
     kept, skipped = [], []
@@ -314,7 +314,7 @@ def _prepared(cfg, split: str) -> tuple[cache.Prepared, Path]:
     logging.info('Preparing %d image files of %s into %s.', len(paths), root, path)
     with writers.progress(len(paths), unit='img') as bar:
       for start, images, bad in _decode_all(
-        paths, resolution, channels, resize_filter, cfg.get('workers', 0)
+        paths, resolution, channels, resize_filter, cfg.workers
       ):
         if bad and cfg.on_bad_file == 'error':
           raise _bad_file_error(root, rels[start + bad[0][0]], bad[0][1])
@@ -390,15 +390,15 @@ def prepare(data_config, split: str) -> dict:
 
 
 # --- The `folder` source (jaxgan.data) -------------------------------------------------------
+K = checks.Key
 SCHEMA = {
-  'resolution': checks.power_of_two(8, 1024),
-  'channels': checks.int_one_of(1, 3),
-  'labels': checks.one_of('none', 'folders'),
-  'mirror': checks.boolean,
-  'on_bad_file': checks.one_of('skip', 'error'),
-  'resize_filter': checks.one_of(*FILTERS),
-  'workers': checks.integer(0),
-  'cache_dir': checks.string,
+  'resolution': K(64, checks.power_of_two(8, 1024)),
+  'channels': K(3, checks.int_one_of(1, 3)),
+  'labels': K('none', checks.one_of('none', 'folders')),
+  'on_bad_file': K('skip', checks.one_of('skip', 'error')),
+  'resize_filter': K('lanczos', checks.one_of(*FILTERS)),
+  'workers': K(0, checks.integer(0)),  # decoding processes; 0: every core
+  'cache_dir': K('', checks.string),
 }
 FEATURES = None  # no feature network measures arbitrary RGB images yet
 EVAL_NUM_SAMPLES = 10_000

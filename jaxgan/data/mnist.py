@@ -156,7 +156,8 @@ def load_mnist(
 
 
 # --- The `mnist` source (jaxgan.data) ----------------------------------------------------------
-SCHEMA = {'cache_dir': checks.string, 'url': checks.string}
+# '': ~/.cache/jaxgan (or $JAXGAN_CACHE); the download's base URL ('': the official mirror).
+SCHEMA = {'cache_dir': checks.Key('', checks.string), 'url': checks.Key('', checks.string)}
 FEATURES = 'mnist_classifier'
 EVAL_NUM_SAMPLES = 10_000
 
@@ -165,8 +166,8 @@ def load(data_config, split: str) -> Dataset:
   images, labels = load_mnist(
     split,
     data_dir=data_config.dir,
-    cache_dir=data_config.get('cache_dir', ''),
-    url=data_config.get('url', '') or DEFAULT_URL,
+    cache_dir=data_config.cache_dir,
+    url=data_config.url or DEFAULT_URL,
   )
   return Dataset(images, labels, 'mnist')
 

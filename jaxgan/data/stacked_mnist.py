@@ -45,7 +45,7 @@ def load_stacked_mnist(
 
 
 # --- The `stacked_mnist` source (jaxgan.data) ---------------------------------------------------
-SCHEMA = {**mnist.SCHEMA, 'stacked_size': checks.integer(1)}
+SCHEMA = {**mnist.SCHEMA, 'stacked_size': checks.Key(DEFAULT_SIZE, checks.integer(1))}
 FEATURES = 'mnist_classifier'  # each channel classified as a digit
 EVAL_NUM_SAMPLES = 26_000  # the literature's count (PacGAN, VEEGAN)
 
@@ -53,10 +53,10 @@ EVAL_NUM_SAMPLES = 26_000  # the literature's count (PacGAN, VEEGAN)
 def load(data_config, split: str) -> Dataset:
   images, labels = load_stacked_mnist(
     split,
-    size=data_config.get('stacked_size', DEFAULT_SIZE),
+    size=data_config.stacked_size,
     data_dir=data_config.dir,
-    cache_dir=data_config.get('cache_dir', ''),
-    url=data_config.get('url', '') or mnist.DEFAULT_URL,
+    cache_dir=data_config.cache_dir,
+    url=data_config.url or mnist.DEFAULT_URL,
   )
   return Dataset(images, labels, 'stacked_mnist')
 

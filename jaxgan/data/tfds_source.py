@@ -111,17 +111,23 @@ def _materialise(source, name: str) -> tuple[np.ndarray, np.ndarray | None]:
   return images, labels
 
 
-# --- Any tensorflow-datasets name not registered as a jaxgan source (jaxgan.data) -------------
+# --- Any tensorflow-datasets dataset, as data.name='tfds:NAME' (jaxgan.data) -----------------
+PREFIX = 'tfds:'
 SCHEMA = {}
 FEATURES = None  # no feature network measures arbitrary datasets yet
 EVAL_NUM_SAMPLES = 10_000
 _SHAPES = {'mnist': (28, 28, 1), 'fashion_mnist': (28, 28, 1)}
 
 
+def _tfds_name(data_config) -> str:
+  return data_config.name.removeprefix(PREFIX)
+
+
 def load(data_config, split: str) -> Dataset:
-  images, labels = load_tfds(data_config.name, split, data_config.dir)
-  return Dataset(images, labels, data_config.name)
+  name = _tfds_name(data_config)
+  images, labels = load_tfds(name, split, data_config.dir)
+  return Dataset(images, labels, name)
 
 
 def image_shape(data_config) -> tuple[int, ...] | None:
-  return _SHAPES.get(data_config.name)
+  return _SHAPES.get(_tfds_name(data_config))

@@ -4,10 +4,10 @@ classifier for MNIST and Stacked MNIST) or by the user (the FID Inception networ
 
 The trainer's entry points are `Evaluator`, `evaluate_generator` (generated vs real test
 images), `reference_metrics` (real training vs real test images: what a perfect generator
-would score), `make_generate_fn` (a jaxgan GAN as a `generate_fn`) and `protocol` (how a report
-was measured). New feature networks register in `features`, new metrics in `registry`;
-reference statistics files are read and written by `stats`; the field's protocols by name
-(fid50k_full, ...) are `presets`. See docs/evaluation.md.
+would score) and `protocol` (how a report was measured); `make_generate_fn` (a jaxgan GAN as a
+`generate_fn`) comes from `jaxgan.sampling`. New feature networks register in `features`,
+new metrics in `registry`; reference statistics files are read and written by `stats`; the
+field's protocols by name (fid50k_full, ...) are `presets`. See docs/evaluation.md.
 """
 
 from jaxgan.evaluation import features, registry, stats
@@ -17,13 +17,11 @@ from jaxgan.evaluation.evaluator import (
   embed_real,
   evaluate_generator,
   evaluate_images,
-  generate,
-  make_generate_fn,
   protocol,
   reference_metrics,
-  sampling_vars,
 )
 from jaxgan.evaluation.features import Embedding
+from jaxgan.sampling import generate, make_generate_fn, sampling_vars
 
 __all__ = [
   'Embedding',

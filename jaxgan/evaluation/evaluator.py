@@ -7,28 +7,23 @@ dataset is the data source's choice (`FEATURES`); the metrics are those register
 `jaxgan.evaluation.registry`.
 """
 
-import functools
 import hashlib
 import importlib.metadata
-from collections.abc import Callable, Iterator
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxgan
-from jaxgan import data, steps
+from jaxgan import data
 from jaxgan.errors import ConfigError
 from jaxgan.evaluation import features as features_lib
 from jaxgan.evaluation import registry
 from jaxgan.evaluation.features import Embedding
-from jaxgan.gan import GAN, PyTree
+from jaxgan.gan import GAN
+from jaxgan.sampling import GenerateFn, generate, make_generate_fn
 from jaxgan.state import GANState
 
 DEFAULT_FEATURES = 'mnist_classifier'
 SUBSET_SEED = 0  # which real images are compared when there are more than num_samples
-
-GenerateFn = Callable[[jax.Array], jax.Array]
 
 
 def _subset(images: np.ndarray, n: int) -> np.ndarray:
@@ -71,17 +66,6 @@ def evaluate_images(
   n = len(fake_images) if num_samples is None else num_samples
   real = _embed_cached(net, _subset(real_images, n))
   return registry.compare(real, net.embed(fake_images[:n]))
-
-
-def generate(generate_fn: GenerateFn, num_samples: int, seed: int = 0) -> Iterator[np.ndarray]:
-  """Batches of `num_samples` images in all: generate_fn(fold_in(PRNGKey(seed), i)), i = 0, 1..."""
-  key = jax.random.PRNGKey(seed)
-  made, i = 0, 0
-  while made < num_samples:
-    batch = np.asarray(jax.device_get(generate_fn(jax.random.fold_in(key, i))))
-    batch = batch[: num_samples - made]
-    yield batch
-    made, i = made + len(batch), i + 1
 
 
 def embed_real(net, images: np.ndarray, num_samples: int) -> Embedding:
@@ -168,86 +152,6 @@ def protocol(net, num_generated: int, num_reference: int, reference_split: str) 
     **features_lib.describe(net),
     'jaxgan_version': jaxgan_version(),
   }
-
-
-STANDING_BATCH = 500  # latents per batch of standing statistics
-_MOMENTS = ('mean', 'var')  # flax BatchNorm's running statistics
-
-
-def sampling_vars(gan: GAN, params: PyTree, vars_: dict) -> dict:
-  """G's non-param collections for sampling `params`: `vars_` itself, or with
-  gan.standing_stats > 0, every batch-norm mean and var replaced by its average over that
-  many batches of G in training mode (the same latents every time, so a state's samples are
-  reproducible). Other collections (e.g. spectral norm's vectors) are kept as they are."""
-  if not gan.standing_stats or not vars_:
-    return vars_
-  return _standing(gan)(params, vars_)
-
-
-def _is_moment(path) -> bool:
-  return getattr(path[-1], 'key', None) in _MOMENTS
-
-
-@functools.cache
-def _standing(gan: GAN) -> Callable:
-  def moments(params, vars_, key, old: float):
-    """The running moments after one training-mode batch, from running moments all `old`."""
-    start = jax.tree_util.tree_map_with_path(
-      lambda p, v: jnp.full_like(v, old) if _is_moment(p) else v, vars_
-    )
-    z = gan.sample_latent(key, STANDING_BATCH)
-    y = _fake_labels(gan, key, STANDING_BATCH)
-    return steps.apply(gan.generator, params, start, z, True, y, gan.rngs(key))[1]
-
-  def standing(params, vars_):
-    keys = jax.random.split(jax.random.PRNGKey(0), gan.standing_stats)
-    # Every moment updates as running = m * old + (1 - m) * batch: starting from 0 gives
-    # (1 - m) * batch, and from 1 on the same batch tells m, whatever the layer's momentum.
-    first = moments(params, vars_, keys[0], 0.0)
-    decay = jax.tree.map(jnp.subtract, moments(params, vars_, keys[0], 1.0), first)
-    total = jax.lax.fori_loop(
-      1,
-      gan.standing_stats,
-      lambda i, acc: jax.tree.map(jnp.add, acc, moments(params, vars_, keys[i], 0.0)),
-      first,
-    )
-    return jax.tree_util.tree_map_with_path(
-      lambda p, v, t, m: t / (gan.standing_stats * (1 - m)) if _is_moment(p) else v,
-      vars_,
-      total,
-      decay,
-    )
-
-  return jax.jit(standing)
-
-
-def _fake_labels(gan: GAN, key: jax.Array, n: int) -> jax.Array | None:
-  """Classes (or InfoGAN codes) drawn as in training, for G's `labels=`; or None."""
-  if not gan.g_classes:
-    return None
-  return gan.sample_labels(jax.random.fold_in(key, 1), n)
-
-
-@functools.cache
-def _generator(gan: GAN, batch_size: int) -> Callable:
-  def generate(g_params, g_vars, key):
-    z = gan.sample_latent(key, batch_size)
-    y = _fake_labels(gan, key, batch_size)
-    return steps.apply(gan.generator, g_params, g_vars, z, False, y)[0]
-
-  return jax.jit(generate)
-
-
-def make_generate_fn(gan: GAN, state: GANState, batch_size: int = 500) -> GenerateFn:
-  """generate_fn(key) -> batch_size images of `state`'s generator (inference mode).
-
-  Uses G's EMA parameters (the same as G's own when train.ema_decay is 0), with standing
-  batch-norm statistics when gan.standing_stats > 0 (`sampling_vars`). Compiled once per
-  (gan, batch_size): a new state reuses the compiled function.
-  """
-  params = state.g_ema_params
-  vars_ = sampling_vars(gan, params, state.g_vars)
-  return functools.partial(_generator(gan, batch_size), params, vars_)
 
 
 class Evaluator:

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxgan import registry as registry_lib
 from jaxgan.evaluation import cifar_classifier, classifier
 
 
@@ -83,16 +84,20 @@ class CIFAR10Classifier:
     return Embedding(features, probs[:, None])
 
 
-_REGISTRY = {net.name: net for net in (MNISTClassifier(), CIFAR10Classifier())}
+_REGISTRY = registry_lib.Registry(
+  'feature network',
+  'eval_features, --features',
+  {net.name: net for net in (MNISTClassifier(), CIFAR10Classifier())},
+)
 INCEPTION = 'inception'  # not registered: built from the user's weights file on first use
 
 
 def register(net) -> None:
-  _REGISTRY[net.name] = net
+  _REGISTRY.register(net.name, net)
 
 
 def names() -> tuple[str, ...]:
-  return (*_REGISTRY, *(() if INCEPTION in _REGISTRY else (INCEPTION,)))
+  return (*_REGISTRY.names(), *(() if INCEPTION in _REGISTRY else (INCEPTION,)))
 
 
 _INCEPTIONS: dict[tuple[str, bool], object] = {}
@@ -123,8 +128,10 @@ def get(name, inception_weights: str = '', allow_unverified: bool = False, resiz
   if name == INCEPTION and name not in _REGISTRY:
     return inception(inception_weights, allow_unverified, resize)
   if name not in _REGISTRY:
-    raise ValueError(f'unknown feature network {name!r}; known: {", ".join(names())}')
-  return _REGISTRY[name]
+    raise registry_lib.UnknownName(
+      f'unknown feature network {name!r} ({_REGISTRY.key}); known: {", ".join(names())}'
+    )
+  return _REGISTRY.get(name)
 
 
 def describe(net) -> dict[str, str]:

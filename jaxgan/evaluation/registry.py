@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from jaxgan import registry as registry_lib
 from jaxgan.evaluation import metrics
 from jaxgan.evaluation.features import Embedding
 
@@ -21,16 +22,19 @@ MIN_CLASS_FRACTION = 0.01
 # single classification (a dataset's own classifier) gets the classes metrics instead.
 INCEPTION_CLASSES = 1008
 
-_REGISTRY: dict[str, MetricFn] = {}
+_REGISTRY = registry_lib.Registry('metric')
 
 
 def register(name: str, fn: MetricFn) -> MetricFn:
-  _REGISTRY[name] = fn
-  return fn
+  return _REGISTRY.register(name, fn)
+
+
+def get(name: str) -> MetricFn:
+  return _REGISTRY.get(name)
 
 
 def names() -> tuple[str, ...]:
-  return tuple(_REGISTRY)
+  return _REGISTRY.names()
 
 
 def compare(real: Embedding, fake: Embedding) -> dict[str, float]:

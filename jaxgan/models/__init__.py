@@ -7,45 +7,38 @@ A family is a module (or any object) with
 - optionally `check_image_shape(model_config, image_shape)`, raising ConfigError for images
   the networks cannot make.
 `register(name, family)` adds one; `config.model.name` selects it. The keys every family
-shares (name, latent_dim, latent_dist, latent_classes, latent_continuous, conditional) are in
-`COMMON_SCHEMA`; a family honours InfoGAN's codes (`jaxgan.gan.GAN`) by building G conditional
-on `latent_classes` classes and giving D a code head of latent_classes + latent_continuous
-outputs.
+shares are `COMMON_SCHEMA` and the GAN's own (latent_dim, latent_dist, latent_classes,
+latent_continuous: `jaxgan.gan.hyperparameters`); a family honours InfoGAN's codes
+(`jaxgan.gan.GAN`) by building G conditional on `latent_classes` classes and giving D a code
+head of latent_classes + latent_continuous outputs.
 """
 
 from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
 
 import flax.linen as nn
 
-from jaxgan import checks
+from jaxgan import checks, registry
 from jaxgan.models import dcgan, resnet
 
-COMMON_SCHEMA: dict[str, checks.Check] = {
-  'name': checks.string,
-  'latent_dim': checks.integer(1),
-  'latent_dist': checks.one_of('gaussian', 'uniform'),
-  'latent_classes': checks.integer(0),
-  'latent_continuous': checks.integer(0),
-  'conditional': checks.boolean,
+COMMON_SCHEMA: dict[str, checks.Check | checks.Key] = {
+  'name': checks.string,  # no default: every config names its family
+  # Class-conditional G and projection D, on data.num_classes (or data.clusters) classes.
+  'conditional': checks.Key(False, checks.boolean),
 }
 
-_REGISTRY: dict[str, ModuleType | Any] = {'dcgan': dcgan, 'resnet': resnet}
+_REGISTRY = registry.Registry('model family', 'model.name', {'dcgan': dcgan, 'resnet': resnet})
 
 
 def register(name: str, family) -> None:
-  _REGISTRY[name] = family
+  _REGISTRY.register(name, family)
 
 
 def names() -> tuple[str, ...]:
-  return tuple(_REGISTRY)
+  return _REGISTRY.names()
 
 
 def get(name: str):
-  if name not in _REGISTRY:
-    raise KeyError(name)
-  return _REGISTRY[name]
+  return _REGISTRY.get(name)
 
 
 def create(

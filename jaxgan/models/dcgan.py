@@ -14,26 +14,27 @@ from jaxgan.models import layers
 _init = nn.initializers.normal(0.02)  # the DCGAN paper's initialisation
 
 _NORMS = ('batch', 'layer', 'group', 'none')
-SCHEMA: dict[str, checks.Check] = {  # this family's keys under config.model
-  'g_features': checks.int_tuple,
-  'd_features': checks.int_tuple,
-  'upsample': checks.one_of('conv_transpose', 'pixel_shuffle'),
-  'downsample': checks.one_of('strided_conv', 'avg_pool'),
-  'norm': checks.one_of(*_NORMS),
-  'd_norm': checks.one_of('', *_NORMS),
-  'spectral_norm': checks.boolean,
-  'dtype': checks.one_of('float32', 'bfloat16'),
-  'g_dropout': checks.beta,
-  'd_dropout': checks.beta,
-  'd_activation': checks.one_of('leaky_relu', 'relu'),
-  'd_minibatch_std': checks.integer(0),
+K = checks.Key
+SCHEMA: dict[str, checks.Key] = {  # this family's keys under config.model
+  'g_features': K((128, 64), checks.int_tuple),  # G: dense -> 7x7x128 -> 14x14x64 -> image
+  'd_features': K((64, 128), checks.int_tuple),  # D: image -> 14x14x64 -> 7x7x128 -> dense
+  'upsample': K('conv_transpose', checks.one_of('conv_transpose', 'pixel_shuffle')),
+  'downsample': K('strided_conv', checks.one_of('strided_conv', 'avg_pool')),
+  'norm': K('batch', checks.one_of(*_NORMS)),
+  'd_norm': K('', checks.one_of('', *_NORMS)),  # D's norm if not model.norm
+  'spectral_norm': K(False, checks.boolean),  # in D (SNGAN)
+  'dtype': K('float32', checks.one_of('float32', 'bfloat16')),  # compute dtype
+  'g_dropout': K(0.0, checks.beta),  # after each of G's hidden layers
+  'd_dropout': K(0.0, checks.beta),  # after each of D's activations
+  'd_activation': K('leaky_relu', checks.one_of('leaky_relu', 'relu')),
+  'd_minibatch_std': K(0, checks.integer(0)),  # > 0: ProGAN's minibatch-std channel in D
 }
 
 
 def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
   """(Generator, Discriminator) from the `config.model` section."""
-  codes = cfg.get('latent_classes', 0)
-  code_outputs = codes + cfg.get('latent_continuous', 0)
+  codes = cfg.latent_classes
+  code_outputs = codes + cfg.latent_continuous
   g = Generator(
     image_shape=image_shape,
     features=tuple(cfg.g_features),
@@ -41,19 +42,19 @@ def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.M
     norm=cfg.norm,
     dtype=cfg.dtype,
     num_classes=num_classes or codes,  # InfoGAN's code enters G as a class does
-    dropout=cfg.get('g_dropout', 0.0),
+    dropout=cfg.g_dropout,
   )
   d = Discriminator(
     features=tuple(cfg.d_features),
     downsample=cfg.downsample,
-    norm=cfg.get('d_norm') or cfg.norm,  # d_norm '' (or absent): D uses model.norm too
+    norm=cfg.d_norm or cfg.norm,  # d_norm '': D uses model.norm too
     dtype=cfg.dtype,
-    spectral_norm=cfg.get('spectral_norm', False),
+    spectral_norm=cfg.spectral_norm,
     num_classes=num_classes,
     code_outputs=code_outputs,
-    dropout=cfg.get('d_dropout', 0.0),
-    activation=cfg.get('d_activation', 'leaky_relu'),
-    minibatch_std=cfg.get('d_minibatch_std', 0),
+    dropout=cfg.d_dropout,
+    activation=cfg.d_activation,
+    minibatch_std=cfg.d_minibatch_std,
   )
   return g, d
 

@@ -31,16 +31,17 @@ from jaxgan import checks
 from jaxgan.errors import ConfigError
 from jaxgan.models import layers
 
-SCHEMA: dict[str, checks.Check] = {  # this family's keys under config.model
-  'g_ch': checks.integer(1),
-  'd_ch': checks.integer(1),
-  'g_mults': checks.int_tuple,
-  'd_mults': checks.int_tuple,
-  'd_downsample': checks.integer(0),
-  'spectral_norm': checks.boolean,  # in D
-  'g_spectral_norm': checks.boolean,
-  'attention_res': checks.integer(0),
-  'dtype': checks.one_of('float32', 'bfloat16'),
+K = checks.Key
+SCHEMA: dict[str, checks.Key] = {  # this family's keys under config.model: SNGAN's CIFAR-10 G, D
+  'g_ch': K(256, checks.integer(1)),  # widths: g_ch * g_mults[i], d_ch * d_mults[i]
+  'd_ch': K(128, checks.integer(1)),
+  'g_mults': K((1, 1, 1, 1), checks.int_tuple),  # the first map, then one per up block
+  'd_mults': K((1, 1, 1, 1), checks.int_tuple),  # one per D block
+  'd_downsample': K(2, checks.integer(0)),  # D blocks that halve the size
+  'spectral_norm': K(True, checks.boolean),  # in D
+  'g_spectral_norm': K(False, checks.boolean),  # in G too (SAGAN, BigGAN)
+  'attention_res': K(0, checks.integer(0)),  # self-attention at this height in G and D; 0: none
+  'dtype': K('float32', checks.one_of('float32', 'bfloat16')),  # compute dtype
 }
 
 # image side -> (g_mults, d_mults, d_downsample), the table in the module docstring.
@@ -61,8 +62,8 @@ _BN = dict(momentum=0.9, epsilon=1e-5)
 
 def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
   """(Generator, Discriminator) from the `config.model` section."""
-  codes = cfg.get('latent_classes', 0)
-  code_outputs = codes + cfg.get('latent_continuous', 0)
+  codes = cfg.latent_classes
+  code_outputs = codes + cfg.latent_continuous
   g = Generator(
     image_shape=image_shape,
     ch=cfg.g_ch,

@@ -1,12 +1,55 @@
-"""Gradient penalties on D. Each takes `d_fn`, a closure images -> logits (N,) over D's current
-params, so that the D step's gradient flows through the penalty into those params (a gradient
-of a gradient).
+"""Regularisation terms of D's or G's loss, and when they run (StyleGAN2-ADA's phases).
+
+A `Penalty` joins one network's loss: on every update of that network (`every` == 1, added to
+the main loss: one gradient for both, StyleGAN2-ADA's 'Dboth'), or lazily, as a phase of its
+own (`every` = k > 1: a separate update on every k-th update of that network, its loss times k
+so that its average strength stays the same; StyleGAN2's lazy R1 and path length). The
+built-in ones, WGAN-GP and R1, are on when their weight in the GAN is > 0; others are
+registered (`register`) and turned on by name (`train.penalties`).
+
+Each penalty's `fn` gets a `PenaltyInputs`: for D's, `net` is D under the parameters being
+trained (images -> logits, with the real batch's labels; augmented as D sees everything; its
+batch-stat updates dropped) and the fake images are constants; for G's, `net` is G under the
+parameters being trained (FakeInputs -> images) and `fake.images` are G's images of
+`fake.inputs`, through which the gradient flows.
 """
 
+import dataclasses
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jaxgan import registry
+from jaxgan.batch import Batch, FakeBatch
+
+_GP_KEY = 1  # the interpolates' stream of a sub-step's key (jaxgan.steps), fixed since v0.1
+
+
+class PenaltyInputs(NamedTuple):
+  net: Callable
+  batch: Batch
+  fake: FakeBatch
+  key: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Penalty:
+  """`fn(PenaltyInputs) -> scalar`, unweighted, on network `net` ('d' or 'g'); `weight` and
+  `every` are numbers, or functions of the GAN that read them off its hyperparameters."""
+
+  name: str
+  net: str
+  fn: Callable[[PenaltyInputs], jax.Array]
+  weight: float | Callable[[Any], float] = 1.0
+  every: int | Callable[[Any], int] = 1
+
+  def weight_of(self, gan) -> float:
+    return self.weight(gan) if callable(self.weight) else self.weight
+
+  def every_of(self, gan) -> int:
+    return self.every(gan) if callable(self.every) else self.every
 
 
 def _input_grads(d_fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
@@ -35,3 +78,48 @@ def r1_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.A
   """R1 (Mescheder et al. 2018): mean ||grad_x D(x)||^2 on real data (weight it by gamma / 2)."""
   g = _input_grads(d_fn, real)
   return jnp.mean(jnp.sum(g**2, axis=1))
+
+
+GP = Penalty(
+  'gp',
+  'd',
+  lambda c: gradient_penalty(
+    c.net, c.batch.images, c.fake.images, jax.random.fold_in(c.key, _GP_KEY)
+  ),
+  weight=lambda gan: gan.gp_weight,
+)
+R1 = Penalty(
+  'r1',
+  'd',
+  lambda c: r1_penalty(c.net, c.batch.images),
+  weight=lambda gan: 0.5 * gan.r1_weight,  # gamma / 2
+  every=lambda gan: gan.r1_every,
+)
+BUILT_IN = (GP, R1)  # on when their weight is > 0, in this order
+
+_REGISTRY = registry.Registry('penalty', 'train.penalties')
+
+
+def register(penalty: Penalty) -> Penalty:
+  """Adds `penalty`; `train.penalties` (comma-separated names) then turns it on."""
+  return _REGISTRY.register(penalty.name, penalty)
+
+
+def get(name: str) -> Penalty:
+  return _REGISTRY.get(name)
+
+
+def names() -> tuple[str, ...]:
+  return _REGISTRY.names()
+
+
+def parse(spec: str) -> tuple[str, ...]:
+  """('a', 'b') from 'a,b'; () from ''."""
+  return tuple(s.strip() for s in spec.split(',') if s.strip())
+
+
+def active(gan) -> tuple[Penalty, ...]:
+  """The penalties `gan` trains with: the built-in ones it weights, then those it names."""
+  return tuple(p for p in BUILT_IN if p.weight_of(gan)) + tuple(
+    get(name) for name in parse(gan.penalties)
+  )

@@ -5,6 +5,6 @@ happens between compiled calls, `loop` the loop itself. The run folder is `jaxga
 """
 
 from jaxgan.train.loop import Diverged, train_and_evaluate
-from jaxgan.train.setup import grid_inputs, make_train_fn
+from jaxgan.train.setup import make_train_fn
 
-__all__ = ['Diverged', 'grid_inputs', 'make_train_fn', 'train_and_evaluate']
+__all__ = ['Diverged', 'make_train_fn', 'train_and_evaluate']

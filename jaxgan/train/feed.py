@@ -1,9 +1,11 @@
 """How the training images reach the devices: all of them on every device, or streamed.
 
-Both feeds give the train function (`setup.make_train_fn`) the same real batches: example
-indices drawn uniformly with replacement from the data key folded with the step
-(`draw_indices`), so a run is the same whichever feed it uses, and a resumed run continues
-the same way.
+A feed owns the real batch: `feed(step, num_steps)` gives what one compiled call needs (its
+`data`), and inside that call `feed.batch(data, step, first_step)` makes step `step`'s
+`jaxgan.batch.Batch`, drawn, flipped and scaled to [-1, 1]. Both feeds make the same batches:
+example indices drawn uniformly with replacement from the data key folded with the step
+(`Draws`), so a run is the same whichever feed it uses, and a resumed run continues the same
+way.
 
 - `Resident`: the uint8 dataset is copied once to every device and the compiled step draws
   its batches there: no host work per step. For datasets that fit in device memory (60,000
@@ -19,12 +21,16 @@ does not report it, as on CPU).
 """
 
 import concurrent.futures
+import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from jaxgan import images as images_lib
 from jaxgan import parallel
+from jaxgan.batch import Batch
 
 RESIDENT_LIMIT_BYTES = 4 << 30  # 'auto' where the device's memory is unknown (CPU)
 
@@ -34,19 +40,48 @@ def draw_indices(data_key: jax.Array, step, shape: tuple[int, ...], n: int) -> j
   return jax.random.randint(jax.random.fold_in(data_key, step), shape, 0, n)
 
 
+@dataclasses.dataclass(frozen=True)
+class Draws:
+  """What each step's real batches are: `shape` (d_steps, batch) examples drawn with the data
+  key `key` folded with the step, flipped left-right with probability 1/2 when `mirror` (the
+  coins from the same step key, so resuming stays exact)."""
+
+  key: jax.Array
+  shape: tuple[int, int]
+  mirror: bool = False
+
+  def finish(self, drawn: jax.Array, labels, step, sharding) -> Batch:
+    """The step's Batch from its drawn uint8 images (d_steps, batch, H, W, C) and labels."""
+    if self.mirror:
+      key = jax.random.fold_in(self.key, step)
+      flip = jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, drawn.shape[:2])
+      drawn = jnp.where(flip[..., None, None, None], drawn[..., ::-1, :], drawn)
+    batch = Batch(images_lib.to_float(drawn), labels)
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), batch)
+
+
 class Resident:
-  """The whole dataset (and its labels, if given) on every device."""
+  """The whole dataset (and its labels, if given) on every device; the batches drawn there."""
 
-  streamed = False
-
-  def __init__(self, images: np.ndarray, labels: np.ndarray | None, mesh):
+  def __init__(self, dataset: tuple[np.ndarray, np.ndarray | None], draws: Draws, mesh):
+    images, labels = dataset
     sharding = parallel.replicated(mesh)
+    self.draws, self._sharding = draws, parallel.batch_sharding(mesh)
+    self.fake_sharding = parallel.example_sharding(mesh)  # G's inputs, split as the reals
     self.pixels = parallel.put_replicated(np.asarray(images), sharding)
     self.labels = None if labels is None else parallel.put_replicated(labels, sharding)
 
   def __call__(self, step: int, num_steps: int) -> tuple[jax.Array, jax.Array | None]:
-    """train_fn's (pixels, labels) for the `num_steps` steps from `step`: always the same."""
+    """The call's data for the `num_steps` steps from `step`: always the whole dataset."""
     return self.pixels, self.labels
+
+  def batch(self, data, step, first_step) -> Batch:
+    """Step `step`'s batch, drawn on the device (traced inside the compiled call)."""
+    pixels, labels = data
+    idx = draw_indices(self.draws.key, step, self.draws.shape, len(pixels))
+    return self.draws.finish(
+      pixels[idx], None if labels is None else labels[idx], step, self._sharding
+    )
 
   def close(self) -> None:
     pass
@@ -55,13 +90,13 @@ class Resident:
 class Streamed:
   """Each call's real batches, (num_steps, d_steps, batch, H, W, C), gathered on the host."""
 
-  streamed = True
-
-  def __init__(self, images, labels, data_key, d_steps: int, batch_size: int, mesh):
-    self.images, self.labels = images, labels
-    self._shape = (d_steps, batch_size)
+  def __init__(self, dataset: tuple[np.ndarray, np.ndarray | None], draws: Draws, mesh):
+    self.images, self.labels = dataset
+    self.draws, self._shape = draws, draws.shape
     self._sharding = parallel.stream_sharding(mesh)
-    n = len(images)
+    self._batch_sharding = parallel.batch_sharding(mesh)
+    self.fake_sharding = parallel.example_sharding(mesh)  # G's inputs, split as the reals
+    n, data_key = len(self.images), draws.key
     self._cpu = jax.local_devices(backend='cpu')[0]  # where the indices are drawn
     # The same function as the device draws inside the step, vmapped over the call's steps.
     self._indices = jax.jit(jax.vmap(lambda s: draw_indices(data_key, s, self._shape, n)))
@@ -69,7 +104,7 @@ class Streamed:
     logging.info(
       'Streaming the real batches from host memory; this process reads rows %s of each %d.',
       ', '.join(f'{a}-{b - 1}' for a, b in rows),
-      batch_size,
+      self._shape[1],
     )
     self._thread = concurrent.futures.ThreadPoolExecutor(1, 'jaxgan-feed')
     self._next: tuple[tuple[int, int], concurrent.futures.Future] | None = None
@@ -86,6 +121,14 @@ class Streamed:
       self._thread.submit(self._gather, step + num_steps, num_steps),
     )
     return batch
+
+  def batch(self, data, step, first_step) -> Batch:
+    """Step `step`'s batch, from the call's batches gathered on the host."""
+    images, labels = data
+    i = step - first_step
+    return self.draws.finish(
+      images[i], None if labels is None else labels[i], step, self._batch_sharding
+    )
 
   def rows(self) -> list[tuple[int, int]]:
     """[start, stop) ranges of each batch that this process's devices hold (and it reads)."""

@@ -78,10 +78,9 @@ class Log:
 
   pauses_clock = False
 
-  def __init__(self, config, writer, metrics: Metrics, clock: Clock, extra: dict, is_main: bool):
+  def __init__(self, config, writer, metrics: Metrics, clock: Clock, extra: dict):
     self.every, self.total = config.log_every, config.num_steps
-    self.writer, self.metrics, self.clock = writer, metrics, clock
-    self.extra, self.is_main = extra, is_main
+    self.writer, self.metrics, self.clock, self.extra = writer, metrics, clock, extra
 
   def due(self, step: int, last: bool) -> bool:
     return step % self.every == 0 or last
@@ -92,7 +91,7 @@ class Log:
     scalars['steps_per_sec'] = self.clock.rate(step)
     scalars.update(self.extra)
     check_finite(scalars)
-    if self.is_main:
+    if self.writer.enabled:  # process 0
       self.writer.write_scalars(step, scalars)
       writers.console(writers.status_line(step, self.total, scalars))
 
@@ -103,15 +102,15 @@ class Sample:
 
   pauses_clock = True
 
-  def __init__(self, every: int, sample, writer, workdir: str, is_main: bool):
+  def __init__(self, every: int, sample, writer, workdir: str):
     self.every, self.sample, self.writer = every, sample, writer
-    self.folder, self.is_main = os.path.join(workdir, 'samples'), is_main
+    self.folder = os.path.join(workdir, 'samples')
 
   def due(self, step: int, last: bool) -> bool:
     return bool(self.every) and (step % self.every == 0 or last)
 
   def __call__(self, step: int, state, last: bool) -> None:
-    if not self.is_main:
+    if not self.writer.enabled:  # processes other than 0
       return
     grid = self.sample(state)
     images.save_png(os.path.join(self.folder, f'step_{step:06d}.png'), grid)
@@ -146,10 +145,9 @@ class Evaluate:
 
   pauses_clock = True
 
-  def __init__(self, config, evaluator, gan, writer, best, is_main: bool):
+  def __init__(self, config, evaluator, gan, writer, best):
     self.every, self.total = config.eval_every, config.num_steps
     self.evaluator, self.gan, self.writer, self.best = evaluator, gan, writer, best
-    self.is_main = is_main
 
   def due(self, step: int, last: bool) -> bool:
     return bool(self.every) and (step % self.every == 0 or step == self.total)
@@ -158,7 +156,7 @@ class Evaluate:
     t0 = time.time()
     results = self.evaluator(self.gan, state)
     results['eval_seconds'] = time.time() - t0
-    if self.is_main:
+    if self.writer.enabled:
       row = {**results, **getattr(self.evaluator, 'protocol', {})}
       self.writer.write_scalars(step, {f'eval_{k}': v for k, v in row.items()})
       writers.console(writers.eval_line(step, results))

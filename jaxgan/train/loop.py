@@ -88,12 +88,12 @@ def _train(config, workdir: str, devices: list, rollbacks) -> GANState:
   extra = {'rollbacks': rollbacks.count} if rollbacks.count else {}
   ckpt_hook = hooks_lib.Checkpoint(config.checkpoint_every, run.ckpt, metrics, step)
   hooks = [
-    hooks_lib.Log(config, writer, metrics, clock, extra, is_main),
-    hooks_lib.Sample(config.sample_every, run.sample, writer, workdir, is_main),
+    hooks_lib.Log(config, writer, metrics, clock, extra),
+    hooks_lib.Sample(config.sample_every, run.sample, writer, workdir),
     ckpt_hook,
   ]
   if run.evaluator:
-    hooks.append(hooks_lib.Evaluate(config, run.evaluator, run.gan, writer, best, is_main))
+    hooks.append(hooks_lib.Evaluate(config, run.evaluator, run.gan, writer, best))
   progress = writers.progress(config.num_steps, step)
   stop = StopFlag()
   try:
@@ -102,8 +102,7 @@ def _train(config, workdir: str, devices: list, rollbacks) -> GANState:
       while step < config.num_steps and not stopping:
         k = min(config.train.steps_per_call, _next_event(step, config) - step)
         t0 = time.time()
-        pixels, labels = run.feed(step, k)
-        state, m = run.train_fn(state, pixels, k, labels)
+        state, m = run.train_fn(state, run.feed(step, k), k)
         metrics.add(m)
         step += k
         if not clock.started():  # first call: compilation; time the steady state from here on
