@@ -236,9 +236,6 @@ def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0, lab
   `lr_scale` multiplies both learning rates: train.on_nan='rollback' lowers them this way.
   `label_probs`: how fake labels are drawn (the training labels' frequencies); (): uniformly.
   """
-  from jaxgan import config as config_lib  # it imports this module
-
-  config_lib.complete(config)
   classes = config.data.clusters or config.data.num_classes
   num_classes = classes if config.model.conditional else 0
   generator, discriminator = models.create(config.model, image_shape, num_classes)

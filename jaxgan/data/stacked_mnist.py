@@ -14,7 +14,6 @@ from jaxgan.data.dataset import Dataset
 
 DEFAULT_SIZE = 60_000
 SEED = 0
-NUM_MODES = 1000
 
 
 def stack(

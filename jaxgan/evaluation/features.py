@@ -12,20 +12,13 @@ jaxgan.evaluation.inception and inception_weights).
 import functools
 import hashlib
 import os
-from typing import NamedTuple
 
 import numpy as np
 
 from jaxgan import registry as registry_lib
 from jaxgan.evaluation import cifar_classifier, classifier
-
-
-class Embedding(NamedTuple):
-  """Features (N, D) of N images, and class probabilities (N, C, K) if the network classifies
-  (C: one classification per image, or one per channel as for Stacked MNIST), else None."""
-
-  features: np.ndarray
-  probs: np.ndarray | None
+from jaxgan.evaluation import inception as inception_lib
+from jaxgan.evaluation.embedding import Embedding
 
 
 @functools.cache
@@ -108,8 +101,6 @@ def inception(path: str = '', allow_unverified: bool = False, resize: str = ''):
   jaxgan.evaluation.inception_weights.locate says), loaded once per process and file, resizing
   images as `resize` says ('': pytorch-fid's). Raises a one-line JaxganError without usable
   weights, and ValueError for an unknown resize."""
-  from jaxgan.evaluation import inception as inception_lib  # it imports this module
-
   if resize and resize not in inception_lib.RESIZES:
     raise ValueError(f'unknown resize {resize!r}; known: {", ".join(inception_lib.RESIZES)}')
   path = path or os.environ.get(inception_lib.ENV_VAR, '')

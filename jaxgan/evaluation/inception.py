@@ -27,7 +27,7 @@ from PIL import Image
 
 from jaxgan import parallel, writers, xla_cpu
 from jaxgan.evaluation import inception_weights
-from jaxgan.evaluation.features import Embedding
+from jaxgan.evaluation.embedding import Embedding
 from jaxgan.evaluation.inception_weights import ENV_VAR, WeightsError  # noqa: F401 (re-exported)
 from jaxgan.gan import PyTree
 from jaxgan.images import to_uint8

@@ -1,42 +1,15 @@
 """GAN objectives by name: each a pair of D and G losses on D's logits; penalties apart.
 
 `get(name)` returns an `Objective`; `register(objective)` adds one (the config's `train.loss`
-then accepts its name). The five built-in losses are in `losses.py`, the gradient penalties
-(WGAN-GP, R1) in `penalties.py`.
+then accepts its name). The five built-in losses are in `losses.py`, the penalties (WGAN-GP,
+R1, and those registered) and when they run in `penalties.py`.
 """
 
-import dataclasses
-from collections.abc import Callable
-
-import jax
-
 from jaxgan import registry
+from jaxgan.objectives import losses, penalties
+from jaxgan.objectives.objective import Objective
 
-LossFn = Callable[..., jax.Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class Objective:
-  """`d_loss(real_logits, fake_logits, label_smoothing)` is minimised by D, `g_loss(fake_logits)`
-  by G; logits have shape (N,). `label_smoothing` says whether d_loss accepts s > 0.
-
-  A loss whose G side compares fakes with reals (relativistic losses: RaGAN, RpGAN) sets
-  `g_needs_real`: G's step then also runs D on a real batch and calls
-  `g_loss(fake_logits, real_logits)`.
-  """
-
-  name: str
-  d_loss: Callable[[jax.Array, jax.Array, float], jax.Array]
-  g_loss: Callable[..., jax.Array]
-  label_smoothing: bool = False
-  g_needs_real: bool = False
-
-  def g_loss_of(self, fake_logits: jax.Array, real_logits: jax.Array | None) -> jax.Array:
-    """G's loss, given D's logits on the real batch where this loss needs them."""
-    return self.g_loss(fake_logits, real_logits) if self.g_needs_real else self.g_loss(fake_logits)
-
-
-_REGISTRY = registry.Registry('loss', 'train.loss')
+_REGISTRY = registry.Registry('loss', 'train.loss', {o.name: o for o in losses.BUILT_IN})
 
 
 def register(objective: Objective) -> Objective:
@@ -50,7 +23,5 @@ def get(name: str) -> Objective:
 def names() -> tuple[str, ...]:
   return _REGISTRY.names()
 
-
-from jaxgan.objectives import losses, penalties  # noqa: E402  (they register themselves)
 
 __all__ = ['Objective', 'get', 'losses', 'names', 'penalties', 'register']

@@ -1,9 +1,10 @@
-"""The built-in GAN losses, each a registered `Objective` (D's and G's loss on D's logits)."""
+"""The built-in GAN losses, each an `Objective` (D's and G's loss on D's logits), registered
+under its name by jaxgan.objectives."""
 
 import jax
 import jax.numpy as jnp
 
-from jaxgan.objectives import Objective, register
+from jaxgan.objectives.objective import Objective
 
 
 def _no_smoothing(name: str, s: float) -> None:
@@ -43,24 +44,20 @@ def _mean_negated(fake_logits):
   return -jnp.mean(fake_logits)
 
 
-NON_SATURATING = register(
+BUILT_IN = (
   Objective(
     'non_saturating',
     bce_d_loss,
     lambda f: jnp.mean(jax.nn.softplus(-f)),  # -log sigmoid(f)
     label_smoothing=True,
-  )
-)
-MINIMAX = register(
+  ),
   Objective(
     'minimax',
     bce_d_loss,
     lambda f: -jnp.mean(jax.nn.softplus(f)),  # log(1 - sigmoid(f)): saturates early on
     label_smoothing=True,
-  )
+  ),
+  Objective('least_squares', _least_squares_d, lambda f: 0.5 * jnp.mean((f - 1) ** 2)),
+  Objective('hinge', _hinge_d, _mean_negated),
+  Objective('wasserstein', _wasserstein_d, _mean_negated),
 )
-LEAST_SQUARES = register(
-  Objective('least_squares', _least_squares_d, lambda f: 0.5 * jnp.mean((f - 1) ** 2))
-)
-HINGE = register(Objective('hinge', _hinge_d, _mean_negated))
-WASSERSTEIN = register(Objective('wasserstein', _wasserstein_d, _mean_negated))
