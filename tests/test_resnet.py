@@ -6,7 +6,6 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
@@ -346,22 +345,12 @@ def test_bfloat16_compute_keeps_float32_params_and_outputs():
 
 
 def _model_config(**overrides):
-  cfg = {
-    'name': 'resnet',
-    'latent_dim': 16,
-    'latent_dist': 'gaussian',
-    'conditional': False,
-    'g_ch': 4,
-    'd_ch': 4,
-    'g_mults': (1, 1, 1, 1),
-    'd_mults': (1, 1, 1, 1),
-    'd_downsample': 2,
-    'spectral_norm': True,
-    'g_spectral_norm': False,
-    'attention_res': 0,
-    'dtype': 'float32',
-  }
-  return ml_collections.ConfigDict({**cfg, **overrides})
+  """A narrow resnet `config.model`: the family's defaults, 4 channels wide."""
+  from jaxgan import config as config_lib
+
+  cfg = config_lib.defaults('resnet', 'cifar10').model
+  cfg.update({'latent_dim': 16, 'g_ch': 4, 'd_ch': 4, **overrides})
+  return cfg
 
 
 def test_registered_and_built_from_the_config():

@@ -148,7 +148,7 @@ def test_mirror_flips_some_real_images_the_same_way_at_every_call(monkeypatch):
   """With mirror, each drawn image is itself or its left-right flip, from the step's key."""
   seen = []
   monkeypatch.setattr(
-    steps, 'train_step', lambda gan, state, batch: seen.append(batch.images) or (state, {})
+    steps, 'train_step', lambda gan, state, batch, *_: seen.append(batch.images) or (state, {})
   )
   gan = types.SimpleNamespace(d_steps=2)
   state = types.SimpleNamespace(step=jax.numpy.int32(7))
