@@ -8,6 +8,7 @@ them without torch). Its images are uint8 pixels brought to 299x299 in one of th
 (`RESIZES`): pytorch-fid's bilinear resize, TensorFlow 1's (NVIDIA's network file, StyleGAN2-ADA)
 or clean-fid's antialiased bicubic one, each reproduced to a few float32 ulps.
 
+The network's modules are in jaxgan.evaluation.inception_net (re-exported here).
 `load(path, allow_unverified)` gives the feature network (`Inception`) for
 jaxgan.evaluation.features; `Inception(variables)` builds it from given (e.g. random) variables.
 """
@@ -52,6 +53,8 @@ RESIZES = {
 DEFAULT_RESIZE = 'legacy_pytorch'
 
 
+# ---------------------------------------------------------------------------------------------
+# Resizing, and the compiled network
 # ---------------------------------------------------------------------------------------------
 
 
