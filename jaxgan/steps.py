@@ -325,12 +325,11 @@ def g_step(
 def _lazy(gan: GAN, state: GANState, penalty, phase: 'Phase') -> tuple[GANState, jax.Array]:
   """A lazy penalty's own update (its loss times its interval), when its network's update
   count makes it due; the state as it was otherwise. Returns (state, the penalty or 0)."""
-  every = penalty.every_of(gan)
-  scale = every  # the interval, so that its average strength is that of every update
+  every = penalty.every_of(gan)  # also the loss's scale: the same average strength
 
   def run(state):
     if penalty.net == 'g':
-      terms, grads = _g_penalty_grads(gan, state, (penalty,), phase, scale)
+      terms, grads = _g_penalty_grads(gan, state, (penalty,), phase, every)
       params, opt_state = _update(gan.g_optimizer, state.g_params, state.g_opt_state, grads)
       return state.replace(g_params=params, g_opt_state=opt_state), terms[penalty.name]
     aug = _augmenter(gan, state, phase.key)
@@ -339,7 +338,7 @@ def _lazy(gan: GAN, state: GANState, penalty, phase: 'Phase') -> tuple[GANState,
       d_fn = _d_fn(gan, d_params, state.d_vars, phase.batch.labels, (phase.key, aug))
       fake = FakeBatch(jax.lax.stop_gradient(phase.fake_images), phase.fake)
       value = penalty.fn(penalties_lib.PenaltyInputs(d_fn, phase.batch, fake, phase.key))
-      return scale * penalty.weight_of(gan) * value, value
+      return every * penalty.weight_of(gan) * value, value
 
     (_, value), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
     params, opt_state = _update(gan.d_optimizer, state.d_params, state.d_opt_state, grads)
