@@ -14,7 +14,7 @@ from jaxgan.state import GANState, initial_ada
 
 # GANState fields added after checkpoints had been written without them, each with its value
 # for such a checkpoint (a new run's), so that old workdirs still resume and evaluate.
-_ADDED_FIELDS = {'ada': initial_ada}
+_ADDED_FIELDS = {'ada': initial_ada, 'penalty_vars': dict}
 
 
 class Checkpointer:
@@ -71,11 +71,11 @@ class Checkpointer:
     if not path.exists():
       return []  # an unusual layout: leave the verdict to orbax's restore
     try:
-      saved = _shapes(ocp.StandardCheckpointHandler().metadata(path))
+      metadata = ocp.StandardCheckpointHandler().metadata(path)
     except Exception as e:  # unreadable metadata: a damaged checkpoint
       raise CheckpointError(f'the checkpoint at step {step} is unreadable: {_first_line(e)}') from e
-    wanted = _shapes(abstract_state)
-    saved_fields = {k.split('/')[0] for k in saved}
+    saved, wanted = _shapes(metadata), _shapes(abstract_state)
+    saved_fields = set(getattr(metadata, 'tree', metadata))  # fields without arrays too ({})
     absent = [name for name in _ADDED_FIELDS if name not in saved_fields]
     wanted = {k: v for k, v in wanted.items() if k.split('/')[0] not in absent}
     if saved == wanted:

@@ -86,12 +86,14 @@ def power_of_two(lo: int, hi: int) -> Check:
 
 @dataclasses.dataclass(frozen=True)
 class Key:
-  """A config key's one definition: its default, its check, and whether values of other types
-  than the default's may replace it on the command line (`any_type`: 0.5 or 'adaptive')."""
+  """A config key's one definition: its default, its check, whether values of other types
+  than the default's may replace it on the command line (`any_type`: 0.5 or 'adaptive'), and
+  whether it takes a schedule over images seen (`schedulable`, `jaxgan.schedules.key`)."""
 
   default: Any
   check: Check
   any_type: bool = False
+  schedulable: bool = False
 
 
 def key_of(entry) -> Key | None:

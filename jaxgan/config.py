@@ -14,7 +14,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxgan import augment, checks, data, models, objectives
+from jaxgan import augment, checks, data, models, objectives, schedules
 from jaxgan import gan as gan_lib
 from jaxgan.errors import ConfigError
 from jaxgan.evaluation import features as features_lib
@@ -123,9 +123,10 @@ def migrate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       node = config
       for section in sections:
         node = node[section]
-      value = node[leaf]
-      del node[leaf]
-      _put(config, new, checks.Key(value, None))
+      with config.unlocked():
+        value = node[leaf]
+        del node[leaf]
+        _put(config, new, checks.Key(value, None))
   return complete(config)
 
 
@@ -206,6 +207,18 @@ def _check_combinations(config) -> None:
     raise ConfigError(
       f'config.train.mode_seeking pairs the two halves of the fake batch: batch_size must be '
       f'at least 2, got {config.batch_size}'
+    )
+  if config.train.ema_kimg and config.train.ema_decay:
+    raise ConfigError(
+      'config.train.ema_kimg (a half-life) and train.ema_decay both set the EMA: set one'
+    )
+  lr_scheduled = any(
+    isinstance(schedules.of(config.optim[k]), schedules.Schedule) for k in ('g_lr', 'd_lr')
+  )
+  if lr_scheduled and config.optim.schedule != 'constant':
+    raise ConfigError(
+      f'config.optim.schedule={config.optim.schedule!r} decays a number over the run: with a '
+      "scheduled optim.g_lr or d_lr, leave it 'constant'"
     )
   if config.train.augment_p == 'adaptive' and not augment.parse(config.train.augment):
     raise ConfigError(

@@ -1,6 +1,7 @@
 """The GAN spec: what stays fixed during training (networks, optimizers, hyperparameters)."""
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -9,17 +10,22 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import augment as augment_lib
-from jaxgan import checks, models, objectives
+from jaxgan import checks, models, objectives, schedules
 from jaxgan.batch import FakeInputs
 from jaxgan.objectives import penalties
+from jaxgan.schedules import Schedule
 
 PyTree = Any
 
 
-def _hp(default, check: checks.Check, section: str = 'train', any_type: bool = False):
+def _hp(default, check: checks.Check, section='train', any_type=False, schedulable=False):
   """A GAN field that a config sets as `section.<name>`: its default and check, defined here
-  once (jaxgan.config derives the schema and the default config from them)."""
-  key = checks.Key(default, check, any_type)
+  once (jaxgan.config derives the schema and the default config from them); `schedulable`:
+  it also takes a schedule over images seen (`jaxgan.schedules`)."""
+  if schedulable:
+    key = schedules.key(default, check)
+  else:
+    key = checks.Key(default, check, any_type)
   return dataclasses.field(default=default, metadata={'key': key, 'section': section})
 
 
@@ -46,11 +52,15 @@ class GAN:
 
   `loss` names an objective (`jaxgan.objectives`). `balance='loss_ratio'` skips G's update
   while g_loss * balance_a < d_loss and D's update while d_loss * balance_b < g_loss.
+  Numbers marked `| Schedule` may follow a schedule over real images seen instead
+  (`jaxgan.schedules`; `from_config` gives schedules without kimg the run's length).
   Regularisers (0 = off): `gp_weight` (WGAN-GP), `r1_weight` (gamma of R1; with `r1_every`
   = k > 1, lazy: a D update of its own on every k-th D update, scaled by k),
   `label_smoothing` (real target 1 - s, BCE only); `penalties` turns on registered ones by
   name, comma-separated (`jaxgan.objectives.penalties`).
-  `ema_decay` > 0 keeps an exponential moving average of G's params from step `ema_start` on.
+  `ema_decay` > 0 keeps an exponential moving average of G's params from step `ema_start` on;
+  `ema_kimg` > 0 sets its decay by a half-life instead, in thousands of real images (StyleGAN2's
+  EMA; a ramp-up is a schedule, e.g. ramp(10, 200)).
   `num_classes` > 0 makes the GAN conditional: both networks take `labels=` (N,) int32. Fake
   batches get labels drawn from `label_probs` (one per class; the data's frequencies when the
   labels are clusters, `data.clusters`), or uniformly when it is empty.
@@ -86,12 +96,13 @@ class GAN:
   balance: str = _hp('none', checks.one_of('none', 'loss_ratio'))
   balance_a: float = _hp(1.5, checks.positive_float)
   balance_b: float = _hp(2.0, checks.positive_float)
-  gp_weight: float = _hp(0.0, checks.nonneg_float)
-  r1_weight: float = _hp(0.0, checks.nonneg_float)
+  gp_weight: float | Schedule = _hp(0.0, checks.nonneg_float, schedulable=True)
+  r1_weight: float | Schedule = _hp(0.0, checks.nonneg_float, schedulable=True)
   r1_every: int = _hp(1, checks.integer(1))
   penalties: str = _hp('', lambda v: _check_penalties(v))
   label_smoothing: float = _hp(0.0, checks.beta)
-  ema_decay: float = _hp(0.0, checks.beta)
+  ema_decay: float | Schedule = _hp(0.0, checks.beta, schedulable=True)
+  ema_kimg: float | Schedule = _hp(0.0, checks.nonneg_float, schedulable=True)
   ema_start: int = _hp(0, checks.integer(0))
   num_classes: int = 0  # from the data (data.num_classes or data.clusters) and model.conditional
   label_probs: tuple[float, ...] = ()  # how fake labels are drawn; (): uniformly
@@ -102,7 +113,7 @@ class GAN:
   # Batches of STANDING_BATCH latents (jaxgan.sampling); 0: the running averages.
   standing_stats: int = _hp(0, checks.integer(0))
   augment: str = _hp('', augment_lib.check_spec)
-  augment_p: float | str = _hp(1.0, augment_lib.check_p, any_type=True)
+  augment_p: float | str | Schedule = _hp(1.0, augment_lib.check_p, schedulable=True)
   ada_target: float = _hp(0.6, checks.beta)
   ada_interval: int = _hp(4, checks.integer(1))
   ada_kimg: float = _hp(100.0, checks.positive_float)
@@ -161,6 +172,11 @@ class GAN:
       y = jnp.concatenate([y[:h], y[:h], y[2 * h :]])
     return FakeInputs(z, codes=y) if self.latent_classes else FakeInputs(z, labels=y)
 
+  def scheduled(self) -> dict[str, Schedule]:
+    """{field: its Schedule} of the hyperparameters that follow one."""
+    fields = (f.name for f in dataclasses.fields(self))
+    return {name: v for name in fields if isinstance(v := getattr(self, name), Schedule)}
+
   def rngs(self, key: jax.Array) -> dict[str, jax.Array]:
     """One key per RNG stream, for one network call in a training step."""
     return {name: jax.random.fold_in(key, i) for i, name in enumerate(self.rng_streams)}
@@ -182,11 +198,13 @@ K = checks.Key
 # config.optim's keys, defined once: DCGAN's Adam for both networks.
 OPTIM_SCHEMA: dict[str, checks.Key] = {
   'name': K('adam', checks.one_of(*OPTIMIZERS)),
-  'g_lr': K(2e-4, checks.positive_float),
-  'd_lr': K(2e-4, checks.positive_float),
-  'schedule': K('constant', checks.one_of(*SCHEDULES)),  # over the run: to 0 at num_steps
-  'b1': K(0.5, checks.beta),  # adam, adamw
-  'b2': K(0.999, checks.beta),  # adam, adamw
+  'g_lr': schedules.key(2e-4, checks.positive_float),
+  'd_lr': schedules.key(2e-4, checks.positive_float),
+  # Over the run's updates, to 0 at num_steps; kept for the optimizer state of runs that use it
+  # (a schedule in g_lr/d_lr, over images seen, is the general form).
+  'schedule': K('constant', checks.one_of(*SCHEDULES)),
+  'b1': schedules.key(0.5, checks.beta),  # adam, adamw
+  'b2': schedules.key(0.999, checks.beta),  # adam, adamw
   'eps': K(1e-8, checks.positive_float),  # adam, adamw, rmsprop
   'decay': K(0.9, checks.open_unit),  # rmsprop: decay of the squared-gradient average
   'momentum': K(0.0, checks.beta),  # rmsprop, sgd
@@ -207,24 +225,28 @@ def learning_rate(optim_config, lr: float, num_updates: int):
   raise ValueError(f'unknown schedule {kind!r}; expected one of {", ".join(SCHEDULES)}')
 
 
-def optimizer(optim_config, lr) -> optax.GradientTransformation:
-  """The optimizer `optim_config.name` names, at learning rate `lr` (a number or schedule).
+def optimizer(optim_config, lr, run_kimg: float | None = None) -> optax.GradientTransformation:
+  """The optimizer `optim_config.name` names, at learning rate `lr` (a number, an optax
+  schedule over updates, or a `Schedule` over images seen).
 
   adam / adamw: betas b1, b2 and eps; adam with weight_decay > 0 is AdamW, decoupled decay
   (Loshchilov & Hutter), not an L2 term in the loss. rmsprop: decay, eps (added outside the
-  square root, as in Keras and PyTorch) and momentum. sgd: momentum.
+  square root, as in Keras and PyTorch) and momentum. sgd: momentum. Betas given as schedules
+  without kimg last `run_kimg` thousand images (`schedules.optimizer` says how they apply).
   """
   o = optim_config
   name, wd, eps = o.name, o.weight_decay, o.eps
+  b1, b2 = (schedules.over_run(v, run_kimg) for v in (o.b1, o.b2))
   if name == 'adamw' or (name == 'adam' and wd):
-    return optax.adamw(lr, b1=o.b1, b2=o.b2, eps=eps, weight_decay=wd)
+    return schedules.optimizer(optax.adamw, lr, b1=b1, b2=b2, eps=eps, weight_decay=wd)
   if name == 'adam':
-    return optax.adam(lr, b1=o.b1, b2=o.b2, eps=eps)
+    return schedules.optimizer(optax.adam, lr, b1=b1, b2=b2, eps=eps)
   momentum = o.momentum or None
   if name == 'rmsprop':
-    return optax.rmsprop(lr, decay=o.decay, eps=eps, eps_in_sqrt=False, momentum=momentum)
+    rmsprop = functools.partial(optax.rmsprop, eps_in_sqrt=False)
+    return schedules.optimizer(rmsprop, lr, decay=o.decay, eps=eps, momentum=momentum)
   if name == 'sgd':
-    return optax.sgd(lr, momentum=momentum)
+    return schedules.optimizer(optax.sgd, lr, momentum=momentum)
   raise ValueError(f'unknown optimizer {name!r}; expected one of {", ".join(OPTIMIZERS)}')
 
 
@@ -233,24 +255,28 @@ def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0, lab
   `config.model`, optimizers from `config.optim`, and every hyperparameter of GAN by name
   from its section (`hyperparameters`).
 
-  `lr_scale` multiplies both learning rates: train.on_nan='rollback' lowers them this way.
+  `lr_scale` multiplies both learning rates: on_nan='rollback' lowers them this way.
   `label_probs`: how fake labels are drawn (the training labels' frequencies); (): uniformly.
   """
   classes = config.data.clusters or config.data.num_classes
   num_classes = classes if config.model.conditional else 0
   generator, discriminator = models.create(config.model, image_shape, num_classes)
+  run_kimg = config.num_steps * config.batch_size * config.train.d_steps / 1000
   hyper = {}
-  for key, (field, _) in hyperparameters().items():
+  for key, (field, entry) in hyperparameters().items():
     section, name = key.split('.')
-    hyper[field] = config[section][name]
-  g_lr, d_lr = config.optim.g_lr * lr_scale, config.optim.d_lr * lr_scale
+    value = config[section][name]
+    hyper[field] = schedules.over_run(value, run_kimg) if entry.schedulable else value
+  g_lr, d_lr = (schedules.over_run(config.optim[k], run_kimg) * lr_scale for k in ('g_lr', 'd_lr'))
   g_updates = config.num_steps * config.train.g_steps
   d_updates = config.num_steps * config.train.d_steps
+  g_optimizer = optimizer(config.optim, learning_rate(config.optim, g_lr, g_updates), run_kimg)
+  d_optimizer = optimizer(config.optim, learning_rate(config.optim, d_lr, d_updates), run_kimg)
   return GAN(
     generator=generator,
     discriminator=discriminator,
-    g_optimizer=optimizer(config.optim, learning_rate(config.optim, g_lr, g_updates)),
-    d_optimizer=optimizer(config.optim, learning_rate(config.optim, d_lr, d_updates)),
+    g_optimizer=g_optimizer,
+    d_optimizer=d_optimizer,
     **hyper,
     num_classes=num_classes,
     label_probs=tuple(label_probs),

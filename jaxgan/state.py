@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.gan import GAN, PyTree
+from jaxgan.objectives import penalties
 
 __all__ = ['GAN', 'GANState', 'PyTree', 'abstract_state', 'init_state', 'initial_ada']
 
@@ -21,6 +22,9 @@ class GANState:
   state's structure, and the checkpoints', does not depend on the config. `ada` holds the
   adaptive augmentation probability and its accumulators (`initial_ada`), zeros unless
   `GAN.augment_p` is 'adaptive'; checkpoints written before it existed restore with it as new.
+  `penalty_vars` holds the state of the penalties that keep one ({name: pytree},
+  `jaxgan.objectives.penalties.Penalty.init`); networks keep theirs (e.g. StyleGAN2's `w_avg`)
+  in their own collections, in g_vars / d_vars.
   """
 
   step: jax.Array
@@ -33,6 +37,7 @@ class GANState:
   d_opt_state: PyTree
   g_ema_params: PyTree
   ada: PyTree
+  penalty_vars: PyTree = flax.struct.field(default_factory=dict)
 
 
 def initial_ada() -> dict[str, jax.Array]:
@@ -67,6 +72,7 @@ def init_state(gan: GAN, rng: jax.Array, image_shape: tuple[int, ...]) -> GANSta
     d_opt_state=gan.d_optimizer.init(d_params),
     g_ema_params=jax.tree.map(jnp.copy, g_params),  # distinct buffers: the state is donated
     ada=initial_ada(),
+    penalty_vars={p.name: p.init() for p in penalties.active(gan) if p.init},
   )
 
 

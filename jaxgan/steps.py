@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import augment as augment_lib
+from jaxgan import schedules
 from jaxgan.batch import Batch, FakeBatch, FakeInputs
 from jaxgan.gan import GAN, PyTree
 from jaxgan.objectives import penalties as penalties_lib
@@ -61,7 +62,13 @@ def _net_rngs(gan: GAN, key: jax.Array | None, call: int) -> dict[str, jax.Array
   return gan.rngs(jax.random.fold_in(jax.random.fold_in(key, _NET_KEY), call))
 
 
-def _augmenter(gan: GAN, state: GANState, key: jax.Array | None) -> Callable:
+def images_seen(gan: GAN, state: GANState, batch_size: int) -> jax.Array:
+  """The real images D has seen before this iteration (`batch_size` a batch, gan.d_steps
+  batches an iteration): what schedules run over (`jaxgan.schedules`)."""
+  return state.step.astype(jnp.float32) * (batch_size * gan.d_steps)
+
+
+def _augmenter(gan: GAN, state: GANState, key: jax.Array | None, seen: jax.Array) -> Callable:
   """(images, call) -> the images as D sees them in network call `call` of this sub-step:
   augmented with a draw of their own, or as they are when gan.augment is off."""
   ops = gan.augment_ops
@@ -69,18 +76,22 @@ def _augmenter(gan: GAN, state: GANState, key: jax.Array | None) -> Callable:
     return lambda x, call: x
   if key is None:
     raise ValueError('gan.augment is on: pass key= to draw the augmentations')
-  p = _augment_p(gan, state)
+  p = _augment_p(gan, state, seen)
   base = jax.random.fold_in(key, _AUG_KEY)
   return lambda x, call: augment_lib.augment(x, jax.random.fold_in(base, call), ops, p)
 
 
-def _augment_p(gan: GAN, state: GANState):
-  return state.ada['p'] if gan.adaptive else gan.augment_p
+def _augment_p(gan: GAN, state: GANState, seen: jax.Array):
+  return state.ada['p'] if gan.adaptive else schedules.value_at(gan.augment_p, seen)
 
 
-def _update(optimizer: optax.GradientTransformation, params, opt_state, grads) -> tuple:
-  """(params, opt_state) after one optimizer update."""
-  updates, new_opt_state = optimizer.update(grads, opt_state, params)
+def _update(optimizer: optax.GradientTransformation, params, opt_state, grads, seen) -> tuple:
+  """(params, opt_state) after one optimizer update; `seen` sets scheduled hyperparameters
+  (`schedules.optimizer`) and is ignored by optimizers without them."""
+  if isinstance(optimizer, optax.GradientTransformationExtraArgs):
+    updates, new_opt_state = optimizer.update(grads, opt_state, params, images_seen=seen)
+  else:
+    updates, new_opt_state = optimizer.update(grads, opt_state, params)
   return optax.apply_updates(params, updates), new_opt_state
 
 
@@ -108,18 +119,23 @@ def _penalties(gan: GAN, net: str, lazy: bool) -> tuple[penalties_lib.Penalty, .
   )
 
 
-def _d_fn(gan: GAN, d_params, d_vars, labels, call_key) -> Callable:
-  """D on inputs other than the batches (the penalties'), as it sees them; stats dropped."""
-  key, aug = call_key
+def _d_penalty_values(gan: GAN, state: GANState, d: tuple, phase: 'Phase', active) -> tuple:
+  """({name: value}, {name: new state}) of D's penalties `active` on `phase` (its real batch
+  and constant fakes), D being `d` = (d_params, d_vars) as it sees everything; stats dropped."""
+  d_params, d_vars = d
+  aug = _augmenter(gan, state, phase.key, images_seen(gan, state, phase.fake.z.shape[0]))
 
-  def d(x):
-    rngs = _net_rngs(gan, key, _D_OTHER)
+  def net(x):
+    rngs = _net_rngs(gan, phase.key, _D_OTHER)
+    labels = phase.batch.labels
     out, _ = apply(
       gan.discriminator, d_params, d_vars, aug(x, _D_OTHER), True, labels=labels, rngs=rngs
     )
     return _d_outputs(gan, out)[0]
 
-  return d
+  fake = FakeBatch(jax.lax.stop_gradient(phase.fake_images), phase.fake)
+  inputs = penalties_lib.PenaltyInputs(net, phase.batch, fake, phase.key)
+  return penalties_lib.evaluate(active, inputs, state.penalty_vars)
 
 
 def d_step(
@@ -142,8 +158,10 @@ def d_step(
     raise ValueError('gan.gp_weight > 0: pass key= to draw the interpolates')
   fake_images = jax.lax.stop_gradient(fake.images)
   objective = gan.objective
-  aug = _augmenter(gan, state, key)
+  seen = images_seen(gan, state, batch.images.shape[0])
+  aug = _augmenter(gan, state, key, seen)
   fused = _penalties(gan, 'd', lazy=False)
+  phase = Phase(0, key, batch, fake.inputs, fake_images)
 
   def loss_fn(d_params):
     def d(x, vars_, labels, call):
@@ -156,26 +174,25 @@ def d_step(
       aug(fake_images, _D_FAKE), d_vars, fake.inputs.labels, _D_FAKE
     )
     loss = objective.d_loss(real_logits, fake_logits, gan.label_smoothing)
-    inputs = penalties_lib.PenaltyInputs(
-      _d_fn(gan, d_params, d_vars, batch.labels, (key, aug)),
-      batch,
-      FakeBatch(fake_images, fake.inputs),
-      key,
-    )
-    terms = {p.name: p.fn(inputs) for p in fused}
+    terms, pvars = _d_penalty_values(gan, state, (d_params, d_vars), phase, fused)
     total = loss
     if gan.info:
       terms['info'] = _info_loss(gan, fake_codes, fake.inputs)
       total = total + gan.info_weight * terms['info']
     for p in fused:
-      total = total + p.weight_of(gan) * terms[p.name]
-    return total, (loss, terms, d_vars, real_logits, fake_logits)
+      total = total + schedules.value_at(p.weight_of(gan), seen) * terms[p.name]
+    return total, (loss, terms, pvars, d_vars, real_logits, fake_logits)
 
-  (_, (loss, terms, d_vars, real_logits, fake_logits)), grads = jax.value_and_grad(
+  (_, (loss, terms, pvars, d_vars, real_logits, fake_logits)), grads = jax.value_and_grad(
     loss_fn, has_aux=True
   )(state.d_params)
-  d_params, d_opt_state = _update(gan.d_optimizer, state.d_params, state.d_opt_state, grads)
-  new = state.replace(d_params=d_params, d_vars=d_vars, d_opt_state=d_opt_state)
+  d_params, d_opt_state = _update(gan.d_optimizer, state.d_params, state.d_opt_state, grads, seen)
+  new = state.replace(
+    d_params=d_params,
+    d_vars=d_vars,
+    d_opt_state=d_opt_state,
+    penalty_vars={**state.penalty_vars, **pvars},
+  )
   skip = None
   if gan.balance == 'loss_ratio':  # against G's loss on the same fake logits
     skip = loss * gan.balance_b < objective.g_loss_of(fake_logits, real_logits)
@@ -189,7 +206,7 @@ def d_step(
     **terms,
   }
   if gan.augment_ops:
-    metrics['augment_p'] = jnp.asarray(_augment_p(gan, state), jnp.float32)
+    metrics['augment_p'] = jnp.asarray(_augment_p(gan, state, seen), jnp.float32)
     metrics['ada_rt'] = jnp.mean(jnp.sign(real_logits.astype(jnp.float32)))
   return new, metrics
 
@@ -234,7 +251,8 @@ def g_update(
   """G's main phase on a forward pass already made (`g_forward`): G's loss on D's logits of
   the fakes (and of `batch`, the real one, where the loss compares them) through D's frozen
   params, with InfoGAN's and MSGAN's terms and G's penalties that run on every update."""
-  aug = _augmenter(gan, state, key)
+  seen = images_seen(gan, state, g.fake.images.shape[0])
+  aug = _augmenter(gan, state, key, seen)
   objective = gan.objective
 
   def d(x, labels, call):
@@ -265,22 +283,28 @@ def g_update(
   (_, loss), d_images = jax.value_and_grad(loss_fn, has_aux=True)(g.fake.images)
   (grads,) = g.vjp(d_images)  # chain rule through G: only G's params get gradients
   fused = _penalties(gan, 'g', lazy=False)
-  terms = {}
+  terms, pvars = {}, {}
   if fused:  # their gradients w.r.t. G's params, added to the adversarial one
-    phase = Phase(jnp.zeros((), jnp.int32), key, batch, g.fake.inputs)
-    terms, pgrads = _g_penalty_grads(gan, state, fused, phase, 1)
+    phase = Phase(0, key, batch, g.fake.inputs)
+    terms, pgrads, pvars = _g_penalty_grads(gan, state, fused, phase, 1)
     grads = jax.tree.map(jnp.add, grads, pgrads)
-  g_params, g_opt_state = _update(gan.g_optimizer, state.g_params, state.g_opt_state, grads)
-  new = state.replace(g_params=g_params, g_vars=g.vars, g_opt_state=g_opt_state)
+  g_params, g_opt_state = _update(gan.g_optimizer, state.g_params, state.g_opt_state, grads, seen)
+  new = state.replace(
+    g_params=g_params,
+    g_vars=g.vars,
+    g_opt_state=g_opt_state,
+    penalty_vars={**state.penalty_vars, **pvars},
+  )
   metrics = {'g_loss': loss, 'g_grad_norm': optax.tree.norm(grads), **terms}
   return new, metrics
 
 
 def _g_penalty_grads(gan: GAN, state: GANState, active, phase: 'Phase', scale: int):
-  """({name: value}, gradient w.r.t. G's params of the weighted sum, times `scale`) of G's
-  penalties `active` on G's images of `phase.fake` (a forward pass of their own; G's stats
-  updates dropped)."""
+  """({name: value}, gradient w.r.t. G's params of the weighted sum, times `scale`, {name: new
+  state}) of G's penalties `active` on G's images of `phase.fake` (a forward pass of their
+  own; G's stats updates dropped)."""
   batch, key, fake = phase.batch, phase.key, phase.fake
+  seen = images_seen(gan, state, fake.z.shape[0])
 
   def loss_fn(g_params):
     rngs = _net_rngs(gan, key, _G_OTHER)
@@ -290,11 +314,12 @@ def _g_penalty_grads(gan: GAN, state: GANState, active, phase: 'Phase', scale: i
       return apply(gan.generator, g_params, state.g_vars, inputs.z, True, **kw)[0]
 
     inputs = penalties_lib.PenaltyInputs(g, batch, FakeBatch(g(fake), fake), key)
-    terms = {p.name: p.fn(inputs) for p in active}
-    return sum(scale * p.weight_of(gan) * terms[p.name] for p in active), terms
+    terms, new_states = penalties_lib.evaluate(active, inputs, state.penalty_vars)
+    weights = {p.name: scale * schedules.value_at(p.weight_of(gan), seen) for p in active}
+    return sum(weights[p.name] * terms[p.name] for p in active), (terms, new_states)
 
-  (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
-  return terms, grads
+  (_, (terms, new_states)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+  return terms, grads, new_states
 
 
 def _mode_seeking_loss(fake: jax.Array, z: jax.Array) -> jax.Array:
@@ -326,23 +351,24 @@ def _lazy(gan: GAN, state: GANState, penalty, phase: 'Phase') -> tuple[GANState,
   """A lazy penalty's own update (its loss times its interval), when its network's update
   count makes it due; the state as it was otherwise. Returns (state, the penalty or 0)."""
   every = penalty.every_of(gan)  # also the loss's scale: the same average strength
+  seen = images_seen(gan, state, phase.fake.z.shape[0])
 
   def run(state):
     if penalty.net == 'g':
-      terms, grads = _g_penalty_grads(gan, state, (penalty,), phase, every)
-      params, opt_state = _update(gan.g_optimizer, state.g_params, state.g_opt_state, grads)
-      return state.replace(g_params=params, g_opt_state=opt_state), terms[penalty.name]
-    aug = _augmenter(gan, state, phase.key)
+      terms, grads, pvars = _g_penalty_grads(gan, state, (penalty,), phase, every)
+      params, opt_state = _update(gan.g_optimizer, state.g_params, state.g_opt_state, grads, seen)
+      new = state.replace(g_params=params, g_opt_state=opt_state)
+      return new.replace(penalty_vars={**state.penalty_vars, **pvars}), terms[penalty.name]
 
     def loss_fn(d_params):
-      d_fn = _d_fn(gan, d_params, state.d_vars, phase.batch.labels, (phase.key, aug))
-      fake = FakeBatch(jax.lax.stop_gradient(phase.fake_images), phase.fake)
-      value = penalty.fn(penalties_lib.PenaltyInputs(d_fn, phase.batch, fake, phase.key))
-      return every * penalty.weight_of(gan) * value, value
+      terms, pvars = _d_penalty_values(gan, state, (d_params, state.d_vars), phase, (penalty,))
+      value = terms[penalty.name]
+      return every * schedules.value_at(penalty.weight_of(gan), seen) * value, (value, pvars)
 
-    (_, value), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
-    params, opt_state = _update(gan.d_optimizer, state.d_params, state.d_opt_state, grads)
-    return state.replace(d_params=params, d_opt_state=opt_state), value
+    (_, (value, pvars)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+    params, opt_state = _update(gan.d_optimizer, state.d_params, state.d_opt_state, grads, seen)
+    new = state.replace(d_params=params, d_opt_state=opt_state)
+    return new.replace(penalty_vars={**state.penalty_vars, **pvars}), value
 
   def skip(state):
     return state, jnp.zeros((), jnp.float32)
@@ -390,6 +416,7 @@ def train_step(
   if gan.num_classes and batch.labels is None:
     raise ValueError('a conditional GAN (num_classes > 0) needs the real batch labels')
   n = batch.images.shape[1]
+  seen = images_seen(gan, state, n)
   keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + gan.g_steps)
   d_lazy, g_lazy = _penalties(gan, 'd', lazy=True), _penalties(gan, 'g', lazy=True)
 
@@ -423,15 +450,36 @@ def train_step(
     for p in g_lazy:
       state, m[p.name] = _lazy(gan, state, p, phase)
     g_metrics.append(m)
-  metrics = {**_reduce(d_metrics), **_reduce(g_metrics)}
-  if gan.ema_decay:
-    ema = ema_update(state.g_ema_params, state.g_params, gan.ema_decay, state.step, gan.ema_start)
-  else:
+  metrics = {**_reduce(d_metrics), **_reduce(g_metrics), **_scheduled(gan, state, seen)}
+  decay = _ema_decay(gan, seen, n)
+  if decay is None:
     ema = state.g_params
+  else:
+    ema = ema_update(state.g_ema_params, state.g_params, decay, state.step, gan.ema_start)
   if gan.adaptive:
     rts = [m['ada_rt'] for m in d_metrics]
     state = state.replace(ada=_ada_update(gan, state.ada, rts, state.step + 1, n))
   return state.replace(step=state.step + 1, g_ema_params=ema), metrics
+
+
+def _ema_decay(gan: GAN, seen: jax.Array, batch_size: int):
+  """The EMA's decay this iteration: gan.ema_decay, or from the half-life gan.ema_kimg (in
+  thousands of real images, as StyleGAN2 sets it); None: no EMA."""
+  if gan.ema_kimg:
+    half_life = 1000 * schedules.value_at(gan.ema_kimg, seen)
+    return 0.5 ** (batch_size * gan.d_steps / jnp.maximum(half_life, 1e-8))
+  return schedules.value_at(gan.ema_decay, seen) if gan.ema_decay else None
+
+
+def _scheduled(gan: GAN, state: GANState, seen: jax.Array) -> Metrics:
+  """The scheduled hyperparameters' values this iteration, as metrics: the GAN's by name, the
+  optimizers' as g_lr, d_b2, ... (`schedules.optimizer`)."""
+  out = {name: jnp.asarray(s(seen), jnp.float32) for name, s in gan.scheduled().items()}
+  for net, opt_state in (('g', state.g_opt_state), ('d', state.d_opt_state)):
+    if isinstance(opt_state, schedules.OptState):
+      short = {'learning_rate': 'lr'}
+      out.update({f'{net}_{short.get(k, k)}': v for k, v in opt_state.values.items()})
+  return out
 
 
 def _ada_update(gan: GAN, ada: dict, rts: list[jax.Array], steps_done, batch: int) -> dict:

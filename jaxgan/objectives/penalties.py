@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgan import registry
+from jaxgan import registry, schedules
 from jaxgan.batch import Batch, FakeBatch
 
 _GP_KEY = 1  # the interpolates' stream of a sub-step's key (jaxgan.steps), fixed since v0.1
@@ -32,24 +32,49 @@ class PenaltyInputs(NamedTuple):
   batch: Batch
   fake: FakeBatch
   key: jax.Array
+  state: Any = None  # the penalty's own state (`Penalty.init`), None for one without
 
 
 @dataclasses.dataclass(frozen=True)
 class Penalty:
   """`fn(PenaltyInputs) -> scalar`, unweighted, on network `net` ('d' or 'g'); `weight` and
-  `every` are numbers, or functions of the GAN that read them off its hyperparameters."""
+  `every` are numbers, or functions of the GAN that read them off its hyperparameters (a
+  weight may be a `jaxgan.schedules.Schedule`, or a number times one).
+
+  A penalty with state of its own (a running mean, as StyleGAN2's path length keeps) gives
+  `init() -> pytree`; its `fn` then returns (value, new state) and finds the state in
+  `inputs.state`. The state lives in `GANState.penalty_vars[name]` and is checkpointed; it
+  changes only where the penalty runs, and the gradient does not flow into it.
+  """
 
   name: str
   net: str
-  fn: Callable[[PenaltyInputs], jax.Array]
-  weight: float | Callable[[Any], float] = 1.0
+  fn: Callable[[PenaltyInputs], Any]
+  weight: Any = 1.0
   every: int | Callable[[Any], int] = 1
+  init: Callable[[], Any] | None = None
 
-  def weight_of(self, gan) -> float:
-    return self.weight(gan) if callable(self.weight) else self.weight
+  def weight_of(self, gan):
+    # A Schedule is callable too, but of the images seen, not of the GAN.
+    if isinstance(self.weight, schedules.Schedule) or not callable(self.weight):
+      return self.weight
+    return self.weight(gan)
 
   def every_of(self, gan) -> int:
     return self.every(gan) if callable(self.every) else self.every
+
+
+def evaluate(active, inputs: PenaltyInputs, states: dict) -> tuple[dict, dict]:
+  """({name: value}, {name: new state} of those with state) of the penalties `active` on
+  `inputs`; `states`: their states by name (`GANState.penalty_vars`)."""
+  values, new_states = {}, {}
+  for p in active:
+    if p.init is None:
+      values[p.name] = p.fn(inputs)
+    else:
+      values[p.name], new = p.fn(inputs._replace(state=states[p.name]))
+      new_states[p.name] = jax.lax.stop_gradient(new)
+  return values, new_states
 
 
 def _input_grads(d_fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
