@@ -79,7 +79,7 @@ if [[ "$QUICK" == 1 ]]; then
   # Everything small: the point is that each path of this script and of the bench runs.
   BATCHES="${QUICK_BATCHES:-2}"
   DCGAN_STEPS=1 SNGAN_STEPS=1 ROUNDS=1 SNGAN_ROUNDS=1 MIN_RUN_S=5
-  extra=(--config.train.steps_per_call=1)
+  extra=(--config.steps_per_call=1)
   INCEPTION_BATCH=4 INCEPTION_BATCHES=1 INCEPTION_ROUNDS=1 FID_IMAGES=8 FLOOR_LIMIT=12
   FLOOR_RESIZES="${QUICK_FLOOR_RESIZES:-legacy_tensorflow}"
   export JAX_DISABLE_MOST_OPTIMIZATIONS=true  # compiling is most of a tiny run's time

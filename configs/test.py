@@ -29,7 +29,7 @@ def get_config():
   config.train.ema_decay, config.train.ema_start = 0.0, 0
   config.train.mode_seeking = 0.0
   config.train.standing_stats = 0  # one program less to compile (tested in test_evaluation)
-  config.train.steps_per_call = 1  # one compiled program per test run
+  config.steps_per_call = 1  # one compiled program per test run
   config.eval_every = 0
   config.eval_num_samples = 200
   return config

@@ -107,7 +107,7 @@ class JaxStep:
   """The trainer's jitted step on synthetic data: `compile()` once, then `run(n)` -> seconds."""
 
   def __init__(self, config, image_shape: tuple[int, ...], compiler_options: dict | None = None):
-    self.steps_per_call = config.train.steps_per_call
+    self.steps_per_call = config.steps_per_call
     gan = gan_lib.from_config(config, image_shape)
     # The same mesh, shardings and jit arguments as train.train_and_evaluate.
     mesh = parallel.mesh()

@@ -38,12 +38,12 @@ LOOP: dict[str, checks.Check | checks.Key] = {
   'eval_inception_weights': K('', checks.string),
   # Iterations fused into one jitted call (lax.scan): the same result bit for bit, fewer
   # dispatches and host round trips.
-  'train.steps_per_call': K(10, checks.integer(1)),
+  'steps_per_call': K(10, checks.integer(1)),
   # A NaN/Inf in the losses, D outputs or grad norms: 'stop' the run, or 'rollback' to the last
   # checkpoint with both learning rates x rollback_lr_factor, at most max_rollbacks times.
-  'train.on_nan': K('stop', checks.one_of('stop', 'rollback')),
-  'train.rollback_lr_factor': K(0.5, checks.open_unit),
-  'train.max_rollbacks': K(3, checks.integer(1)),
+  'on_nan': K('stop', checks.one_of('stop', 'rollback')),
+  'rollback_lr_factor': K(0.5, checks.open_unit),
+  'max_rollbacks': K(3, checks.integer(1)),
 }
 
 
@@ -110,8 +110,11 @@ def defaults(model: str, data_name: str) -> ml_collections.ConfigDict:
   return config
 
 
-# Keys renamed since jaxgan wrote the config.json of older runs: {old: new}.
-RENAMED: dict[str, str] = {}
+# Keys renamed since jaxgan wrote the config.json of older runs: {old: new}. The loop's keys
+# left `train`, which now holds the GAN's hyperparameters only.
+RENAMED: dict[str, str] = {
+  f'train.{k}': k for k in ('steps_per_call', 'on_nan', 'rollback_lr_factor', 'max_rollbacks')
+}
 
 
 def migrate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -98,7 +98,7 @@ def _conv_wgrad(x: jax.Array, dy: jax.Array) -> jax.Array:
   # A convolution over the batch: x as (c, H, W, n) images with n features, dy as a (h, w, n, o)
   # kernel dilated by the stride. Autodiff's own form of it (jax.linear_transpose of the conv)
   # has non-canonical dimension labels, which XLA:CPU rewrites into this at the top level of a
-  # program but not inside a while loop, where it ran many times slower (train.steps_per_call
+  # program but not inside a while loop, where it ran many times slower (steps_per_call
   # > 1; docs/benchmarks.md).
   pad = ((1, 2 * h + 1 - x.shape[1]), (1, 2 * w + 1 - x.shape[2]))
   y = lax.conv_general_dilated(

@@ -5,7 +5,7 @@ WORKDIR/
   config.json, run.json   the latest launch's config; what rebuilds the networks (image shape)
   checkpoints/<step>/     orbax checkpoints of the whole GANState
   checkpoints_best/, best.json    the lowest-FID state so far, when evaluating in training
-  rollbacks.json          rollbacks done (train.on_nan='rollback') and the learning-rate scale
+  rollbacks.json          rollbacks done (on_nan='rollback') and the learning-rate scale
   .lock                   held by the running trainer
 """
 
@@ -154,7 +154,7 @@ class Rollbacks:
   """WORKDIR/rollbacks.json: the rollbacks done so far and the learning-rate scale they left.
 
   On disk so that a restarted run keeps the lowered learning rates and counts towards the same
-  train.max_rollbacks. Delete the file to go back to the config's learning rates.
+  max_rollbacks. Delete the file to go back to the config's learning rates.
   """
 
   def __init__(self, workdir: str, is_main: bool):

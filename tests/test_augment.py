@@ -264,7 +264,7 @@ def test_steps_augment_d_inputs_in_both_steps_and_penalties_and_adapt_p():
   rt = (float(metrics[0]['ada_rt']) + float(metrics[1]['ada_rt'])) / 2
   assert ps == [0.0, 0.0, 1.0 if rt > 0.6 else 0.0]
   assert all(np.isfinite(float(v)) for m in metrics for v in m.values())
-  # The same 3 steps fused in one lax.scan (train.steps_per_call) give the same numbers.
+  # The same 3 steps fused in one lax.scan (steps_per_call) give the same numbers.
   scan = jax.jit(lambda s: steps.multi_step(gan, s, lambda _: Batch(real), 3))
   fused, fused_metrics = scan(init_state(gan, KEY, (8, 8, 1)))
   jax.tree.map(np.testing.assert_array_equal, fused, adaptive[-1][0])

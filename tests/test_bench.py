@@ -174,7 +174,7 @@ def test_bench_times_cifar_configs_against_torch(name, monkeypatch):
     config = _tiny_sngan()
     config.train.d_steps = 1
   config.batch_size = 2
-  config.train.steps_per_call = 1
+  config.steps_per_call = 1
   r = bench.benchmark(config, (32, 32, 3), steps=1, rounds=1, with_torch=True, tune_malloc=False)
   assert r['model'] == config.model.name and r['d_steps'] == config.train.d_steps
   for key in ('steps_per_s', 'torch_steps_per_s', 'ratio_jax_over_torch', 'gflop_per_step'):
@@ -200,7 +200,7 @@ def test_bench_cli_prints_table_and_json_from_any_folder(tmp_path):
   argv += ['--config.model.conditional=False', '--config.data.clusters=0']
   argv += ['--config.train.ema_decay=0', '--config.train.mode_seeking=0']
   argv += ['--config.batch_size=8', '--config.model.g_features=16,8']
-  argv += ['--config.model.d_features=8,16', '--config.train.steps_per_call=1']
+  argv += ['--config.model.d_features=8,16', '--config.steps_per_call=1']
   argv += ['--steps=2', '--rounds=2', f'--out={tmp_path / "r.json"}', *with_torch]
   # The configs of a checkout import configs.common: its root on the path, as for anyone who
   # runs them from another folder.

@@ -43,7 +43,7 @@ def test_recipe_trains_on_real_cifar10(name, arg, cifar_root, tmp_path):
   config.num_steps = 2
   config.log_every = config.sample_every = config.checkpoint_every = 2
   config.num_grid_samples = 20
-  config.train.steps_per_call = 1
+  config.steps_per_call = 1
   config.train.d_steps = min(config.train.d_steps, 2)  # n_d > 1 as in SNGAN's 5, compiles faster
   shrink_model(config.model)
   config_lib.validate(config)

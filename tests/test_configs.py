@@ -79,7 +79,7 @@ def _shrunk(name: str, tmp_path: Path, monkeypatch):
   config.data.clusters = min(config.data.clusters, 4)
   shrink_model(config.model)
   config.train.d_steps = min(config.train.d_steps, 2)  # keeps n_d > 1, compiles faster
-  config.train.steps_per_call = 1  # one small program (the fused loop: tests/test_train.py)
+  config.steps_per_call = 1  # one small program (the fused loop: tests/test_train.py)
   return config
 
 

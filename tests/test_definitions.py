@@ -2,9 +2,11 @@
 by name from one kind of registry, whose unknown names give one error line naming the known."""
 
 import dataclasses
+import json
 import subprocess
 import sys
 
+import ml_collections
 import pytest
 
 from jaxgan import checks, data, models, objectives
@@ -72,6 +74,21 @@ def test_complete_adds_only_missing_keys_and_validate_uses_it(test_config):
   test_config.train.gp_weight = 3.0
   config_lib.validate(test_config)
   assert test_config.train.penalties == '' and test_config.train.gp_weight == 3.0
+
+
+def test_an_older_config_json_is_migrated(test_config):
+  """A config.json written when the loop's keys sat in `train` reads as today's config."""
+  old = json.loads(test_config.to_json())
+  for key in ('steps_per_call', 'on_nan', 'rollback_lr_factor', 'max_rollbacks'):
+    del old[key]
+  old['train'].update(steps_per_call=3, on_nan='rollback', rollback_lr_factor=0.25, max_rollbacks=7)
+  del old['train']['penalties']  # and a key that did not exist yet
+  config = config_lib.migrate(ml_collections.ConfigDict(old))
+  config_lib.validate(config)
+  assert (config.steps_per_call, config.on_nan) == (3, 'rollback')
+  assert (config.rollback_lr_factor, config.max_rollbacks) == (0.25, 7)
+  assert not set(config_lib.RENAMED.values()) & set(config.train)
+  assert config.train.penalties == ''
 
 
 def test_a_config_must_name_what_has_no_default():

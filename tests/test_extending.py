@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import importlib
 import json
+import math
 import re
 import shutil
 import sys
@@ -61,13 +62,21 @@ def user_files(tmp_path):
     yield runs
 
 
-EXAMPLES = ['my_mlp', 'pearson_lsgan', 'blobs', 'mean_distance', 'output_energy', 'ragan']
+EXAMPLES = [
+  'my_mlp',
+  'pearson_lsgan',
+  'blobs',
+  'mean_distance',
+  'output_energy',
+  'ragan',
+  'my_schedules',
+]
 
 
-def test_the_page_has_six_files_and_six_runs():
+def test_the_page_has_seven_files_and_seven_runs():
   files, runs = _examples()
   assert list(files) == [f'{name}.py' for name in EXAMPLES]
-  assert len(runs) == 6
+  assert len(runs) == 7
 
 
 def _run(code: str) -> dict:
@@ -203,6 +212,21 @@ def test_a_relativistic_loss_gives_g_the_real_logits(user_files, capsys):
   assert abs(float(m['g_loss']) - float(ragan.g_loss(d(fake), 0 * d(real.images)))) > 1e-4
   with pytest.raises(ValueError, match="loss 'ragan' compares fakes with reals: pass batch="):
     steps.g_step(gan, state, FakeInputs(z))
+
+
+def test_a_hyperparameter_follows_a_cosine_schedule_over_images_seen(user_files, capsys):
+  """The logged values are the cosines at the images seen before each logged iteration."""
+  _run(user_files[6])
+  rows = [line.split() for line in capsys.readouterr().out.splitlines()[-6:]]
+  assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 6]
+
+  def cosine(start, end, images, seen):
+    return start + (end - start) * (1 - math.cos(math.pi * min(seen / images, 1))) / 2
+
+  for step, d_lr, r1_weight in rows:
+    seen = (int(step) - 1) * 8
+    assert float(d_lr) == pytest.approx(cosine(2e-4, 5e-5, 48, seen), rel=1e-5)
+    assert float(r1_weight) == pytest.approx(cosine(0.05, 0.005, 24, seen), rel=1e-5)
 
 
 def _registered() -> dict[str, bool]:

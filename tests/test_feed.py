@@ -78,7 +78,7 @@ def _strip(rows):
 
 
 def test_training_streamed_equals_resident_and_resumes_exactly(test_config, tmp_path):
-  test_config.train.steps_per_call = 2
+  test_config.steps_per_call = 2
   test_config.num_steps = 6
   runs = {}
   for on_device in ('yes', 'no'):

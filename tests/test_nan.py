@@ -1,4 +1,4 @@
-"""train.on_nan='rollback': a real divergence (huge learning rates) is rolled back and survives.
+"""on_nan='rollback': a real divergence (huge learning rates) is rolled back and survives.
 
 Learning rates of 1e30 make the losses NaN within a step on CPU; 1e4 and below train.
 """
@@ -51,8 +51,8 @@ def test_rollback_restores_the_checkpoint_lowers_the_lrs_and_persists(
   before = _metrics(tmp_path / 'run')
 
   test_config.num_steps = 6
-  test_config.train.on_nan = 'rollback'
-  test_config.train.rollback_lr_factor = 1e-34  # one rollback: 1e30 -> 1e-4
+  test_config.on_nan = 'rollback'
+  test_config.rollback_lr_factor = 1e-34  # one rollback: 1e30 -> 1e-4
   _set_lrs(test_config, HUGE)
   state = train.train_and_evaluate(test_config, str(tmp_path / 'run'))
   out = capsys.readouterr().out
@@ -72,14 +72,14 @@ def test_rollback_restores_the_checkpoint_lowers_the_lrs_and_persists(
 
   # The rollback is exactly a resume from step 3 with both learning rates lowered.
   _set_lrs(test_config, HUGE * 1e-34)
-  test_config.train.on_nan = 'stop'
+  test_config.on_nan = 'stop'
   by_hand = train.train_and_evaluate(test_config, str(tmp_path / 'by_hand'))
   pairs = zip(jax.tree.leaves(state), jax.tree.leaves(by_hand), strict=True)
   assert all(np.array_equal(a, b) for a, b in pairs)
 
   # A new process goes on with the lowered rates: 1e30 would diverge again at once.
   _set_lrs(test_config, HUGE)
-  test_config.train.on_nan = 'rollback'
+  test_config.on_nan = 'rollback'
   test_config.num_steps = 9
   state = train.train_and_evaluate(test_config, str(tmp_path / 'run'))
   assert int(state.step) == 9
@@ -92,8 +92,8 @@ def test_rollback_restores_the_checkpoint_lowers_the_lrs_and_persists(
 def test_gives_up_after_max_rollbacks_and_the_count_survives_a_restart(
   test_config, tmp_path, capsys
 ):
-  test_config.train.on_nan = 'rollback'
-  test_config.train.max_rollbacks = 1
+  test_config.on_nan = 'rollback'
+  test_config.max_rollbacks = 1
   _set_lrs(test_config, HUGE)  # x0.5 is far from enough
   # No checkpoint yet: the rollback restarts from the initial state.
   with pytest.raises(
@@ -114,7 +114,7 @@ def test_gives_up_after_max_rollbacks_and_the_count_survives_a_restart(
 
 
 def test_stop_is_the_default_and_writes_no_rollbacks(test_config, tmp_path):
-  assert test_config.train.on_nan == 'stop'
+  assert test_config.on_nan == 'stop'
   _set_lrs(test_config, HUGE)
   with pytest.raises(JaxganError, match=r'in the steps up to 2: training diverged \(.*on_nan='):
     train.train_and_evaluate(test_config, str(tmp_path))
@@ -142,6 +142,6 @@ BAD_VALUES = [
 @pytest.mark.parametrize('key, value, message', BAD_VALUES, ids=lambda v: repr(v)[:20])
 def test_bad_values(test_config, key, value, message):
   with test_config.ignore_type():
-    test_config.train[key] = value
-  with pytest.raises(ConfigError, match=f'config.train.{message}'):
+    test_config[key] = value
+  with pytest.raises(ConfigError, match=f'config.{message}'):
     config_lib.validate(test_config)

@@ -38,10 +38,10 @@ def _train(workdir, *args: str) -> list[dict]:
 
 
 def test_steps_per_call_fuses_iterations_without_changing_the_run(tmp_path):
-  """One compiled call per step, or 4 steps fused in one lax.scan (train.steps_per_call): the
+  """One compiled call per step, or 4 steps fused in one lax.scan (steps_per_call): the
   same metrics and the same final state, bit for bit."""
-  one = _train(tmp_path / 'one', '--config.train.steps_per_call=1')
-  fused = _train(tmp_path / 'fused', '--config.train.steps_per_call=4')
+  one = _train(tmp_path / 'one', '--config.steps_per_call=1')
+  fused = _train(tmp_path / 'fused', '--config.steps_per_call=4')
   assert [r['step'] for r in fused] == [4, 8]
   assert fused == one
   _, _, a = workdir_lib.load_run(str(tmp_path / 'one'))

@@ -22,3 +22,16 @@ def test_library_example_runs(capsys):
   points = steps.apply(gan.generator, state.g_params, state.g_vars, z, False)[0]
   assert np.allclose(points.mean(0), [1.0, 1.0], atol=0.2)
   assert abs(float(metrics['d_real']) - float(metrics['d_fake'])) < 0.1
+
+
+def test_the_readme_documents_every_loop_optimizer_and_gan_key():
+  """Each key of the loop, the optimizers and the GAN is named in the README (in `backticks`,
+  as a key or as --config.key=...); a model family's or source's keys are documented with it."""
+  from jaxgan import config as config_lib
+  from jaxgan import gan as gan_lib
+
+  text = (REPO / 'README.md').read_text()
+  named = {t.split('=')[0].removeprefix('--config.') for t in re.findall(r'`([^`\n]+)`', text)}
+  keys = [*config_lib.LOOP, *(f'optim.{k}' for k in gan_lib.OPTIM_SCHEMA)]
+  keys += list(gan_lib.hyperparameters())
+  assert [k for k in keys if k not in named] == []

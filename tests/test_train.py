@@ -228,7 +228,7 @@ def test_unwritable_workdir(test_config, tmp_path):
 
 def test_steps_per_call_fuses_iterations_without_changing_the_run(test_config, tmp_path):
   one = train.train_and_evaluate(test_config, str(tmp_path / 'one'))
-  test_config.train.steps_per_call = 4  # clipped to 2 or 1 so that logs/checkpoints still land
+  test_config.steps_per_call = 4  # clipped to 2 or 1 so that logs/checkpoints still land
   fused = train.train_and_evaluate(test_config, str(tmp_path / 'fused'))
   assert [r['step'] for r in _metrics(tmp_path / 'fused')] == [2, 4, 6]
   assert [r['g_loss'] for r in _metrics(tmp_path / 'fused')] == [

@@ -1,7 +1,7 @@
 """The trainer: `train_and_evaluate(config, workdir)` builds everything, resumes, and trains.
 
 Sections: setup (train.setup.build), the loop (one compiled call of up to
-train.steps_per_call iterations, then the hooks due: log, sample, checkpoint, evaluate),
+steps_per_call iterations, then the hooks due: log, sample, checkpoint, evaluate),
 stopping on a signal (agreed by all processes), and rollback on divergence.
 """
 
@@ -46,7 +46,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
 
 
 def _train_with_rollbacks(config, workdir: str, devices: list) -> GANState:
-  """_train; on a divergence with train.on_nan='rollback', _train again with lower LRs.
+  """_train; on a divergence with on_nan='rollback', _train again with lower LRs.
 
   _train resumes from the latest checkpoint, and checkpoints are only written after a
   finiteness check, so running it again is the rollback: it restores the last good state (or
@@ -58,19 +58,19 @@ def _train_with_rollbacks(config, workdir: str, devices: list) -> GANState:
     try:
       return _train(config, workdir, devices, rollbacks)
     except Diverged as e:
-      if config.train.on_nan == 'stop':
+      if config.on_nan == 'stop':
         raise
-      if rollbacks.count >= config.train.max_rollbacks:
+      if rollbacks.count >= config.max_rollbacks:
         raise JaxganError(
           f'{e.name} is {e.value} in the steps up to {e.step}: training diverged again after '
           f'{rollbacks.done()} (learning rates x{rollbacks.lr_scale:g}); the checkpoints '
           'written before are intact'
         ) from None
-      rollbacks.record(config.train.rollback_lr_factor)
+      rollbacks.record(config.rollback_lr_factor)
       writers.console(
         f'step {e.step}: {e.name} is {e.value}; rolled back to step {e.good_step}, learning '
         f'rates x{rollbacks.lr_scale:g} (rollback {rollbacks.count} of '
-        f'{config.train.max_rollbacks})'
+        f'{config.max_rollbacks})'
       )
 
 
@@ -100,7 +100,7 @@ def _train(config, workdir: str, devices: list, rollbacks) -> GANState:
     with stop:
       stopping = False
       while step < config.num_steps and not stopping:
-        k = min(config.train.steps_per_call, _next_event(step, config) - step)
+        k = min(config.steps_per_call, _next_event(step, config) - step)
         t0 = time.time()
         state, m = run.train_fn(state, run.feed(step, k), k)
         metrics.add(m)
@@ -175,6 +175,6 @@ class Diverged(JaxganError):
   def __init__(self, name: str, value: float, step: int, good_step: int):
     super().__init__(
       f'{name} is {value} in the steps up to {step}: training diverged (lower the learning '
-      "rates, or set train.on_nan='rollback'); the checkpoints written before are intact"
+      "rates, or set on_nan='rollback'); the checkpoints written before are intact"
     )
     self.name, self.value, self.step, self.good_step = name, value, step, good_step
