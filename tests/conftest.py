@@ -36,3 +36,16 @@ def test_config():
   from configs import test
 
   return test.get_config()
+
+
+def straight_and_resumed(config, tmp_path: Path):
+  """The final states of `config` trained straight (in tmp_path/straight) and stopped at half
+  its steps then resumed (tmp_path/resumed)."""
+  from jaxgan import train
+
+  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  total = config.num_steps
+  config.num_steps = total // 2
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  config.num_steps = total
+  return straight, train.train_and_evaluate(config, str(tmp_path / 'resumed'))

@@ -13,13 +13,14 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import augment, steps, train
+from jaxgan import augment, steps
 from jaxgan import config as config_lib
 from jaxgan.batch import Batch
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.errors import ConfigError
 from jaxgan.gan import GAN
 from jaxgan.state import abstract_state, init_state
+from tests.conftest import straight_and_resumed
 
 KEY = jax.random.PRNGKey(7)
 SHAPE = (64, 16, 16, 3)  # most tests use this shape: fewer programs to compile
@@ -319,14 +320,10 @@ def test_trainer_with_adaptive_augmentation_repeats_and_resumes_exactly(test_con
   test_config.train.ada_interval = 2
   test_config.train.ada_kimg = 0.032  # 2 steps of 8 images: p moves by 0.5
   test_config.sample_every = 0  # one program less to compile in each launch
-  a = train.train_and_evaluate(test_config, str(tmp_path / 'a'))
-  test_config.num_steps = 3
-  train.train_and_evaluate(test_config, str(tmp_path / 'b'))
-  test_config.num_steps = 6
-  b = train.train_and_evaluate(test_config, str(tmp_path / 'b'))
+  a, b = straight_and_resumed(test_config, tmp_path)
   jax.tree.map(np.testing.assert_array_equal, a, b)
-  rows = _rows(tmp_path / 'a')
-  assert rows == _rows(tmp_path / 'b')
+  rows = _rows(tmp_path / 'straight')
+  assert rows == _rows(tmp_path / 'resumed')
   # p as logged follows ADA's rule from the logged heuristic, and ends in the state.
   p = 0.0
   for t, row in enumerate(rows, 1):

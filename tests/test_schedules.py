@@ -11,11 +11,12 @@ import optax
 import orbax.checkpoint as ocp
 import pytest
 
-from jaxgan import checkpoint, schedules, steps, train
+from jaxgan import checkpoint, schedules, steps
 from jaxgan import config as config_lib
 from jaxgan.errors import ConfigError
 from jaxgan.objectives import penalties
 from jaxgan.state import init_state
+from tests.conftest import straight_and_resumed
 from tests.test_steps import BATCH, SHAPE, make_gan, real_batch
 
 
@@ -154,11 +155,7 @@ def test_schedules_are_logged_and_resume_exactly(test_config, tmp_path):
   test_config.train.ema_kimg = 'ramp(0.3, 0.5)'
   test_config.train.augment = 'translation'
   test_config.train.augment_p = 'cosine(0, 0.5, 0.5)'
-  straight = train.train_and_evaluate(test_config, str(tmp_path / 'straight'))
-  test_config.num_steps = 3
-  train.train_and_evaluate(test_config, str(tmp_path / 'resumed'))
-  test_config.num_steps = 6
-  resumed = train.train_and_evaluate(test_config, str(tmp_path / 'resumed'))
+  straight, resumed = straight_and_resumed(test_config, tmp_path)
   jax.tree.map(np.testing.assert_array_equal, straight, resumed)
 
   def rows(name):
@@ -215,11 +212,7 @@ def test_a_penalty_state_is_checkpointed(monkeypatch, test_config, tmp_path):
   monkeypatch.setattr(penalties, '_REGISTRY', penalties._REGISTRY.copy())
   penalties.register(_counting_penalty(2))
   test_config.train.penalties = 'counted'
-  straight = train.train_and_evaluate(test_config, str(tmp_path / 'straight'))
-  test_config.num_steps = 3
-  train.train_and_evaluate(test_config, str(tmp_path / 'resumed'))
-  test_config.num_steps = 6
-  resumed = train.train_and_evaluate(test_config, str(tmp_path / 'resumed'))
+  straight, resumed = straight_and_resumed(test_config, tmp_path)
   assert int(resumed.penalty_vars['counted']['count']) == 3
   jax.tree.map(np.testing.assert_array_equal, straight, resumed)
 
