@@ -642,7 +642,7 @@ def main() -> None:
   # Standalone, from the repository root: a config by name, its dataset's image shape.
   from jaxgan import data
 
-  config = importlib.import_module(f'configs.{args.config}').get_config()
+  config = importlib.import_module(f'jaxgan.configs.{args.config}').get_config()
   image_shape = data.image_shape(config.data)
   _setup_device(args.device)
   net = TorchGAN(config, image_shape, device=args.device)

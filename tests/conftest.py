@@ -33,7 +33,7 @@ SHARED_MNIST = REPO.parent / 'shared' / 'data' / 'mnist'
 @pytest.fixture
 def test_config():
   """configs/test.py: a narrow DCGAN, 6 steps, reading ../shared/data/mnist."""
-  from configs import test
+  from jaxgan.configs import test
 
   return test.get_config()
 

@@ -12,12 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import cifar10_dcgan, cifar10_sngan
-from configs import mnist_unconditional as mnist_config
 from jaxgan import gan as gan_lib
 from jaxgan import images as images_lib
 from jaxgan import steps
 from jaxgan.batch import Batch
+from jaxgan.configs import cifar10_dcgan, cifar10_sngan
+from jaxgan.configs import mnist_unconditional as mnist_config
 from jaxgan.errors import JaxganError
 from jaxgan.state import init_state
 from tests import references

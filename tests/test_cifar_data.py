@@ -163,7 +163,7 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
 
 
 def test_config():
-  from configs import cifar10
+  from jaxgan.configs import cifar10
 
   config = cifar10.get_config()
   config_lib.validate(config)

@@ -32,7 +32,7 @@ ARGS = {
 
 @pytest.mark.parametrize('name, arg', ARGS.items())
 def test_recipe_trains_on_real_cifar10(name, arg, cifar_root, tmp_path):
-  config = importlib.import_module(f'configs.{name}').get_config(arg)
+  config = importlib.import_module(f'jaxgan.configs.{name}').get_config(arg)
   assert config.eval_every and config.eval_features == 'cifar10_classifier'
   config.data.dir = str(cifar_root)
   config.data.subset = min(config.data.subset, 60)

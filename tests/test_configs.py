@@ -63,7 +63,7 @@ def shrink_model(model) -> None:
 
 
 def _shrunk(name: str, tmp_path: Path, monkeypatch):
-  config = importlib.import_module(f'configs.{name}').get_config()
+  config = importlib.import_module(f'jaxgan.configs.{name}').get_config()
   config.batch_size = 8
   config.num_steps = 2
   config.log_every = config.sample_every = config.checkpoint_every = 2
@@ -85,7 +85,7 @@ def _shrunk(name: str, tmp_path: Path, monkeypatch):
 
 @pytest.mark.parametrize('name', TRAINED_ON_REAL_DATA)
 def test_recipes_validate_with_the_folder_source(name):
-  config = importlib.import_module(f'configs.{name}').get_config('folder')
+  config = importlib.import_module(f'jaxgan.configs.{name}').get_config('folder')
   config.data.dir = str(REPO)
   config_lib.validate(config)
   assert config.data.name == 'folder' and config.data.labels == 'folders'
@@ -94,7 +94,7 @@ def test_recipes_validate_with_the_folder_source(name):
 
 @pytest.mark.parametrize('name', ['cifar10_sngan', 'cifar10_sngan_cond'])
 def test_sngan_cpu_option_narrows_the_run_and_keeps_the_data(name):
-  module = importlib.import_module(f'configs.{name}')
+  module = importlib.import_module(f'jaxgan.configs.{name}')
   full, cpu = module.get_config('folder'), module.get_config('folder,cpu')
   cpu.data.dir = str(REPO)
   config_lib.validate(cpu)
@@ -115,7 +115,7 @@ def test_every_config_is_found():
 
 @pytest.mark.parametrize('name, other', SAME_STEP_AS.items())
 def test_configs_said_to_share_a_step_do(name, other):
-  a, b = (importlib.import_module(f'configs.{n}').get_config() for n in (name, other))
+  a, b = (importlib.import_module(f'jaxgan.configs.{n}').get_config() for n in (name, other))
   assert a.model.to_dict() == b.model.to_dict() and a.data.to_dict() == b.data.to_dict()
   for key in ('loss', 'd_steps', 'g_steps', 'balance', 'gp_weight', 'r1_weight', 'augment'):
     assert a.train[key] == b.train[key], key

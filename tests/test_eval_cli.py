@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from configs import test as test_config_lib
 from jaxgan import evaluate, evaluation, sample, train
 from jaxgan import images as images_lib
 from jaxgan import workdir as workdir_lib
+from jaxgan.configs import test as test_config_lib
 from jaxgan.errors import CheckpointError, JaxganError
 from jaxgan.evaluation import checkpoints
 from tests import references

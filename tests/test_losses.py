@@ -63,8 +63,8 @@ def test_unknown_loss_names_the_known_ones():
 
 def test_a_registered_objective_is_accepted_by_the_config(monkeypatch):
   monkeypatch.setattr(objectives, '_REGISTRY', objectives._REGISTRY.copy())
-  from configs import test as test_config
   from jaxgan import config as config_lib
+  from jaxgan.configs import test as test_config
 
   config = test_config.get_config()
   config.train.loss = 'unregistered_yet'

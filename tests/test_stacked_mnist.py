@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from configs import stacked_mnist as stacked_config
 from jaxgan import config as config_lib
 from jaxgan import data, evaluation, train
 from jaxgan import workdir as workdir_lib
+from jaxgan.configs import stacked_mnist as stacked_config
 from jaxgan.data import mnist, stacked_mnist
 from tests.conftest import SHARED_MNIST
 

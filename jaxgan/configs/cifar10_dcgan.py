@@ -30,7 +30,7 @@ or TPU for real runs.
 
 import ml_collections
 
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config(source: str = '') -> ml_collections.ConfigDict:

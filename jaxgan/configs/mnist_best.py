@@ -7,7 +7,7 @@ term; D at half G's learning rate; G's EMA) trained four times longer: 16,000 st
 every 4,000. Its figures and run time on a 2-core CPU: docs/results.md, "The long recipe".
 """
 
-from configs import mnist
+from jaxgan.configs import mnist
 
 
 def get_config():

@@ -10,7 +10,7 @@ labels and no clusters. What it reaches in 5,000 steps: docs/results.md.
 
 import ml_collections
 
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config() -> ml_collections.ConfigDict:

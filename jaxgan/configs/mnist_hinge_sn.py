@@ -7,7 +7,7 @@ reached at 1,000 and 2,000 iterations and how long they took on a 2-core CPU: do
 "The recipes in a fixed budget".
 """
 
-from configs import mnist_dcgan_classic
+from jaxgan.configs import mnist_dcgan_classic
 
 
 def get_config():

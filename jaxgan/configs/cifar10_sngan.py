@@ -26,8 +26,8 @@ Its grids show CIFAR-like objects by the end:
 
 import ml_collections
 
-from configs import common
 from jaxgan import config as config_lib
+from jaxgan.configs import common
 
 
 def resnet_model(conditional: bool = False) -> ml_collections.ConfigDict:

@@ -7,7 +7,7 @@ it reached and how long it took on a 2-core CPU: docs/results.md, "The recipes i
 budget".
 """
 
-from configs import mnist
+from jaxgan.configs import mnist
 
 
 def get_config():

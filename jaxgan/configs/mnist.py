@@ -17,7 +17,7 @@ Override any field with --config.KEY=VALUE.
 
 import ml_collections
 
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config() -> ml_collections.ConfigDict:

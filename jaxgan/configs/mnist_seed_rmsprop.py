@@ -8,7 +8,7 @@ The project's seed was a notebook training a DCGAN on MNIST with RMSProp at lear
 docs/results.md.
 """
 
-from configs import mnist_dcgan_classic
+from jaxgan.configs import mnist_dcgan_classic
 
 
 def get_config():

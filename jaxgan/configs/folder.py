@@ -16,7 +16,7 @@ field with --config.KEY=VALUE.
 
 import ml_collections
 
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -7,9 +7,9 @@ Runtime: a few seconds after compilation on a 2-core CPU.
 
 from pathlib import Path
 
-from configs import mnist
+from jaxgan.configs import mnist
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'mnist'
+SHARED_MNIST = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'mnist'
 
 
 def get_config():

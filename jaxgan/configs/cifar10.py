@@ -3,6 +3,6 @@
 python -m jaxgan.main --config=configs/cifar10.py --workdir=runs/cifar10
 """
 
-from configs.cifar10_dcgan import get_config
+from jaxgan.configs.cifar10_dcgan import get_config
 
 __all__ = ['get_config']

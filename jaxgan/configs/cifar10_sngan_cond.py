@@ -14,7 +14,7 @@ per-channel operations to each layer), so a GPU run.
 
 import ml_collections
 
-from configs import cifar10_sngan
+from jaxgan.configs import cifar10_sngan
 
 
 def get_config(source: str = '') -> ml_collections.ConfigDict:

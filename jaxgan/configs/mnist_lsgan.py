@@ -7,7 +7,7 @@ The classic DCGAN otherwise (configs/mnist_dcgan_classic.py). What it reached at
 fixed budget".
 """
 
-from configs import mnist_dcgan_classic
+from jaxgan.configs import mnist_dcgan_classic
 
 
 def get_config():

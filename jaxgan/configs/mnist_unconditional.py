@@ -9,7 +9,7 @@ no clusters and no labels. The base of the 1,000-step ablation in docs/results.m
 configs/mnist.py's clusters are measured against.
 """
 
-from configs import mnist
+from jaxgan.configs import mnist
 
 
 def get_config():

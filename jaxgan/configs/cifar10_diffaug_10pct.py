@@ -20,7 +20,7 @@ needs far longer training, a GPU's job (e.g. --config.num_steps=20000).
 
 import ml_collections
 
-from configs import cifar10_dcgan
+from jaxgan.configs import cifar10_dcgan
 
 
 def get_config(source: str = '') -> ml_collections.ConfigDict:

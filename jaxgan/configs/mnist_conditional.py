@@ -7,7 +7,7 @@ otherwise (configs/mnist_dcgan_classic.py). What it reached at 1,000 and 2,000 i
 how long they took on a 2-core CPU: docs/results.md, "The recipes in a fixed budget".
 """
 
-from configs import mnist_dcgan_classic
+from jaxgan.configs import mnist_dcgan_classic
 
 
 def get_config():

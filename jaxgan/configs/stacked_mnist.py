@@ -9,7 +9,7 @@ evaluated on the literature's 26,000 samples. The modes it covers, its mode KL a
 time on a 2-core CPU: docs/results.md, "Stacked MNIST".
 """
 
-from configs import mnist
+from jaxgan.configs import mnist
 
 
 def get_config():
