@@ -18,8 +18,8 @@ def evaluations(workdir: str) -> list[tuple[dict, float]]:
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     for line in f:
       r = json.loads(line)
-      if 'steps_per_sec' in r:  # 0 on the first log after a resume: that interval is unknown
-        if r['steps_per_sec'] > 0:
+      if 'd_loss' in r:  # a training log; without steps_per_sec (after a resume) no time
+        if r.get('steps_per_sec'):
           seconds += (r['step'] - last) / r['steps_per_sec']
         last = r['step']
       if 'eval_fid' in r:

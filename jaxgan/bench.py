@@ -34,7 +34,6 @@ import jax
 import jaxlib
 import numpy as np
 from absl import app, flags
-from ml_collections import config_flags
 
 from jaxgan import allocator, cli, data, files, parallel, train, xla_cpu
 from jaxgan import config as config_lib
@@ -49,7 +48,7 @@ FLAGS = flags.FLAGS
 def _define_flags() -> None:
   """The CLI's flags, defined only when run as a program, so that importing this module
   (JaxStep, benchmark) beside another CLI module defines no flag twice."""
-  config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
+  cli.define_config_flag()
   flags.DEFINE_integer('steps', 50, 'Train steps timed per round (per framework with --torch).')
   flags.DEFINE_integer('rounds', 5, 'Timed rounds; with --torch, JAX and PyTorch alternate.')
   flags.DEFINE_bool(
@@ -108,6 +107,8 @@ class JaxStep:
 
   def __init__(self, config, image_shape: tuple[int, ...], compiler_options: dict | None = None):
     self.steps_per_call = config.steps_per_call
+    if config.model.conditional and not (config.data.clusters or config.data.num_classes):
+      config.data.num_classes = 10  # synthetic data: the count sizes the class embeddings only
     gan = gan_lib.from_config(config, image_shape)
     # The same mesh, shardings and jit arguments as train.train_and_evaluate.
     mesh = parallel.mesh()
@@ -444,15 +445,11 @@ def format_table(r: dict) -> str:
   return '\n'.join(f'{k:<{width}}  {v}' for k, v in rows)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  if FLAGS.config is None:
-    raise app.UsageError('--config is required')
+def main():
   options = xla_cpu.compiler_options() if FLAGS.layer_options else {}
   options |= dict(o.split('=', 1) for o in FLAGS.xla_option)
   config = FLAGS.config
-  cli.guarded(lambda: config_lib.validate(config))
+  cli.guarded(lambda: config_lib.validate(config), FLAGS.verbose)
   result = cli.guarded(
     lambda: benchmark(
       config,
@@ -464,7 +461,8 @@ def main(argv):
       quiet_below=FLAGS.quiet_below,
       tune_malloc=FLAGS.tune_malloc,
       torch_malloc=FLAGS.torch_malloc,
-    )
+    ),
+    FLAGS.verbose,
   )
   print(format_table(result))
   print(json.dumps(result), flush=True)
@@ -475,4 +473,4 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main, with_config=True)

@@ -179,8 +179,8 @@ def _check_combinations(config) -> None:
   source = data.get(config.data.name)
   if config.eval_every and not (config.eval_features or getattr(source, 'FEATURES', None)):
     raise ConfigError(
-      f'data.name={config.data.name} has no evaluation feature network yet; set eval_every=0 '
-      'or eval_features=inception'
+      f'data.name={config.data.name!r} has no feature network of its own: set eval_features '
+      f'({features_lib.options(data.image_shape(config.data))}), or eval_every=0'
     )
   family = models.get(config.model.name)
   shape = data.image_shape(config.data)

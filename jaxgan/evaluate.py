@@ -17,7 +17,7 @@ import os
 import time
 
 import ml_collections
-from absl import app, flags, logging
+from absl import flags, logging
 
 from jaxgan import cli, data, evaluation, files
 from jaxgan.errors import JaxganError
@@ -36,18 +36,32 @@ def load_real(data_config, split: str, data_dir: str = '') -> data.Dataset:
   return data.load_dataset(cfg, split)
 
 
+def load_reference(data_config, data_dir: str = '') -> tuple[str, data.Dataset]:
+  """(split, dataset) that samples are compared with: the test split, or the training images
+  where the run's data has no test split (a folder without split sub-folders)."""
+  cfg = ml_collections.ConfigDict(data_config.to_dict())
+  cfg.dir = data_dir or cfg.dir
+  split = data.reference_split(cfg)
+  return split, load_real(cfg, split)
+
+
 def feature_network(
   name: str,
   source_features: str | None,
   inception_weights: str = '',
   allow_unverified=False,
   resize: str = '',
+  image_shape=None,
 ):
   """The feature network named `name` ('': the data source's), as a JaxganError if unusable;
-  `resize` (Inception only) says how images are brought to its input size."""
+  `resize` (Inception only) says how images are brought to its input size; `image_shape` (of
+  the run's images, if known) lets the error name the networks that can measure them."""
   name = name or source_features
   if not name:
-    raise JaxganError('no feature network measures this dataset: give --features=inception')
+    raise JaxganError(
+      f"the run's data has no feature network of its own: give --features "
+      f'({features_lib.options(image_shape)})'
+    )
   try:
     net = features_lib.get(name, inception_weights, allow_unverified, resize)
   except ValueError as e:
@@ -104,14 +118,15 @@ def run(
     inception_weights or config.get('eval_inception_weights', ''),
     allow_unverified,
     resize,
+    data.image_shape(config.data),
   )
   reference_stats = stats_lib.load(fid_stats) if fid_stats else None
-  test = load_real(config.data, 'test', data_dir)
+  split, test = load_reference(config.data, data_dir)
   try:
     net.check(test.images.shape)
   except ValueError as e:
     raise JaxganError(f'--features={net.name} cannot measure {config.data.name!r}: {e}') from None
-  train = load_real(config.data, 'train', data_dir)
+  train = load_real(config.data, 'train', data_dir) if split == 'test' else test
   n = source.EVAL_NUM_SAMPLES if num_samples is None else num_samples
   logging.info('Evaluating step %d of %s on %d samples with %s', step, workdir, n, net.name)
   generate_fn = evaluation.make_generate_fn(gan, state)
@@ -126,10 +141,11 @@ def run(
     'num_samples': n,
     'seed': seed,
     'features': net.name,
-    'protocol': evaluation.protocol(net, n, len(real.features), 'test'),
+    'protocol': evaluation.protocol(net, n, len(real.features), split),
     'metrics': metrics,
-    'reference': evaluation.reference_metrics(train.images, test.images, n, net),
   }
+  if split == 'test':  # what the training images themselves score against the test split
+    report['reference'] = evaluation.reference_metrics(train.images, test.images, n, net)
   if reference_stats is not None:
     where = f'--fid_stats={fid_stats}'
     metrics['fid_stats'] = stats_lib.fid(fake.features, reference_stats, net, where)
@@ -176,12 +192,12 @@ def run_presets(
     allow_unverified,
     resize,
   )
-  test = load_real(config.data, 'test', data_dir)
+  split, test = load_reference(config.data, data_dir)
   try:
     net.check(test.images.shape)
   except ValueError as e:
     raise JaxganError(f'--features={net.name} cannot measure {config.data.name!r}: {e}') from None
-  splits = {'test': test.images}
+  splits = {split: test.images}
 
   def load_split(split: str):
     if split not in splits:
@@ -221,7 +237,11 @@ def _define_flags() -> None:
     'count (quick checks; the protocol then says preset_counts false).',
   )
   flags.DEFINE_integer('seed', 0, 'Seeds the latent vectors.')
-  flags.DEFINE_string('data_dir', '', "MNIST IDX folder; default: the run's config.data.dir.")
+  flags.DEFINE_string(
+    'data_dir',
+    '',
+    "The run's data.dir elsewhere (the folder its source reads); default: as trained.",
+  )
   flags.DEFINE_string(
     'features',
     '',
@@ -253,14 +273,11 @@ def _define_flags() -> None:
     'allow_unverified_weights', False, 'Accept Inception weights that are not the published file.'
   )
   flags.DEFINE_string('fid_stats', '', 'Also report fid_stats: FID against this statistics file.')
-  flags.DEFINE_bool('verbose', False, 'Show tracebacks for input errors.')
   flags.mark_flags_as_required(['workdir'])
 
 
-def main(argv):
+def main():
   FLAGS = flags.FLAGS
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   report = cli.guarded(
     lambda: run(
       FLAGS.workdir,
@@ -283,4 +300,4 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main)

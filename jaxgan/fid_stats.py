@@ -14,7 +14,7 @@ import time
 
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from PIL import Image
 
 from jaxgan import cli
@@ -160,14 +160,11 @@ def _define_flags() -> None:
     'allow_unverified_weights', False, 'Accept Inception weights that are not the published file.'
   )
   flags.DEFINE_integer('resolution', 0, 'Folder images: center-crop and resize to this size.')
-  flags.DEFINE_bool('verbose', False, 'Show tracebacks for input errors.')
   flags.mark_flags_as_required(['images', 'out'])
 
 
-def main(argv):
+def main():
   FLAGS = flags.FLAGS
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   report = cli.guarded(
     lambda: compute(
       FLAGS.images,
@@ -185,4 +182,4 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main)

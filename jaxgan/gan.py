@@ -12,6 +12,7 @@ import optax
 from jaxgan import augment as augment_lib
 from jaxgan import checks, models, objectives, schedules
 from jaxgan.batch import FakeInputs
+from jaxgan.errors import ConfigError
 from jaxgan.objectives import penalties
 from jaxgan.schedules import Schedule
 
@@ -259,6 +260,11 @@ def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0, lab
   `label_probs`: how fake labels are drawn (the training labels' frequencies); (): uniformly.
   """
   classes = config.data.clusters or config.data.num_classes
+  if config.model.conditional and not classes:
+    raise ConfigError(
+      'model.conditional: data.num_classes is 0 (counted in the data when training starts); '
+      'give it to build a GAN without the data'
+    )
   num_classes = classes if config.model.conditional else 0
   generator, discriminator = models.create(config.model, image_shape, num_classes)
   run_kimg = config.num_steps * config.batch_size * config.train.d_steps / 1000

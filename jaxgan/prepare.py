@@ -9,8 +9,7 @@ is. Takes the same config and overrides as `jaxgan.main`, and checks them the sa
 
 import sys
 
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
 from jaxgan import cli, data
 from jaxgan import config as config_lib
@@ -21,10 +20,8 @@ FLAGS = flags.FLAGS
 def _define_flags() -> None:
   """The CLI's flags, defined only when run as a program, so that importing this module
   (run, describe) beside another CLI module (jaxgan.main) defines no flag twice."""
-  config_flags.DEFINE_config_file('config', None, 'Training config file (a get_config() file).')
+  cli.define_config_flag()
   flags.DEFINE_list('splits', [], "Splits to prepare (default: the config's data.split).")
-  flags.DEFINE_bool('verbose', False, 'Show tracebacks for configuration and input errors.')
-  flags.mark_flags_as_required(['config'])
 
 
 def run(config, splits: list[str] | None = None) -> list[dict]:
@@ -63,9 +60,7 @@ def describe(report: dict) -> str:
   return line
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+def main():
   try:
     reports = cli.guarded(lambda: run(FLAGS.config, FLAGS.splits), FLAGS.verbose)
   except KeyboardInterrupt:
@@ -76,4 +71,4 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main, flags_parser=cli.parse_config_flags)
+  cli.run(main, with_config=True)

@@ -7,7 +7,7 @@ The latents for --seed are those `python -m jaxgan.evaluate --seed` measures.
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from jaxgan import cli, evaluation
 from jaxgan import images as images_lib
@@ -40,14 +40,11 @@ def _define_flags() -> None:
   flags.DEFINE_string('out', None, 'Output file: .npz (uint8 images) or .png (a grid).')
   flags.DEFINE_string('checkpoint', 'latest', 'latest, best (checkpoints_best) or a step number.')
   flags.DEFINE_integer('seed', 0, 'Seeds the latent vectors.')
-  flags.DEFINE_bool('verbose', False, 'Show tracebacks for input errors.')
   flags.mark_flags_as_required(['workdir', 'num_samples', 'out'])
 
 
-def main(argv):
+def main():
   FLAGS = flags.FLAGS
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.guarded(
     lambda: sample(FLAGS.workdir, FLAGS.num_samples, FLAGS.out, FLAGS.checkpoint, FLAGS.seed),
     FLAGS.verbose,
@@ -57,4 +54,4 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -12,15 +12,20 @@ WORKDIR/
 import fcntl
 import json
 import os
+import sys
 import tempfile
 
 import ml_collections
 
 from jaxgan import config as config_lib
-from jaxgan import files, parallel
+from jaxgan import data, files, models, objectives, parallel
 from jaxgan import gan as gan_lib
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.errors import CheckpointError, JaxganError
+from jaxgan.evaluation import features
+from jaxgan.evaluation import registry as metrics
+from jaxgan.objectives import penalties
+from jaxgan.registry import UnknownName
 from jaxgan.state import GANState, abstract_state
 
 
@@ -80,13 +85,27 @@ class Lock:
 
 def write_run(workdir: str, config, image_shape: tuple[int, ...], label_probs=()) -> None:
   """config.json (the launch's config) and run.json (what is needed to rebuild the GAN: the
-  image shape, and the fake labels' frequencies when they come from the data)."""
+  image shape, the fake labels' frequencies when they come from the data, and the user's
+  modules that registered components, which later commands must `--import` again)."""
   as_dict = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
   files.write_json(os.path.join(workdir, 'config.json'), as_dict, indent=2)
   run = {'image_shape': list(image_shape)}
   if label_probs:
     run['label_probs'] = list(label_probs)
+  if imports := _user_modules():
+    run['imports'] = imports
   files.write_json(os.path.join(workdir, 'run.json'), run)
+
+
+def _user_modules() -> dict[str, str]:
+  """{module: its file} of the modules outside jaxgan that registered a component."""
+  out = {}
+  for registry in (models, data, objectives, penalties, features, metrics):
+    for name in registry._REGISTRY.names():
+      module = registry._REGISTRY.origin(name)
+      if module:
+        out[module] = getattr(sys.modules.get(module), '__file__', None) or ''
+  return out
 
 
 def read_run(workdir: str) -> tuple[ml_collections.ConfigDict, tuple[int, ...], tuple]:
@@ -94,11 +113,28 @@ def read_run(workdir: str) -> tuple[ml_collections.ConfigDict, tuple[int, ...], 
   for name in ('config.json', 'run.json'):
     if not os.path.exists(os.path.join(workdir, name)):
       raise CheckpointError(f'{workdir!r} has no {name}: is it a jaxgan workdir?')
-  with open(os.path.join(workdir, 'config.json')) as f:
-    config = config_lib.migrate(ml_collections.ConfigDict(json.load(f)))
   with open(os.path.join(workdir, 'run.json')) as f:
     run = json.load(f)
+  with open(os.path.join(workdir, 'config.json')) as f:
+    try:
+      config = config_lib.migrate(ml_collections.ConfigDict(json.load(f)))
+    except UnknownName as e:
+      raise UnknownName(f'{e}. {_import_hint(run.get("imports", {}))}') from e
   return config, tuple(run['image_shape']), tuple(run.get('label_probs', ()))
+
+
+def _import_hint(imports: dict[str, str]) -> str:
+  """What to --import to rebuild a run whose components came from `imports`."""
+  if not imports:
+    return 'This run registered no components of its own: was it trained by this jaxgan?'
+  scripts = [f for m, f in imports.items() if m == '__main__']
+  if scripts:
+    return (
+      f'This run registered components in a script ({scripts[0]}): move the registration into '
+      'a module and pass it with --import'
+    )
+  args = ','.join(f or m for m, f in imports.items())
+  return f'This run registered components in {", ".join(imports)}: pass --import={args}'
 
 
 def load_run(workdir: str, step: int | None = None, folder: str = 'checkpoints'):

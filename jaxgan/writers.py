@@ -76,12 +76,12 @@ def format_duration(seconds: float) -> str:
 
 def status_line(step: int, total: int, m: dict[str, float]) -> str:
   """One line per log step: where the run is and how the two players are doing."""
-  rate = m.get('steps_per_sec', 0.0)  # 0 when the interval held only the compiling call
-  speed = f'{rate:.2f} steps/s | ETA {format_duration((total - step) / rate)}' if rate else '-'
   line = (
     f'step {step}/{total} | d_loss {m["d_loss"]:.4f} g_loss {m["g_loss"]:.4f} | '
-    f'D(x) {m["d_real"]:.3f} D(G(z)) {m["d_fake"]:.3f} | {speed}'
+    f'D(x) {m["d_real"]:.3f} D(G(z)) {m["d_fake"]:.3f}'
   )
+  if rate := m.get('steps_per_sec'):  # absent when the interval held only the compiling call
+    line += f' | {rate:.2f} steps/s | ETA {format_duration((total - step) / rate)}'
   skipped = m.get('d_skipped', 0) + m.get('g_skipped', 0)
   if skipped:
     line += f' | skipped D {m["d_skipped"]:.0f} G {m["g_skipped"]:.0f}'

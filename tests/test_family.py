@@ -447,7 +447,7 @@ def test_conditional_grid_has_one_row_per_class():
     ('model.spectral_norm', 1, 'spectral_norm must be True or False'),
     ('model.d_norm', 'instance', 'd_norm must be one of'),
     ('model.conditional', 'yes', 'conditional must be True or False'),
-    ('data.num_classes', 0, 'num_classes must be >= 1'),
+    ('data.num_classes', -1, 'num_classes must be >= 0'),
   ],
 )
 def test_bad_family_config_values(test_config, key, value, message):

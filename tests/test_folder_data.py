@@ -365,7 +365,7 @@ BAD_VALUES = [
   'key, value, message', BAD_VALUES, ids=[f'{k}={v}' for k, v, _ in BAD_VALUES]
 )
 def test_bad_config_values(key, value, message):
-  from configs import folder as folder_config
+  from jaxgan.configs import folder as folder_config
 
   config = folder_config.get_config()
   with config.data.ignore_type():
@@ -375,13 +375,14 @@ def test_bad_config_values(key, value, message):
 
 
 def test_evaluation_and_image_size_are_checked_before_reading(tmp_path):
-  from configs import folder as folder_config
+  from jaxgan.configs import folder as folder_config
 
   config = folder_config.get_config()
   config.data.dir = str(tmp_path / 'not-read')
   config_lib.validate(config)
   config.eval_every = 100
-  with pytest.raises(ConfigError, match='data.name=folder has no evaluation feature network yet'):
+  message = "data.name='folder' has no feature network of its own: set eval_features"
+  with pytest.raises(ConfigError, match=message + r' \(for 64x64x3 images: inception'):
     train.train_and_evaluate(config, str(tmp_path / 'w'))
   config.eval_every = 0
   config.data.resolution = 8  # G's four upsamplings need 16 px or more
@@ -391,7 +392,7 @@ def test_evaluation_and_image_size_are_checked_before_reading(tmp_path):
 
 
 def test_the_trainer_writes_the_classes_and_mirrors(mixed, tmp_path, monkeypatch):
-  from configs import folder as folder_config
+  from jaxgan.configs import folder as folder_config
 
   config = folder_config.get_config()
   config.data.update(dir=str(mixed), resolution=16, labels='folders', mirror=True, workers=1)
@@ -428,7 +429,7 @@ def test_prepare_command(mixed, tmp_path):
 
 
 def test_prepare_reports_every_split(tmp_path):
-  from configs import folder as folder_config
+  from jaxgan.configs import folder as folder_config
 
   root = tmp_path / 'images'
   for name in ['train/a/0.png', 'train/b/1.png', 'test/a/2.png', 'test/b/3.png']:

@@ -35,3 +35,72 @@ def test_the_readme_documents_every_loop_optimizer_and_gan_key():
   keys = [*config_lib.LOOP, *(f'optim.{k}' for k in gan_lib.OPTIM_SCHEMA)]
   keys += list(gan_lib.hyperparameters())
   assert [k for k in keys if k not in named] == []
+
+
+def test_sampling_and_pixel_ranges_runs(test_config, tmp_path, monkeypatch):
+  from jaxgan import train
+
+  train.train_and_evaluate(test_config, str(tmp_path / 'run'))
+  text = (REPO / 'README.md').read_text()
+  block = next(b for b in re.findall(r'```python\n(.*?)```', text, re.S) if 'to_uint8' in b)
+  monkeypatch.chdir(tmp_path)
+  scope = {}
+  exec(
+    compile(block.replace("'runs/library'", repr(str(tmp_path / 'run'))), 'README', 'exec'), scope
+  )
+  batch, pixels = scope['batch'], scope['pixels']
+  assert batch.shape == (16, 28, 28, 1) and batch.dtype == np.float32
+  assert -1 <= batch.min() < batch.max() <= 1
+  assert pixels.dtype == np.uint8 and (tmp_path / 'samples.png').stat().st_size > 0
+  np.testing.assert_array_equal(pixels, np.round((batch + 1) * 127.5))
+
+
+def _table_rows(text: str, header: str) -> list[list[str]]:
+  section = text.split(header, 1)[1].split('\n## ', 1)[0]
+  rows = [ln for ln in section.splitlines() if ln.startswith('| `')]
+  return [[cell.strip() for cell in row.strip('|').split('|')] for row in rows]
+
+
+def _literal(cell: str):
+  """A default as the README writes it: `'x'` (a string), 4000, 1e-3, (128, 64), True."""
+  import ast
+
+  cell = cell.strip()
+  if cell.startswith('`') and cell.endswith('`'):
+    cell = cell[1:-1]
+    if not cell.startswith("'"):
+      cell = repr(cell)
+  return ast.literal_eval(cell)
+
+
+DESCRIBED = {'data.url': 'MNIST mirror'}  # defaults the table describes rather than writes
+
+
+def test_the_config_table_gives_configs_mnist_values():
+  """Each key of the README's Config table has the value configs/mnist.py (the default run) gives
+  it (a key of another family or source: its default), so the table cannot drift from the code."""
+  from jaxgan import config as config_lib
+  from jaxgan import data, models
+  from jaxgan.configs import mnist
+
+  config = mnist.get_config()
+  config_lib.complete(config)
+  flat = config_lib.flatten(config)
+  for family in models.names():  # keys of other families and sources: their defaults
+    for source in data.names():
+      for key, value in config_lib.flatten(config_lib.defaults(family, source)).items():
+        flat.setdefault(key, value)
+  checked = 0
+  for key_cell, default_cell, _ in _table_rows((REPO / 'README.md').read_text(), '## Config'):
+    keys = re.findall(r'`([^`]+)`', key_cell)
+    defaults = [d.strip() for d in default_cell.split(' / ')]
+    assert len(keys) == len(defaults), key_cell
+    for key, default in zip(keys, defaults, strict=True):
+      assert key in flat, f'the README names {key}, which no config has'
+      if DESCRIBED.get(key) == default:
+        continue
+      want = flat[key]
+      got = _literal(default)
+      assert got == (tuple(want) if isinstance(want, list) else want), f'{key}: {default}'
+      checked += 1
+  assert checked > 40

@@ -10,8 +10,8 @@ def test_rows_sum_train_time_and_format_eval_metrics(tmp_path):
   run = tmp_path / 'mnist_lsgan'
   run.mkdir()
   lines = [
-    {'step': 100, 'steps_per_sec': 10.0},
-    {'step': 200, 'steps_per_sec': 5.0},
+    {'step': 100, 'd_loss': 1.0, 'steps_per_sec': 10.0},
+    {'step': 200, 'd_loss': 1.0, 'steps_per_sec': 5.0},
     {
       'step': 200,
       'eval_fid': 98.47,
@@ -21,7 +21,7 @@ def test_rows_sum_train_time_and_format_eval_metrics(tmp_path):
       'eval_class_kl': 0.1734,
       'eval_classes_covered': 10.0,
     },
-    {'step': 300, 'steps_per_sec': 0.0},  # the first log after a resume: no rate, no time
+    {'step': 300, 'd_loss': 1.0},  # the first log after a resume: no rate, no time
   ]
   (run / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in lines))
   # 100 steps at 10/s + 100 at 5/s = 30 s.
@@ -35,7 +35,7 @@ def test_rows_of_a_run_that_counts_modes(tmp_path):
   run = tmp_path / 'stacked'
   run.mkdir()
   lines = [
-    {'step': 50, 'steps_per_sec': 5.0},
+    {'step': 50, 'd_loss': 1.0, 'steps_per_sec': 5.0},
     {'step': 50, 'eval_fid': 92.63, 'eval_precision': 0.4188, 'eval_recall': 0.5359},
   ]
   lines[1] |= {'eval_modes_covered': 1000, 'eval_mode_kl': 0.16824}
@@ -56,8 +56,8 @@ def test_ablation_runs_the_base_once_and_reads_the_final_evaluation(tmp_path):
   run = tmp_path / 'r'
   run.mkdir()
   lines = [
-    {'step': 100, 'steps_per_sec': 20.0},
-    {'step': 200, 'steps_per_sec': 10.0},
+    {'step': 100, 'd_loss': 1.0, 'steps_per_sec': 20.0},
+    {'step': 200, 'd_loss': 1.0, 'steps_per_sec': 10.0},
     {'step': 200, 'eval_fid': 3.0, 'eval_classifier_score': 9.1},
   ]
   (run / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in lines))

@@ -7,7 +7,9 @@ A source is a module (or any object) with
 - `FEATURES`: the name of the evaluation feature network that measures its images (see
   jaxgan.evaluation), or None; `EVAL_NUM_SAMPLES`: samples per evaluation by default;
 - optionally `prepare(data_config, split) -> dict`: prepare the split into its cache and say
-  where it is and what it holds (`python -m jaxgan.prepare`; sources without it are loaded).
+  where it is and what it holds (`python -m jaxgan.prepare`; sources without it are loaded);
+- optionally `has_split(data_config, split) -> bool`: False where a split is missing, so that
+  evaluations compare with 'train' where there is no 'test' (`reference_split`).
 A Dataset may carry its class names (`classes`); the trainer writes them to the workdir.
 `register(name, source)` adds one and `config.data.name` selects it; `tfds:NAME` reads the
 tensorflow-datasets dataset NAME. Every source shares the keys in COMMON_SCHEMA.
@@ -38,7 +40,9 @@ COMMON_SCHEMA: dict[str, checks.Check | checks.Key] = {
   'name': checks.string,  # no default: every config names its source
   'split': K('train', checks.string),
   'dir': K('', checks.string),  # where the source reads its files ('': it fetches them)
-  'num_classes': K(10, checks.integer(1)),  # classes of the data (with model.conditional)
+  # Classes of a conditional model (model.conditional): 0 counts them in the data when training
+  # starts (a folder's sub-folders, CIFAR's classes, the labels' range); the run records it.
+  'num_classes': K(0, checks.integer(0)),
   # Images on every device (yes), streamed from host memory (no), or by size (auto).
   'on_device': K('auto', checks.one_of('auto', 'yes', 'no')),
   'subset': K(0, checks.integer(0)),  # train on this many images (a fixed choice); 0: all
@@ -83,6 +87,14 @@ def load_dataset(data_config, split: str | None = None) -> Dataset:
   dataset = get(data_config.name).load(data_config, split)
   logging.info('Loaded %s/%s: images %s.', data_config.name, split, dataset.images.shape)
   return dataset
+
+
+def reference_split(data_config) -> str:
+  """The split that evaluations compare samples with: 'test', or 'train' where the source
+  has no test split (a folder of images without split sub-folders)."""
+  source = get(data_config.name)
+  has_test = getattr(source, 'has_split', lambda cfg, split: True)(data_config, 'test')
+  return 'test' if has_test else 'train'
 
 
 def subset(dataset: Dataset, n: int) -> Dataset:

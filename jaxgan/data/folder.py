@@ -225,6 +225,12 @@ def split_dir(data_dir: str, split: str) -> Path:
   )
 
 
+def has_split(data_config, split: str) -> bool:
+  """Whether data.dir has `split` (a folder without split sub-folders has 'train' only)."""
+  root = Path(data_config.dir).expanduser()
+  return split == 'train' or (root / split).is_dir()
+
+
 def _walk_error(e: OSError) -> None:
   raise DataError(f'{e.filename}: cannot read this folder ({e.strerror}).')
 

@@ -170,21 +170,22 @@ class Evaluator:
     features = features or getattr(source, 'FEATURES', None)
     if not features:
       raise ConfigError(
-        f'no feature network measures data.name={data_config.name!r}: set eval_every=0 '
-        'or eval_features=inception'
+        f'data.name={data_config.name!r} has no feature network of its own: set '
+        f'eval_features ({features_lib.options(data.image_shape(data_config))}), or eval_every=0'
       )
     try:
       self.net = features_lib.get(features, inception_weights)
     except ValueError as e:
       raise ConfigError(f'config.eval_features: {e}') from None
     self.features = self.net.name
-    self.test_images = data.load_dataset(data_config, 'test').images
+    split = data.reference_split(data_config)  # 'train' where there is no test split
+    self.test_images = data.load_dataset(data_config, split).images
     try:
       self.net.check(self.test_images.shape)
     except ValueError as e:
       raise ConfigError(f'config.eval_features={self.features!r} cannot measure {e}') from None
     self.num_samples, self.seed = num_samples, seed
-    self.protocol = protocol(self.net, num_samples, min(num_samples, len(self.test_images)), 'test')
+    self.protocol = protocol(self.net, num_samples, min(num_samples, len(self.test_images)), split)
 
   def __call__(self, gan: GAN, state: GANState) -> dict[str, float]:
     generate_fn = make_generate_fn(gan, state)

@@ -34,6 +34,7 @@ class MNISTClassifier:
 
   name = 'mnist_classifier'
   resize = 'none'  # 28x28 in, 28x28 measured
+  measures = '28x28 images, 1 or 3 channels'
 
   @property
   def sha256(self) -> str:
@@ -60,6 +61,7 @@ class CIFAR10Classifier:
 
   name = 'cifar10_classifier'
   resize = 'none'  # 32x32 in, 32x32 measured
+  measures = '32x32 RGB images'
 
   @property
   def sha256(self) -> str:
@@ -123,6 +125,22 @@ def get(name, inception_weights: str = '', allow_unverified: bool = False, resiz
       f'unknown feature network {name!r} ({_REGISTRY.key}); known: {", ".join(names())}'
     )
   return _REGISTRY.get(name)
+
+
+def options(image_shape) -> str:
+  """Which feature networks can measure images of `image_shape` (None: unknown), and what
+  each of the others measures: for errors that name every way on."""
+  can, cannot = [f'{INCEPTION} (the FID network, RGB images of any size)'], []
+  for net in _REGISTRY.values():
+    try:
+      if image_shape is None:
+        raise ValueError(getattr(net, 'measures', ''))
+      net.check(tuple(image_shape))
+      can.append(net.name)
+    except ValueError:
+      cannot.append(f'{net.name} ({getattr(net, "measures", "other images")})')
+  shape = 'these images' if image_shape is None else 'x'.join(map(str, image_shape)) + ' images'
+  return f'for {shape}: {", ".join(can)}' + (f'; not {", ".join(cannot)}' if cannot else '')
 
 
 def describe(net) -> dict[str, str]:

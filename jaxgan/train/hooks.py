@@ -88,7 +88,8 @@ class Log:
   def __call__(self, step: int, state, last: bool) -> None:
     scalars = self.metrics.reduce()
     self.metrics.pending = []
-    scalars['steps_per_sec'] = self.clock.rate(step)
+    if rate := self.clock.rate(step):  # none when the interval held only the compiling call
+      scalars['steps_per_sec'] = rate
     scalars.update(self.extra)
     check_finite(scalars)
     if self.writer.enabled:  # process 0

@@ -107,7 +107,8 @@ def _train(config, workdir: str, devices: list, rollbacks) -> GANState:
         step += k
         if not clock.started():  # first call: compilation; time the steady state from here on
           jax.block_until_ready(state)
-          logging.info('First call (compilation included) took %.1f s', time.time() - t0)
+          if is_main:  # above the progress bar, not into its line
+            writers.console(f'First call (compilation included) took {time.time() - t0:.1f} s')
           clock.start(step)
         progress.update(k)
         # The last step of the run, or of this launch when a stop was requested: log, sample

@@ -64,6 +64,9 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
   initialises the state) onto `devices`."""
   dataset = data.subset(data.load_dataset(config.data), config.data.subset)
   dataset, label_probs = _clustered(dataset, config.data.clusters)
+  _count_classes(config, dataset)
+  # Before anything is written: a config whose evaluation cannot run leaves no workdir files.
+  evaluator = _evaluator(config) if config.eval_every else None
   image_shape = tuple(dataset.images.shape[1:])
   gan = gan_lib.from_config(config, image_shape, lr_scale, label_probs)
   mesh = parallel.mesh(devices)
@@ -95,7 +98,6 @@ def build(config, workdir: str, devices: list, lr_scale: float = 1.0) -> Run:
     donate_argnums=0,
     compiler_options=xla_cpu.compiler_options(),  # XLA:CPU: faster conv kernels; {} elsewhere
   )
-  evaluator = _evaluator(config) if config.eval_every else None
   return Run(
     gan,
     state,
@@ -151,12 +153,33 @@ def _clustered(dataset, k: int):
   return dataset._replace(labels=labels, classes=None), probs
 
 
+def _count_classes(config, dataset) -> None:
+  """Sets data.num_classes of a conditional model to the data's class count where it is 0;
+  raises ConfigError where the config gives another count than the data's named classes."""
+  if not config.model.conditional or config.data.clusters:
+    return
+  if dataset.labels is None:
+    raise ConfigError(f'model.conditional needs labels, and {dataset.name!r} has none')
+  given = config.data.num_classes
+  if dataset.classes is not None:  # the source names them: a folder's sub-folders, CIFAR's
+    found = len(dataset.classes)
+    if given and given != found:
+      raise ConfigError(
+        f'data.num_classes={given}, but {dataset.name!r} has {found} classes '
+        f'({", ".join(dataset.classes[:5])}{", ..." if found > 5 else ""}): '
+        f'set data.num_classes={found}, or leave it 0 to count them'
+      )
+  else:
+    found = int(dataset.labels.max()) + 1
+  if not given:
+    with config.unlocked():
+      config.data.num_classes = found
+
+
 def _labels(dataset, num_classes: int) -> np.ndarray | None:
   """The dataset's labels (int32) for a conditional GAN (num_classes > 0), else None."""
   if not num_classes:
     return None
-  if dataset.labels is None:
-    raise ConfigError(f'model.conditional needs labels, and {dataset.name!r} has none')
   if dataset.labels.min() < 0 or dataset.labels.max() >= num_classes:
     raise ConfigError(
       f'{dataset.name!r} has labels in [{dataset.labels.min()}, {dataset.labels.max()}]: '
