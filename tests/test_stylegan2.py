@@ -288,6 +288,127 @@ def test_truncation_pulls_ws_to_w_avg():
   assert float(jnp.abs(images - _apply(g, v, z, train=False)).max()) > 1e-3
 
 
+# --- blocks -----------------------------------------------------------------------------------
+
+
+def _lrelu(x):
+  return np.where(x > 0, x, 0.2 * x) * np.sqrt(2)
+
+
+def np_dense(p, x):
+  return x @ (np.asarray(p['kernel']) / np.sqrt(x.shape[-1])) + np.asarray(p['bias'])
+
+
+def np_modulated(x, kernel, styles, up=False, demodulate=True):
+  """Per image: the kernel scaled by the styles over its inputs, demodulated, then a 'same'
+  correlation, or for `up` upfirdn2d (zeros, filter times 4) and a true convolution."""
+  out = []
+  for n in range(x.shape[0]):
+    w = kernel * styles[n][None, None, :, None]
+    if demodulate:
+      w = w / np.sqrt(np.sum(w**2, axis=(0, 1, 2)) + 1e-8)
+    xn = x[n : n + 1]
+    if up:
+      out.append(np_correlate(np_upfirdn2d(xn, F, up=2, pad=(3, 2), gain=4), w[::-1, ::-1]))
+    else:
+      out.append(np_correlate(_same(xn, w.shape[0]), w))
+  return np.concatenate(out)
+
+
+def np_synthesis_layer(p, noise, x, w, up, clamp):
+  y = np_modulated(x, np.asarray(p['kernel']), np_dense(p['affine'], w), up)
+  y = y + np.asarray(noise)[None, :, :, None] * float(p['noise_strength'])
+  return np.clip(_lrelu(y + np.asarray(p['bias'])), -clamp, clamp)
+
+
+def np_synthesis_block(p, buffers, x, img, ws, clamp):
+  """conv0 (upsampling), conv1, each with its w, const noise, bias, lrelu, clamp; toRGB
+  (styles / sqrt(fan_in), no demodulation, bias, clamp) added to the upsampled image."""
+  x = np_synthesis_layer(p['conv0'], buffers['conv0']['noise_const'], x, ws[:, 0], True, clamp)
+  x = np_synthesis_layer(p['conv1'], buffers['conv1']['noise_const'], x, ws[:, 1], False, clamp)
+  t = p['torgb']
+  styles = np_dense(t['affine'], ws[:, 2]) / np.sqrt(x.shape[-1])
+  y = np_modulated(x, np.asarray(t['kernel']), styles, demodulate=False) + np.asarray(t['bias'])
+  return x, np_upfirdn2d(img, F, up=2, pad=(2, 1), gain=4) + np.clip(y, -clamp, clamp)
+
+
+def test_synthesis_block_is_the_textbook_composition():
+  block = sg.SynthesisBlock(6, side=8, image_channels=3, conv_clamp=1.5)
+  x, img, ws = _normal((2, 4, 4, 5), 1), _normal((2, 4, 4, 3), 2), _normal((2, 3, 7), 3)
+  v = _variables(block, x, img, ws, noise_mode='const')
+  got_x, got_img = _apply(block, v, x, img, ws, noise_mode='const')
+  want_x, want_img = np_synthesis_block(v['params'], v['buffers'], x, img, ws, 1.5)
+  assert np.abs(want_x).max() == 1.5  # the clamp is at work
+  np.testing.assert_allclose(got_x, want_x, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(got_img, want_img, rtol=1e-4, atol=1e-4)
+
+
+def test_synthesis_gives_each_layer_its_own_w():
+  """b4 takes ws 0 (conv1) and 1 (toRGB); b8 ws 1, 2, 3; b16 ws 3, 4, 5 (conv0, conv1,
+  toRGB): a block's toRGB shares its w with the next block's conv0."""
+  g, v, z, _ = _g()
+  ws = jnp.asarray(_normal((4, 6, 8), 5))
+  got = _apply(g, v, ws, train=False, method='synthesize')
+  params, buffers = v['params']['synthesis'], v['buffers']['synthesis']
+
+  def block(side, *args):
+    b = sg.SynthesisBlock(8 if side < 16 else 4, side, 3)
+    return b.apply({'params': params[f'b{side}'], 'buffers': buffers[f'b{side}']}, *args, 'const')
+
+  def blocks(ws):
+    x, img = block(4, None, None, ws[:, 0:2])
+    x, img = block(8, x, img, ws[:, 1:4])
+    return block(16, x, img, ws[:, 3:6])[1]
+
+  np.testing.assert_allclose(got, _jit(blocks, ws), rtol=1e-4, atol=1e-4)
+
+
+def np_conv(p, x, act=True, gain=1.0, clamp=None, down=False):
+  """D's layer: correlation with kernel / sqrt(fan_in) ('same'; `down`: the filter padded by
+  2, then stride 2; 1x1: downsample2d first), bias, lrelu, times gain, clamp."""
+  kernel = np.asarray(p['kernel'])
+  k = kernel.shape[0]
+  w = kernel / np.sqrt(k * k * x.shape[-1])
+  if down and k == 1:
+    y = np_upfirdn2d(x, F, down=2, pad=(1, 1)) @ w[0, 0]
+  elif down:
+    y = np_correlate(np_upfirdn2d(x, F, pad=(2, 2)), w, stride=2)
+  else:
+    y = np_correlate(_same(x, k), w)
+  y = y + np.asarray(p.get('bias', 0.0))
+  y = (_lrelu(y) if act else y) * gain
+  return y if clamp is None else np.clip(y, -clamp * gain, clamp * gain)
+
+
+@pytest.mark.parametrize('architecture', ['resnet', 'orig'])
+def test_d_block_is_the_textbook_composition(architecture):
+  block = sg.DiscriminatorBlock(5, 6, True, architecture, conv_clamp=0.8)
+  x = _normal((2, 8, 8, 3), 1)
+  v = _variables(block, x)
+  got = _apply(block, v, x)
+  p, clamp = v['params'], 0.8
+  h = np_conv(p['fromrgb'], x, clamp=clamp)
+  gain = np.sqrt(0.5) if architecture == 'resnet' else 1.0
+  y = np_conv(p['conv1'], np_conv(p['conv0'], h, clamp=clamp), gain=gain, clamp=clamp, down=True)
+  if architecture == 'resnet':
+    y = y + np_conv(p['skip'], h, act=False, gain=gain, down=True)
+  else:
+    assert 'skip' not in p
+  assert got.shape == (2, 4, 4, 6)
+  np.testing.assert_allclose(got, y, rtol=1e-4, atol=1e-4)
+
+
+def test_d_epilogue_is_the_textbook_composition():
+  epilogue = sg.Epilogue(8, mbstd_group=2, mbstd_channels=2, conv_clamp=2.0)
+  x = _normal((4, 4, 4, 8), 1)
+  v = _variables(epilogue, x, None)
+  got = _apply(epilogue, v, x, None)
+  p = v['params']
+  h = np_conv(p['conv'], np_minibatch_std(x, 2, 2), clamp=2.0)
+  h = _lrelu(np_dense(p['fc'], h.reshape(4, -1)))  # NHWC order flattened
+  np.testing.assert_allclose(got, np_dense(p['out'], h)[:, 0], rtol=1e-4, atol=1e-4)
+
+
 # --- the networks -----------------------------------------------------------------------------
 
 

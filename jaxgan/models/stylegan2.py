@@ -415,20 +415,21 @@ class Generator(nn.Module):
 
 
 class DiscriminatorBlock(nn.Module):
-  """fromRGB on the first; conv0 3x3, conv1 3x3 with 2x FIR downsampling; with 'resnet', a
-  1x1 downsampling shortcut, both branches scaled by sqrt(1/2)."""
+  """fromRGB on the `first` (the images); conv0 3x3, conv1 3x3 with 2x FIR downsampling;
+  with 'resnet', a 1x1 downsampling shortcut, both branches scaled by sqrt(1/2)."""
 
   features: int  # the block's own width
   out_features: int  # after downsampling
+  first: bool = False
   architecture: str = 'resnet'
   dtype: jnp.dtype = jnp.float32
   conv_clamp: float | None = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, first: bool) -> jax.Array:
+  def __call__(self, x: jax.Array) -> jax.Array:
     x = x.astype(self.dtype)
     clamp = self.conv_clamp
-    if first:
+    if self.first:
       x = Conv(self.features, 1, conv_clamp=clamp, name='fromrgb')(x)
     gain = np.sqrt(0.5) if self.architecture == 'resnet' else 1.0
     y = Conv(self.features, conv_clamp=clamp, name='conv0')(x)
@@ -501,12 +502,13 @@ class Discriminator(nn.Module):
       block = DiscriminatorBlock(
         width(side),
         width(side // 2),
+        side == resolution,
         self.architecture,
         _dtype(side, resolution, self.num_fp16_res),
         self.conv_clamp,
         name=f'b{side}',
       )
-      x = block(x, side == resolution)
+      x = block(x)
       side //= 2
     cmap = None
     cmap_dim = width(4) if self.num_classes else 0
