@@ -279,6 +279,8 @@ def test_truncation_pulls_ws_to_w_avg():
   ws = g.apply(v, z, train=False, method='map')
   at0 = g.apply(v, z, train=False, truncation_psi=0.0, method='map')
   np.testing.assert_allclose(at0, jnp.broadcast_to(_w_avg(v), ws.shape), rtol=1e-6)
+  traced = jax.jit(lambda psi: g.apply(v, z, train=False, truncation_psi=psi, method='map'))
+  np.testing.assert_allclose(traced(0.0), at0, rtol=1e-6)  # psi an array, as under jit
   half = g.apply(v, z, train=False, truncation_psi=0.5, truncation_cutoff=3, method='map')
   np.testing.assert_allclose(half[:, :3], (_w_avg(v) + ws[:, :3]) / 2, rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(half[:, 3:], ws[:, 3:])

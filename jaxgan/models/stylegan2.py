@@ -21,7 +21,7 @@ Every weight is stored at N(0, 1) and scaled at run time by gain / sqrt(fan_in) 
 learning rate); dense layers with a learning-rate multiplier m store N(0, 1) / m and scale by
 m / sqrt(fan_in), biases by m. Widths: min(channel_base // side, channel_max). With
 `num_fp16_res` = n > 0, the blocks of the n highest resolutions (but not 4x4) compute in
-bfloat16; `build` turns it off on CPU, where bfloat16 is slow.
+bfloat16; `build` keeps float32 on CPU (as the official code keeps float16 to GPUs).
 
 The variables follow the official module names (mapping/fc0, synthesis/b8/conv0, ...), so
 that official weights map onto them by name and transpose. Non-parameter buffers live in the
@@ -58,12 +58,10 @@ SCHEMA: dict[str, checks.Key] = {  # this family's keys under config.model; trai
 FILTER = upfirdn.setup_filter((1, 3, 3, 1))
 W_AVG_DECAY = 0.995
 SQRT2 = math.sqrt(2)
-_DN = ('NHWC', 'HWIO', 'NHWC')
 
 
 def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
   """(Generator, Discriminator) from the `config.model` section."""
-  # bfloat16 only where it is fast; on CPU it would only cost time and precision.
   fp16_res = cfg.num_fp16_res if jax.default_backend() != 'cpu' else 0
   common = dict(
     channel_base=cfg.channel_base,
@@ -299,7 +297,8 @@ class MappingNetwork(nn.Module):
       mean = jax.lax.stop_gradient(x).mean(axis=0)
       w_avg.value = mean + W_AVG_DECAY * (w_avg.value - mean)
     ws = jnp.repeat(x[:, None], self.num_ws, axis=1)
-    if truncation_psi != 1:
+    # psi may be an array (traced): only a Python 1 is known to leave ws as they are.
+    if not (isinstance(truncation_psi, int | float) and truncation_psi == 1):
       cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
       layer = (jnp.arange(self.num_ws) < cutoff)[None, :, None]
       truncated = w_avg.value + truncation_psi * (ws - w_avg.value)
@@ -368,7 +367,9 @@ class Generator(nn.Module):
 
   `G.apply(v, z, labels=...)` runs both halves; `method='map'` gives ws (N, num_ws, w_dim)
   and `method='synthesize'` images from ws, for style mixing and per-layer truncation.
-  `noise_mode` None: 'random' in training (the 'noise' RNG stream), 'const' otherwise.
+  `noise_mode` None: 'random' in training (the 'noise' RNG stream), 'const' otherwise, since
+  jaxgan samples without RNG streams (and the official generate.py defaults to 'const' too);
+  'none' leaves the noise out.
   """
 
   image_shape: tuple[int, int, int] = (32, 32, 3)
@@ -457,6 +458,7 @@ class Epilogue(nn.Module):
     if self.mbstd_channels:
       x = minibatch_std(x, self.mbstd_group, self.mbstd_channels)
     x = Conv(self.features, conv_clamp=self.conv_clamp, name='conv')(x)
+    # Flattened in NHWC order (the official code flattens NCHW: fc's rows permute between them).
     h = Dense(self.features, act=True, name='fc')(x.reshape(x.shape[0], -1))
     out = Dense(self.cmap_dim or 1, name='out')(h)
     if cmap is None:
