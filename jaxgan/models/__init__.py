@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 
 from jaxgan import checks, registry
-from jaxgan.models import dcgan, resnet
+from jaxgan.models import dcgan, resnet, stylegan2
 
 COMMON_SCHEMA: dict[str, checks.Check | checks.Key] = {
   'name': checks.string,  # no default: every config names its family
@@ -26,7 +26,9 @@ COMMON_SCHEMA: dict[str, checks.Check | checks.Key] = {
   'conditional': checks.Key(False, checks.boolean),
 }
 
-_REGISTRY = registry.Registry('model family', 'model.name', {'dcgan': dcgan, 'resnet': resnet})
+_REGISTRY = registry.Registry(
+  'model family', 'model.name', {'dcgan': dcgan, 'resnet': resnet, 'stylegan2': stylegan2}
+)
 
 
 def register(name: str, family) -> None:

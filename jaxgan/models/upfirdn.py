@@ -1,0 +1,108 @@
+"""FIR resampling of NHWC images (upfirdn2d's semantics, Karras et al. 2020), and the
+resampling convolutions StyleGAN2 builds from it.
+
+`upfirdn2d(x, f, up, down, padding, gain)`, per spatial axis: upsample by inserting up - 1
+zeros after every sample, pad (negative: crop), convolve with the FIR filter `f` and keep every
+`down`-th sample. The filters here are separable (a 1-D `f` filters both axes), as StyleGAN2's
+[1, 3, 3, 1] is; each axis is filtered by shifted slices, which XLA fuses on every backend.
+
+Conventions follow stylegan2-ada-pytorch's, so that its weights apply unchanged (after the
+NCHW -> NHWC transposes): its upsampling layers convolve (the kernel flipped), its other
+layers correlate, as `lax.conv_general_dilated` does.
+"""
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+from jax import lax
+
+_DN = ('NHWC', 'HWIO', 'NHWC')
+
+
+def setup_filter(taps: Sequence[float] = (1, 3, 3, 1)) -> np.ndarray:
+  """The 1-D filter, normalised to unit sum: it keeps a constant signal's value."""
+  f = np.asarray(taps, np.float64)
+  return (f / f.sum()).astype(np.float32)
+
+
+def _pair(padding: int | tuple[int, int]) -> tuple[int, int]:
+  return (padding, padding) if isinstance(padding, int) else tuple(padding)
+
+
+def _fir_axis(x: jax.Array, taps: np.ndarray, axis: int, down: int) -> jax.Array:
+  """The valid convolution of x with `taps` along `axis`, every `down`-th output kept."""
+  n = (x.shape[axis] - len(taps)) // down + 1
+  if n < 1:
+    raise ValueError(f'{x.shape[axis]} samples are fewer than the filter has taps ({len(taps)})')
+  flipped = taps[::-1]  # convolution, not correlation (the same for symmetric filters)
+  out = None
+  for k, t in enumerate(flipped):
+    term = float(t) * lax.slice_in_dim(x, k, k + (n - 1) * down + 1, down, axis)
+    out = term if out is None else out + term
+  return out
+
+
+def upfirdn2d(
+  x: jax.Array,
+  f: np.ndarray,
+  up: int = 1,
+  down: int = 1,
+  padding: int | tuple[int, int] = 0,
+  gain: float = 1.0,
+) -> jax.Array:
+  """x (N, H, W, C) upsampled by `up`, padded by `padding` (before, after; the same on both
+  axes), filtered by the separable filter `f` times `gain` (overall) and downsampled by
+  `down`. Output side: (H * up + before + after - len(f)) // down + 1."""
+  p0, p1 = _pair(padding)
+  # Interior padding inserts the zeros between samples; the up - 1 after the last one go on
+  # the trailing edge. Negative edge padding crops.
+  spec = (p0, p1 + up - 1, up - 1)
+  x = lax.pad(x, np.zeros((), x.dtype), ((0, 0, 0), spec, spec, (0, 0, 0)))
+  taps = np.asarray(f, np.float64) * np.sqrt(gain)  # half the gain on each axis
+  return _fir_axis(_fir_axis(x, taps, 1, down), taps, 2, down)
+
+
+def upsample2d(x: jax.Array, f: np.ndarray, up: int = 2) -> jax.Array:
+  """`up` times the height and width: zeros inserted, then the filter times up**2, which
+  keeps a constant signal's value."""
+  k = len(f)
+  return upfirdn2d(x, f, up=up, padding=((k + up - 1) // 2, (k - up) // 2), gain=up**2)
+
+
+def downsample2d(x: jax.Array, f: np.ndarray, down: int = 2) -> jax.Array:
+  """1/`down` the height and width: filtered, then every `down`-th sample kept."""
+  k = len(f)
+  return upfirdn2d(x, f, down=down, padding=((k - down + 1) // 2, (k - down) // 2))
+
+
+def conv2d(x: jax.Array, w: jax.Array) -> jax.Array:
+  """Stride-1 correlation with an odd (k, k, in, out) kernel, padded to keep the size."""
+  p = w.shape[0] // 2
+  return lax.conv_general_dilated(x, w, (1, 1), ((p, p), (p, p)), dimension_numbers=_DN)
+
+
+def upsample_conv2d(x: jax.Array, w: jax.Array, f: np.ndarray) -> jax.Array:
+  """Twice the height and width: upsample2d with filter `f`, then convolve (the kernel
+  flipped) with w (k, k, in, out), k odd, padded to keep the size; computed the other way
+  round, all at once: a transposed convolution (no multiplies by the inserted zeros), then
+  the filter on what it leaves."""
+  k, taps = w.shape[0], len(f)
+  # Padding of the zero-inserted (2H - 1)-sample signal in upfirdn2d's order of operations.
+  before, after = k // 2 + (taps + 1) // 2, k // 2 + (taps - 2) // 2 + 1
+  # The full convolution takes k - 1 on each side; the filter gets the rest.
+  x = lax.conv_general_dilated(
+    x, w[::-1, ::-1], (1, 1), ((k - 1, k - 1),) * 2, lhs_dilation=(2, 2), dimension_numbers=_DN
+  )
+  return upfirdn2d(x, f, padding=(before - k + 1, after - k + 1), gain=4)
+
+
+def conv2d_downsample(x: jax.Array, w: jax.Array, f: np.ndarray) -> jax.Array:
+  """Half the height and width: filter `f`, then correlate with w (k, k, in, out), k odd,
+  with stride 2; for k = 1, downsample2d then the 1x1 product."""
+  k, taps = w.shape[0], len(f)
+  if k == 1:
+    return lax.conv_general_dilated(downsample2d(x, f), w, (1, 1), 'VALID', dimension_numbers=_DN)
+  p = k // 2
+  x = upfirdn2d(x, f, padding=(p + (taps - 1) // 2, p + (taps - 2) // 2))
+  return lax.conv_general_dilated(x, w, (2, 2), 'VALID', dimension_numbers=_DN)
