@@ -24,8 +24,9 @@ upfirdn2d make it; upsampling is its transpose, times 4.
 
 `widths`, `cardinalities` and `blocks` are G's, from the 4x4 stage up; D takes them reversed.
 The paper's presets are `PRESETS` (the model keys each sets; the family's defaults are
-CIFAR-10's). `bf16_stages`: that many of G's last stages and D's first ones compute in
-bfloat16 on GPU and TPU (params stay float32); on the CPU, everything computes in float32.
+CIFAR-10's, but for `model.latent_dim`, the GAN's key, 64 in every preset). `bf16_stages`:
+that many of G's last stages and D's first ones compute in bfloat16 on GPU and TPU (params
+stay float32); on the CPU, everything computes in float32.
 """
 
 import math
@@ -232,7 +233,8 @@ class ResidualBlock(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     c, k = x.shape[-1], self.kernel_size
     hidden = c * self.expansion
-    # Three layers per branch: the branch's variance scales by gain**(2 * 2) / L**1.
+    # Fixup's rule for branches of m = 3 layers: L**(-1 / (2m - 2)) on each of the first m - 1,
+    # so that a branch's variance scales as 1 / L and the sum of L branches stays bounded.
     gain = ACTIVATION_GAIN * self.num_blocks ** (-1 / (2 * 3 - 2))
     y = Linear(hidden, gain, name='conv1')(x)
     y = BiasedActivation(name='act1')(y)
@@ -350,6 +352,7 @@ class Discriminator(nn.Module):
     h, out = DiscriminativeBasis(outputs, name='basis')(x)
     h, out = h.astype(jnp.float32), out.astype(jnp.float32)
     if self.num_classes:
+      # The official's linear map of one-hot labels with gain 1 / sqrt(embed_dim).
       init = nn.initializers.normal(1 / math.sqrt(self.embed_dim * self.num_classes))
       embed = nn.Embed(self.num_classes, self.embed_dim, embedding_init=init, name='embed')
       logits = jnp.sum(out * embed(layers.class_labels(labels)), axis=-1)
