@@ -116,16 +116,38 @@ def test_downsampling_an_upsampled_image_low_passes_it():
 
 
 def test_grouped_conv_equals_the_block_diagonal_dense_conv():
+  """Both forms, XLA's grouped conv and the per-tap matmuls (the CPU's), with their gradients."""
   rng = np.random.default_rng(0)
   groups, cin, cout = 3, 6, 9
   x = jnp.asarray(rng.standard_normal((2, 5, 5, cin)), jnp.float32)
-  kernel = rng.standard_normal((3, 3, cin // groups, cout)).astype(np.float32)
-  dense = np.zeros((3, 3, cin, cout), np.float32)
+  kernel = jnp.asarray(rng.standard_normal((3, 3, cin // groups, cout)), jnp.float32)
+  r = jnp.asarray(rng.standard_normal((2, 5, 5, cout)), jnp.float32)
   gi, go = cin // groups, cout // groups
+  dense = jnp.zeros((3, 3, cin, cout))
   for g in range(groups):
-    dense[:, :, g * gi : (g + 1) * gi, g * go : (g + 1) * go] = kernel[..., g * go : (g + 1) * go]
-  want = jax.lax.conv_general_dilated(x, dense, (1, 1), 'SAME', dimension_numbers=_DN)
-  np.testing.assert_allclose(r3gan.grouped_conv(x, jnp.asarray(kernel), groups), want, atol=1e-5)
+    block = kernel[..., g * go : (g + 1) * go]
+    dense = dense.at[:, :, g * gi : (g + 1) * gi, g * go : (g + 1) * go].set(block)
+
+  def dense_conv(x, kernel):
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), 'SAME', dimension_numbers=_DN)
+
+  want = dense_conv(x, dense)
+  # The dense kernel's gradient, on the block diagonal, is the grouped kernel's.
+  want_gx, want_gk = jax.grad(lambda x, k: jnp.sum(dense_conv(x, k) * r), (0, 1))(x, dense)
+  want_gk = jnp.concatenate(
+    [want_gk[:, :, g * gi : (g + 1) * gi, g * go : (g + 1) * go] for g in range(groups)], -1
+  )
+
+  def xla_conv(x, k, groups):
+    return jax.lax.conv_general_dilated(
+      x, k, (1, 1), 'SAME', dimension_numbers=_DN, feature_group_count=groups
+    )
+
+  for conv in (r3gan.grouped_conv, r3gan.grouped_conv_taps, xla_conv):
+    np.testing.assert_allclose(conv(x, kernel, groups), want, atol=1e-5)
+    gx, gk = jax.grad(lambda x, k, c=conv: jnp.sum(c(x, k, groups) * r), (0, 1))(x, kernel)
+    np.testing.assert_allclose(gx, want_gx, atol=1e-4)
+    np.testing.assert_allclose(gk, want_gk, atol=1e-4)
 
 
 def _block_setup(width=8, cardinality=4, expansion=2, total=5):
