@@ -213,6 +213,11 @@ def grouped_conv(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
   channels in `groups` consecutive runs, each seeing its own run of the input channels."""
   if groups > 1 and jax.default_backend() == 'cpu':
     return grouped_conv_taps(x, kernel, groups)
+  return grouped_conv_xla(x, kernel, groups)
+
+
+def grouped_conv_xla(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
+  """`grouped_conv` as XLA's convolution with feature groups (cuDNN's grouped conv on GPU)."""
   return lax.conv_general_dilated(
     x,
     kernel.astype(x.dtype),
