@@ -301,8 +301,8 @@ def _g_reference(p, z, labels):
   return x @ p['out']['kernel']
 
 
-def _d_reference(p, x, labels):
-  """D with TINY's keys, conditional (a projection D), written out: G's stages reversed."""
+def _d_reference(p, x, labels=None):
+  """D with TINY's keys, written out: G's stages reversed; conditional, a projection D."""
   widths, cards, blocks = (TINY[k][::-1] for k in ('widths', 'cardinalities', 'blocks'))
   x = x @ p['extract']['kernel']
   for i, (w, c, n) in enumerate(zip(widths, cards, blocks, strict=True)):
@@ -314,6 +314,8 @@ def _d_reference(p, x, labels):
         x = x @ p[f'transition{i}']['kernel']
   h = jnp.sum(x * p['basis']['basis'], axis=(1, 2))  # the 4x4 depthwise conv, no padding
   out = h @ p['basis']['linear']['kernel']
+  if labels is None:
+    return out[:, 0]
   return jnp.sum(out * p['embed']['embedding'][labels], -1)
 
 
@@ -333,6 +335,10 @@ def test_the_networks_are_their_pieces_composed():
   assert d_vars['params']['embed']['embedding'].shape == (4, 7)
   logits = jax.jit(d.apply)(d_vars, images, labels=labels)
   want = jax.jit(_d_reference)(d_vars['params'], images, labels)
+  np.testing.assert_allclose(logits, want, rtol=1e-4, atol=1e-4 * float(jnp.abs(want).max()))
+  d = models.create(_config().model, (32, 32, 3))[1]  # unconditional: one logit from the basis
+  d_vars = _live(d, images, seed=2)
+  logits, want = jax.jit(d.apply)(d_vars, images), jax.jit(_d_reference)(d_vars['params'], images)
   np.testing.assert_allclose(logits, want, rtol=1e-4, atol=1e-4 * float(jnp.abs(want).max()))
 
 
