@@ -398,6 +398,7 @@ def test_the_family_trains_through_jaxgan():
   One grouped stage only: on the CPU each costs a second of compilation."""
   config = _config(conditional=True, cardinalities=(1, 1, 1, 3))
   config.num_steps = 2
+  config.data.num_classes = 10
   config.optim.b1 = 0.0  # the paper's Adam
   gan = gan_lib.from_config(config, (32, 32, 1))
   state = jax.jit(lambda key: init_state(gan, key, (32, 32, 1)))(jax.random.PRNGKey(0))

@@ -18,9 +18,9 @@ discriminative basis, a learned weighting of the 4x4 positions) and a linear map
 or, conditional, to an embedding dimension where the logit is the projection on the class's
 embedding.
 
-Resampling is interpolative: a zero-padded FIR filter, [1, 2, 1] convolved with the box [1, 1]
-(the 4 taps [1, 3, 3, 1] / 8 per axis), as the official code's `CreateLowpassKernel` and
-upfirdn2d make it; upsampling is its transpose, times 4.
+Resampling is interpolative (`jaxgan.models.upfirdn`): a zero-padded FIR filter, [1, 2, 1]
+convolved with the box [1, 1] (the 4 taps [1, 3, 3, 1] / 8 per axis), as the official code's
+`CreateLowpassKernel` and upfirdn2d make it; upsampling is its transpose, times 4.
 
 `widths`, `cardinalities` and `blocks` are G's, from the 4x4 stage up; D takes them reversed.
 The paper's presets are `PRESETS` (the model keys each sets; the family's defaults are
@@ -40,7 +40,7 @@ from jax import lax
 
 from jaxgan import checks
 from jaxgan.errors import ConfigError
-from jaxgan.models import layers
+from jaxgan.models import layers, upfirdn
 
 K = checks.Key
 
@@ -90,7 +90,7 @@ PRESETS: dict[str, dict] = {
 # Leaky ReLU(0.2)'s gain: it keeps the second moment of a unit Gaussian.
 ACTIVATION_GAIN = math.sqrt(2 / (1 + 0.2**2))
 # The resampling filter per axis: [1, 2, 1] convolved with [1, 1], summing to 1.
-FILTER = np.convolve([1, 2, 1], [1, 1]) / np.convolve([1, 2, 1], [1, 1]).sum()
+FILTER = upfirdn.setup_filter(np.convolve([1, 2, 1], [1, 1]))
 
 
 def msr_init(gain: float = 1.0) -> nn.initializers.Initializer:
@@ -157,34 +157,14 @@ def check_image_shape(cfg, image_shape: tuple[int, ...]) -> None:
       )
 
 
-def _resample_axis(x: jax.Array, axis: int, up: bool) -> jax.Array:
-  """Along `axis`: 2x upsampling or downsampling with FILTER, zero padding (upfirdn's)."""
-  f = FILTER.tolist()  # Python floats keep x's dtype
-  n = x.shape[axis]
-  pad = [(0, 0)] * x.ndim
-  pad[axis] = (1, 1)
-  xp = jnp.pad(x, pad)
-
-  def at(start, size, step=1):
-    return lax.slice_in_dim(xp, start, start + step * (size - 1) + 1, step, axis)
-
-  if up:  # output 2i gets x[i-1], x[i] with taps 1, 3 (of 2 * FILTER); 2i + 1: x[i], x[i+1]
-    even = 2 * (f[0] * at(0, n) + f[2] * at(1, n))
-    odd = 2 * (f[1] * at(1, n) + f[3] * at(2, n))
-    y = jnp.stack([even, odd], axis + 1)
-    return y.reshape(*x.shape[:axis], 2 * n, *x.shape[axis + 1 :])
-  # output i: x[2i-1], x[2i], x[2i+1], x[2i+2] with FILTER's four taps
-  return sum(f[t] * at(t, n // 2, 2) for t in range(4))
-
-
 def upsample(x: jax.Array) -> jax.Array:
   """(N, H, W, C) -> (N, 2H, 2W, C), interpolating with the separable FILTER."""
-  return _resample_axis(_resample_axis(x, 1, True), 2, True)
+  return upfirdn.upsample2d(x, FILTER)
 
 
 def downsample(x: jax.Array) -> jax.Array:
   """(N, H, W, C) -> (N, H/2, W/2, C), low-passing with the separable FILTER."""
-  return _resample_axis(_resample_axis(x, 1, False), 2, False)
+  return upfirdn.downsample2d(x, FILTER)
 
 
 class Linear(nn.Module):
