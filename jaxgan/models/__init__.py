@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 
 from jaxgan import checks, registry
-from jaxgan.models import dcgan, resnet, stylegan2
+from jaxgan.models import dcgan, r3gan, resnet, stylegan2
 
 COMMON_SCHEMA: dict[str, checks.Check | checks.Key] = {
   'name': checks.string,  # no default: every config names its family
@@ -27,7 +27,9 @@ COMMON_SCHEMA: dict[str, checks.Check | checks.Key] = {
 }
 
 _REGISTRY = registry.Registry(
-  'model family', 'model.name', {'dcgan': dcgan, 'resnet': resnet, 'stylegan2': stylegan2}
+  'model family',
+  'model.name',
+  {'dcgan': dcgan, 'resnet': resnet, 'stylegan2': stylegan2, 'r3gan': r3gan},
 )
 
 
