@@ -16,9 +16,11 @@ Each op is applied to each image with probability p; its parameters are drawn pe
 As in the official pipeline, the geometric ops of an image compose into one 3x3 homogeneous
 matrix, applied with one resampling, and the colour ops into one 4x4 matrix. The resampling is
 bilinear on the image extended by reflection (whole-sample symmetric, as numpy's 'reflect',
-repeated as far as the matrix reaches), where the official code upsamples 2x with a wavelet
-filter before its bilinear step to blur less: bilinear is exact at whole-pixel positions
-(blitting moves pixels unchanged) and stays a plain gather, exact on any backend.
+repeated as far as the matrix reaches). The official code upsamples 2x with a wavelet filter
+before its bilinear step and downsamples after, which blurs fractional positions less but
+moves whole pixels only approximately; plain bilinear moves whole pixels exactly (blitting
+copies them), costs four gathers a pixel, and is a gather and a weighted sum, exact on any
+backend. Its extra blur reaches real and fake images alike, so it does not leak into G.
 
 Grayscale images get the colour ops that act on a grey level: brightness, contrast and luma
 flip (a negation); hue and saturation leave grey unchanged and are skipped. Images whose draws
@@ -216,7 +218,8 @@ def recolor(x: jax.Array, matrix: jax.Array) -> jax.Array:
 
 
 def _changed(matrix: jax.Array) -> jax.Array:
-  """Which images' matrices are not the identity, broadcastable to NHWC."""
+  """Which images' matrices are not the identity, broadcastable to NHWC: the others are kept
+  as they were, bit for bit (x * 1 + 0 is x but for -0.0, on every backend)."""
   return jnp.any(matrix != jnp.eye(matrix.shape[-1]), axis=(1, 2))[:, None, None, None]
 
 
