@@ -199,7 +199,7 @@ def test_ops_compose_in_order_in_one_matrix_each():
 
 @functools.partial(jax.jit, static_argnums=(1,))
 def _draw(p, ops=ada.OPS, key=KEY):
-  return ada.draw(key, 4096, (32, 32), ops, p)
+  return ada.draw(key, 4096, (32, 64), ops, p)  # (h, w): x and y ranges differ
 
 
 def _on(params, op):
@@ -226,12 +226,16 @@ def test_draws_follow_p_and_the_official_distributions():
   params = _draw(jnp.float32(1))
   assert set(np.unique(params['rotate90'])) == {0, 1, 2, 3}
   xint = np.asarray(params['xint'])
-  assert set(np.unique(xint)) == set(range(-4, 5))  # whole pixels, up to 32 * 0.125 each way
+  # Whole pixels, up to 0.125 of the width in x and of the height in y, each way.
+  assert set(np.unique(xint[:, 0])) == set(range(-8, 9))
+  assert set(np.unique(xint[:, 1])) == set(range(-4, 5))
   theta = np.asarray(params['rotate'])
   assert theta.min() >= -np.pi and theta.max() < np.pi and theta.std() > 1.5
   for op, std in [('scale', 0.2), ('aniso', 0.2), ('contrast', 0.5), ('saturation', 1.0)]:
     assert abs(np.log2(params[op]).std() / std - 1) < 0.05, op
-  assert abs(np.std(params['xfrac']) / (0.125 * 32) - 1) < 0.05
+  xfrac = np.asarray(params['xfrac'])
+  assert abs(np.std(xfrac[:, 0]) / (0.125 * 64) - 1) < 0.05
+  assert abs(np.std(xfrac[:, 1]) / (0.125 * 32) - 1) < 0.05
   assert abs(np.std(params['brightness']) / 0.2 - 1) < 0.05
   assert np.abs(params['hue']).max() <= np.pi and np.std(params['hue']) > 1.5
   # Turning other ops on or off does not change an op's draws.
