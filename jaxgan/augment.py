@@ -10,22 +10,30 @@ Images are NHWC floats in [-1, 1]. Every op draws its parameters per image from 
 applied to each image with probability `p`; p=0 returns the images unchanged (bit for bit),
 p=1 is plain DiffAugment. No Python control flow depends on traced values, so the ops run under
 jit and lax.scan, and `p` may be a traced scalar (adaptive).
+
+Besides DiffAugment's ops, ADA's own pipelines (`jaxgan.ada`) are ops here: 'bgc' (pixel
+blitting, general geometric and colour transformations, as ADA trains), 'bg' and 'gc'.
 """
 
+import functools
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
+from jaxgan import ada
+
 OPS = ('color', 'translation', 'cutout')
+PIPES = tuple(ada.PIPES)  # ADA's pipelines: each one op here, of many ops inside
+_NAMES = OPS + PIPES  # an op's draws come from a key folded with its index here: new ones last
 
 
 def parse(spec: str) -> tuple[str, ...]:
   """('color', 'cutout') from 'color,cutout'; () from ''. Raises ValueError on an unknown op."""
   ops = tuple(s.strip() for s in spec.split(',') if s.strip())
   for op in ops:
-    if op not in OPS:
-      raise ValueError(f'unknown augmentation {op!r}; expected some of {", ".join(OPS)}')
+    if op not in _NAMES:
+      raise ValueError(f'unknown augmentation {op!r}; expected some of {", ".join(_NAMES)}')
   return ops
 
 
@@ -121,17 +129,19 @@ def cutout(x: jax.Array, key: jax.Array, p=1.0, ratio: float = 0.5) -> jax.Array
   return _select(_coin(coin, p), y, x)
 
 
-_FNS = {'color': color, 'translation': translation, 'cutout': cutout}
+_FNS = {'color': color, 'translation': translation, 'cutout': cutout} | {
+  name: functools.partial(ada.augment, ops=ops) for name, ops in ada.PIPES.items()
+}
 
 
 def augment(x: jax.Array, key: jax.Array, ops: Sequence[str], p=1.0) -> jax.Array:
   """`ops` applied in the order given, each to each image with probability p.
 
-  Each op draws from a key of its own (folded from `key` with its index in OPS), so turning
-  one op on or off leaves the others' draws as they were.
+  Each op draws from a key of its own (folded from `key` with its index in OPS + PIPES), so
+  turning one op on or off leaves the others' draws as they were.
   """
   for op in ops:
-    x = _FNS[op](x, jax.random.fold_in(key, OPS.index(op)), p)
+    x = _FNS[op](x, jax.random.fold_in(key, _NAMES.index(op)), p)
   return x
 
 
@@ -146,7 +156,7 @@ def adjust_p(p: jax.Array, rt: jax.Array, target: float, images: int, kimg: floa
 def check_spec(v) -> str | None:
   """Config check of train.augment."""
   if not isinstance(v, str):
-    return f'must be a string of comma-separated ops ({", ".join(OPS)}), got {v!r}'
+    return f'must be a string of comma-separated ops ({", ".join(_NAMES)}), got {v!r}'
   try:
     parse(v)
   except ValueError as e:
