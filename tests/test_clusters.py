@@ -68,6 +68,7 @@ def test_frequencies_and_too_many_clusters():
 
 def test_fake_labels_follow_label_probs_and_default_to_uniform(test_config):
   test_config.model.conditional = True
+  test_config.data.num_classes = 10  # without the data, the count is given
   gan = gan_lib.from_config(test_config, (28, 28, 1), label_probs=(0.7, 0.0, 0.3))
   y = np.asarray(gan.sample_labels(jax.random.PRNGKey(0), 20_000))
   np.testing.assert_allclose(np.bincount(y, minlength=3) / len(y), [0.7, 0.0, 0.3], atol=0.015)

@@ -24,6 +24,7 @@ def _leaves(state):
 def test_streamed_batches_train_exactly_as_the_resident_ones(test_config):
   # Conditional: labels travel with the images (unconditional streaming is trained below).
   test_config.model.conditional = True
+  test_config.data.num_classes = 10  # without the data, the count is given
   test_config.train.d_steps = 2  # two real batches per step
   gan = gan_lib.from_config(test_config, (28, 28, 1))
   mesh = parallel.mesh()

@@ -536,6 +536,7 @@ def test_impossible_shapes_are_config_errors(overrides, shape, message):
 
 def test_a_conditional_gan_trains_one_step_through_jaxgan():
   config = _config(conditional=True)
+  config.data.num_classes = 10
   shape = (8, 8, 3)
   gan = gan_lib.from_config(config, shape)
   state = jax.jit(lambda key: init_state(gan, key, shape))(jax.random.PRNGKey(0))

@@ -161,7 +161,7 @@ def _count_classes(config, dataset) -> None:
   if dataset.labels is None:
     raise ConfigError(f'model.conditional needs labels, and {dataset.name!r} has none')
   given = config.data.num_classes
-  if dataset.classes is not None:  # the source names them: a folder's sub-folders, CIFAR's
+  if dataset.classes is not None:  # the source names them (e.g. a folder's sub-folders)
     found = len(dataset.classes)
     if given and given != found:
       raise ConfigError(
