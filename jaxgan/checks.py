@@ -41,6 +41,12 @@ def beta(v) -> str | None:
   return None
 
 
+def probability(v) -> str | None:
+  if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 1:
+    return f'must be a number in [0, 1], got {v!r}'
+  return None
+
+
 def open_unit(v) -> str | None:
   if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v < 1:
     return f'must be a number in (0, 1), got {v!r}'

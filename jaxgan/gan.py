@@ -210,7 +210,16 @@ OPTIM_SCHEMA: dict[str, checks.Key] = {
   'decay': K(0.9, checks.open_unit),  # rmsprop: decay of the squared-gradient average
   'momentum': K(0.0, checks.beta),  # rmsprop, sgd
   'weight_decay': K(0.0, checks.nonneg_float),  # > 0: decoupled weight decay (AdamW)
+  # (G's, D's) lazy-regularisation intervals k that the learning rate and Adam's betas are
+  # corrected for, as StyleGAN2-ADA does (lr * c, beta ** c, c = k / (k + 1)); (1, 1): none.
+  'reg_intervals': K((1, 1), lambda v: _check_intervals(v)),
 }
+
+
+def _check_intervals(v) -> str | None:
+  if checks.int_tuple(v) or len(v) != 2:
+    return f'must be (G interval, D interval), two positive integers, got {v!r}'
+  return None
 
 
 def learning_rate(optim_config, lr: float, num_updates: int):
@@ -226,7 +235,22 @@ def learning_rate(optim_config, lr: float, num_updates: int):
   raise ValueError(f'unknown schedule {kind!r}; expected one of {", ".join(SCHEDULES)}')
 
 
-def optimizer(optim_config, lr, run_kimg: float | None = None) -> optax.GradientTransformation:
+def lazy_corrected(optim_config, lr, k: int):
+  """(lr, (b1, b2)) corrected for a lazy regularisation phase every k updates: StyleGAN2-ADA's
+  c = k / (k + 1), lr * c and betas ** c (numbers, or lr an optax or images-seen schedule)."""
+  o = optim_config
+  if k == 1:
+    return lr, (o.b1, o.b2)
+  c = k / (k + 1)
+  if any(isinstance(schedules.of(b), schedules.Schedule) for b in (o.b1, o.b2)):
+    raise ConfigError('optim.reg_intervals corrects numbers: give optim.b1 and b2 as numbers')
+  lr = (lambda n: c * lr(n)) if callable(lr) and not isinstance(lr, schedules.Schedule) else c * lr
+  return lr, (o.b1**c, o.b2**c)
+
+
+def optimizer(
+  optim_config, lr, run_kimg: float | None = None, betas=None
+) -> optax.GradientTransformation:
   """The optimizer `optim_config.name` names, at learning rate `lr` (a number, an optax
   schedule over updates, or a `Schedule` over images seen).
 
@@ -234,10 +258,11 @@ def optimizer(optim_config, lr, run_kimg: float | None = None) -> optax.Gradient
   (Loshchilov & Hutter), not an L2 term in the loss. rmsprop: decay, eps (added outside the
   square root, as in Keras and PyTorch) and momentum. sgd: momentum. Betas given as schedules
   without kimg last `run_kimg` thousand images (`schedules.optimizer` says how they apply).
+  `betas` replaces (b1, b2) (`lazy_corrected`).
   """
   o = optim_config
   name, wd, eps = o.name, o.weight_decay, o.eps
-  b1, b2 = (schedules.over_run(v, run_kimg) for v in (o.b1, o.b2))
+  b1, b2 = (schedules.over_run(v, run_kimg) for v in (betas or (o.b1, o.b2)))
   if name == 'adamw' or (name == 'adam' and wd):
     return schedules.optimizer(optax.adamw, lr, b1=b1, b2=b2, eps=eps, weight_decay=wd)
   if name == 'adam':
@@ -276,8 +301,13 @@ def from_config(config, image_shape: tuple[int, ...], lr_scale: float = 1.0, lab
   g_lr, d_lr = (schedules.over_run(config.optim[k], run_kimg) * lr_scale for k in ('g_lr', 'd_lr'))
   g_updates = config.num_steps * config.train.g_steps
   d_updates = config.num_steps * config.train.d_steps
-  g_optimizer = optimizer(config.optim, learning_rate(config.optim, g_lr, g_updates), run_kimg)
-  d_optimizer = optimizer(config.optim, learning_rate(config.optim, d_lr, d_updates), run_kimg)
+  optimizers = []
+  for lr, updates, k in zip(
+    (g_lr, d_lr), (g_updates, d_updates), config.optim.reg_intervals, strict=True
+  ):
+    lr, betas = lazy_corrected(config.optim, learning_rate(config.optim, lr, updates), k)
+    optimizers.append(optimizer(config.optim, lr, run_kimg, betas))
+  g_optimizer, d_optimizer = optimizers
   return GAN(
     generator=generator,
     discriminator=discriminator,

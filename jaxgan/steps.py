@@ -309,11 +309,14 @@ def _g_penalty_grads(gan: GAN, state: GANState, active, phase: 'Phase', scale: i
   def loss_fn(g_params):
     rngs = _net_rngs(gan, key, _G_OTHER)
 
-    def g(inputs: FakeInputs):
-      kw = {'labels': inputs.g_labels, 'rngs': rngs}
-      return apply(gan.generator, g_params, state.g_vars, inputs.z, True, **kw)[0]
+    def g_apply(x, **kw):
+      return apply(gan.generator, g_params, state.g_vars, x, True, rngs=rngs, **kw)[0]
 
-    inputs = penalties_lib.PenaltyInputs(g, batch, FakeBatch(g(fake), fake), key)
+    def g(inputs: FakeInputs):
+      return g_apply(inputs.z, labels=inputs.g_labels)
+
+    fake_batch = FakeBatch(g(fake), fake)
+    inputs = penalties_lib.PenaltyInputs(g, batch, fake_batch, key, apply=g_apply)
     terms, new_states = penalties_lib.evaluate(active, inputs, state.penalty_vars)
     weights = {p.name: scale * schedules.value_at(p.weight_of(gan), seen) for p in active}
     return sum(weights[p.name] * terms[p.name] for p in active), (terms, new_states)

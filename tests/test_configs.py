@@ -58,6 +58,8 @@ def shrink_model(model) -> None:
     model.d_features = (4, 8)
   elif model.name == 'resnet':
     model.g_ch = model.d_ch = 4
+  elif model.name == 'stylegan2':
+    model.update(w_dim=8, mapping_layers=1, channel_base=64, channel_max=8, mbstd_group=2)
   else:
     raise AssertionError(f'no tiny size for model {model.name!r}: add one here')
 

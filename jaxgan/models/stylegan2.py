@@ -39,6 +39,7 @@ import numpy as np
 from jaxgan import checks
 from jaxgan.errors import ConfigError
 from jaxgan.models import layers, upfirdn
+from jaxgan.objectives import penalties
 
 K = checks.Key
 SCHEMA: dict[str, checks.Key] = {  # this family's keys under config.model; train.py's defaults
@@ -53,10 +54,18 @@ SCHEMA: dict[str, checks.Key] = {  # this family's keys under config.model; trai
   'd_mapping_layers': K(8, checks.integer(1)),  # D's class mapping, when conditional
   'mbstd_group': K(4, checks.integer(1)),  # minibatch std group size
   'mbstd_channels': K(1, checks.integer(0)),  # its features; 0: no minibatch std
+  # In training, the layers from a random cutoff on take the ws of another latent, with this
+  # probability per batch (the official cifar config: 0).
+  'style_mixing': K(0.9, checks.probability),
+  # The path-length penalty's weight: on with train.penalties='path_length' (0 in cifar).
+  'pl_weight': K(2.0, checks.nonneg_float),
 }
 
 FILTER = upfirdn.setup_filter((1, 3, 3, 1))
 W_AVG_DECAY = 0.995
+# The path-length penalty as the official training runs it: every 4 G updates, on half the
+# batch, against a running mean of the lengths with decay 0.01.
+PL_EVERY, PL_BATCH_SHRINK, PL_DECAY = 4, 2, 0.01
 SQRT2 = math.sqrt(2)
 
 
@@ -75,6 +84,8 @@ def build(cfg, image_shape: tuple[int, ...], num_classes: int = 0) -> tuple[nn.M
     num_classes=num_classes or cfg.latent_classes,  # InfoGAN's code enters G as a class does
     mapping_layers=cfg.mapping_layers,
     mapping_lr=cfg.mapping_lr,
+    style_mixing=cfg.style_mixing,
+    pl_weight=cfg.pl_weight,
     **common,
   )
   d = Discriminator(
@@ -381,6 +392,8 @@ class Generator(nn.Module):
   channel_max: int = 512
   num_fp16_res: int = 0
   conv_clamp: float | None = None
+  style_mixing: float = 0.0
+  pl_weight: float = 0.0  # read by the 'path_length' penalty, not by G's forward pass
 
   def setup(self):
     self.synthesis = SynthesisNetwork(
@@ -399,7 +412,20 @@ class Generator(nn.Module):
     return 2 * int(np.log2(self.image_shape[0])) - 2
 
   def map(self, z, labels=None, train=True, truncation_psi=1.0, truncation_cutoff=None):
-    return self.mapping(z, labels, train, truncation_psi, truncation_cutoff)
+    ws = self.mapping(z, labels, train, truncation_psi, truncation_cutoff)
+    if train and self.style_mixing and not self.is_initializing():
+      ws = self._mix(ws, z, labels)
+    return ws
+
+  def _mix(self, ws, z, labels):
+    """Style mixing: with probability `style_mixing`, one cutoff for the batch, uniform in
+    [1, num_ws); the layers from it on take the ws of other latents (w_avg not updated by
+    them). Draws from the 'noise' stream, so a step repeats and resumes exactly."""
+    k_cutoff, k_coin, k_z = jax.random.split(self.make_rng('noise'), 3)
+    cutoff = jax.random.randint(k_cutoff, (), 1, self.num_ws)
+    cutoff = jnp.where(jax.random.uniform(k_coin) < self.style_mixing, cutoff, self.num_ws)
+    other = self.mapping(jax.random.normal(k_z, z.shape, jnp.float32), labels, False)
+    return jnp.where(jnp.arange(self.num_ws)[None, :, None] >= cutoff, other, ws)
 
   def synthesize(self, ws, train=True, noise_mode: str | None = None):
     noise_mode = noise_mode or ('random' if train else 'const')
@@ -410,6 +436,35 @@ class Generator(nn.Module):
   ) -> jax.Array:
     ws = self.map(z, labels, train, truncation_psi, truncation_cutoff)
     return self.synthesize(ws, train, noise_mode)
+
+
+def path_length(inputs: penalties.PenaltyInputs):
+  """StyleGAN2's path-length penalty on half of G's batch: the length of J_w^T y for y of unit
+  expected norm per pixel (images-shaped noise / sqrt(H W)), per sample the root of the
+  mean over layers of its squared norm over w; penalised as (length - a)^2, a the running
+  mean of the lengths (decay PL_DECAY, kept in the penalty's state)."""
+  fake = inputs.fake.inputs
+  n = max(fake.z.shape[0] // PL_BATCH_SHRINK, 1)
+  labels = None if fake.g_labels is None else fake.g_labels[:n]
+  ws = inputs.apply(fake.z[:n], labels=labels, method='map')
+  images, vjp = jax.vjp(lambda w: inputs.apply(w, method='synthesize'), ws)
+  y = jax.random.normal(jax.random.fold_in(inputs.key, 7), images.shape, images.dtype)
+  (grads,) = vjp(y / np.sqrt(images.shape[1] * images.shape[2]))
+  lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=2), axis=1))
+  mean = inputs.state['mean']
+  mean = jax.lax.stop_gradient(mean + PL_DECAY * (jnp.mean(lengths) - mean))
+  return jnp.mean(jnp.square(lengths - mean)), {'mean': mean}
+
+
+PATH_LENGTH = penalties.Penalty(
+  'path_length',
+  'g',
+  path_length,
+  weight=lambda gan: gan.generator.pl_weight,
+  every=PL_EVERY,
+  init=lambda: {'mean': jnp.zeros((), jnp.float32)},
+)
+penalties.register(PATH_LENGTH)
 
 
 # --- discriminator ----------------------------------------------------------------------------

@@ -33,6 +33,9 @@ class PenaltyInputs(NamedTuple):
   fake: FakeBatch
   key: jax.Array
   state: Any = None  # the penalty's own state (`Penalty.init`), None for one without
+  # G's penalties: G's flax module applied under the parameters being trained, (x, **kw) ->
+  # output with the call's RNG streams, e.g. apply(z, method='map') (StyleGAN2's path length).
+  apply: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)

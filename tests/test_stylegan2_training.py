@@ -1,0 +1,140 @@
+"""StyleGAN2's training: style mixing, the path-length penalty against its definition, Adam
+corrected for lazy regularisation, and the recipe repeating exactly across a resume."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgan import config as config_lib
+from jaxgan import gan as gan_lib
+from jaxgan.batch import FakeBatch, FakeInputs
+from jaxgan.configs import stylegan2_cifar10
+from jaxgan.models import stylegan2 as sg
+from jaxgan.objectives import penalties
+from tests.conftest import straight_and_resumed
+from tests.test_cifar_data import make_tarball, use_fake_md5
+
+TINY = dict(w_dim=8, mapping_layers=2, channel_base=64, channel_max=8)
+
+
+def _g(style_mixing=0.0, side=8):
+  g = sg.Generator((side, side, 3), style_mixing=style_mixing, **TINY)
+  z = jax.random.normal(jax.random.PRNGKey(1), (4, 8))
+  variables = g.init({'params': jax.random.PRNGKey(0)}, z, train=False)
+  return g, variables, z
+
+
+def test_style_mixing_takes_the_layers_from_a_cutoff_from_another_latent():
+  g, variables, z = _g(style_mixing=1.0)
+  plain = g.apply(variables, z, train=False, method='map')
+  cutoffs = set()
+  for seed in range(8):
+    rngs = {'noise': jax.random.PRNGKey(seed)}
+    mixed = g.apply(variables, z, train=True, method='map', rngs=rngs, mutable=['buffers'])[0]
+    same = np.all(np.isclose(mixed, plain), axis=(0, 2))  # per layer
+    cutoff = int(np.argmin(same))
+    assert 1 <= cutoff < g.num_ws and same[:cutoff].all() and not same[cutoff:].any()
+    other = mixed[:, cutoff:]
+    np.testing.assert_array_equal(other, jnp.broadcast_to(other[:, :1], other.shape))
+    cutoffs.add(cutoff)
+  assert len(cutoffs) > 1  # the cutoff is drawn
+  g0, variables0, _ = _g(style_mixing=0.0)
+  rngs = {'noise': jax.random.PRNGKey(0)}
+  unmixed = g0.apply(variables0, z, train=True, method='map', rngs=rngs, mutable=['buffers'])[0]
+  np.testing.assert_array_equal(unmixed, g0.apply(variables0, z, train=False, method='map'))
+
+
+def _path_length_inputs(g, variables, z, mean):
+  def apply(x, **kw):
+    rngs = {'noise': jax.random.PRNGKey(5)}
+    return g.apply(variables, x, train=True, rngs=rngs, mutable=['buffers'], **kw)[0]
+
+  fake = FakeBatch(None, FakeInputs(z))
+  return penalties.PenaltyInputs(None, None, fake, jax.random.PRNGKey(3), {'mean': mean}, apply)
+
+
+def test_path_length_is_its_definition():
+  """sqrt(mean over layers of |J_w^T y|^2) per sample, y ~ N(0, 1) / sqrt(H W), against the
+  full Jacobian of the images w.r.t. the ws, on the first half of the batch."""
+  g, variables, z = _g(style_mixing=0.5)
+  inputs = _path_length_inputs(g, variables, z, jnp.float32(0.3))
+  value, state = sg.path_length(inputs)
+
+  ws = inputs.apply(z[:2], method='map')
+  images = inputs.apply(ws, method='synthesize')
+  jacobian = jax.jacrev(lambda w: inputs.apply(w, method='synthesize'))(ws)
+  y = jax.random.normal(jax.random.fold_in(inputs.key, 7), images.shape) / 8.0  # sqrt(8 * 8)
+  jty = jnp.einsum('nhwcmlk,nhwc->mlk', jacobian, y)
+  lengths = jnp.sqrt(jnp.mean(jnp.sum(jty**2, axis=2), axis=1))
+  mean = 0.3 + 0.01 * (jnp.mean(lengths) - 0.3)
+  np.testing.assert_allclose(state['mean'], mean, rtol=1e-5)
+  np.testing.assert_allclose(value, jnp.mean((lengths - mean) ** 2), rtol=1e-4)
+
+  def penalty(params):  # the gradient reaches G's parameters (through the Jacobian)
+    v = {**variables, 'params': params}
+    return sg.path_length(_path_length_inputs(g, v, z, jnp.float32(0.3)))[0]
+
+  grads = jax.grad(penalty)(variables['params'])
+  assert float(optax.tree.norm(grads)) > 0
+
+
+def test_adam_is_corrected_for_lazy_intervals(test_config):
+  test_config.optim.b1, test_config.optim.b2 = 0.0, 0.99
+  test_config.optim.g_lr = test_config.optim.d_lr = 0.0025
+  test_config.optim.reg_intervals = (4, 16)
+  gan = gan_lib.from_config(test_config, (28, 28, 1))
+  grads = {'w': jnp.array([0.5, -2.0, 1e-3])}
+  params = {'w': jnp.zeros(3)}
+  for opt, k in ((gan.g_optimizer, 4), (gan.d_optimizer, 16)):
+    c = k / (k + 1)
+    want = optax.adam(0.0025 * c, b1=0.0, b2=0.99**c)
+    state, state_want = opt.init(params), want.init(params)
+    for _ in range(3):
+      u, state = opt.update(grads, state, params)
+      u_want, state_want = want.update(grads, state_want, params)
+      np.testing.assert_allclose(u['w'], u_want['w'], rtol=1e-6)
+  test_config.optim.reg_intervals = (1, 0)
+  with pytest.raises(config_lib.ConfigError, match='reg_intervals must be'):
+    config_lib.validate(test_config)
+
+
+def _tiny_recipe(tmp_path, monkeypatch, arg=''):
+  config = stylegan2_cifar10.get_config(arg)
+  make_tarball(tmp_path)
+  use_fake_md5(monkeypatch, tmp_path / 'cifar-10-python.tar.gz')
+  config.data.dir = str(tmp_path)
+  config.model.update(latent_dim=8, **TINY, mbstd_group=2)
+  config.batch_size, config.num_steps, config.steps_per_call = 4, 4, 1
+  config.log_every, config.sample_every, config.checkpoint_every = 1, 0, 2
+  config.eval_every = 0
+  return config
+
+
+def test_the_recipe_resumes_exactly_with_every_phase(tmp_path, monkeypatch):
+  """Lazy R1 (every 2), path length (every 4), style mixing, adaptive p, the EMA ramp and the
+  lazy corrections: a stopped and resumed run equals a straight one bit for bit."""
+  config = _tiny_recipe(tmp_path, monkeypatch, 'cond')
+  config.train.r1_every = 2
+  config.train.penalties = 'path_length'
+  config.model.update(style_mixing=0.9, pl_weight=2.0)
+  config.train.ada_interval, config.train.ada_kimg = 2, 0.01
+  straight, resumed = straight_and_resumed(config, tmp_path)
+  jax.tree.map(np.testing.assert_array_equal, straight, resumed)
+  rows = [json.loads(ln) for ln in (tmp_path / 'straight' / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['path_length'] > 0 for r in rows] == [True, False, False, False]
+  assert [r['r1'] > 0 for r in rows] == [True, False] * 2
+  assert rows[-1]['augment_p'] > 0 and float(straight.penalty_vars['path_length']['mean']) > 0
+  assert not np.allclose(straight.g_vars['buffers']['mapping']['w_avg'], 0)
+
+
+def test_recipe_options():
+  full, cpu = stylegan2_cifar10.get_config('folder,cond'), stylegan2_cifar10.get_config('cpu')
+  assert full.model.conditional and not cpu.model.conditional
+  assert cpu.model.channel_max < full.model.channel_max and cpu.data.name == 'cifar10'
+  for bad in ('gpu', 'folder,cifar10', 'cond,cond'):
+    with pytest.raises(ValueError, match='bad config argument'):
+      stylegan2_cifar10.get_config(bad)
