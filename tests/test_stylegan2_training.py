@@ -124,7 +124,8 @@ def test_the_recipe_resumes_exactly_with_every_phase(tmp_path, monkeypatch):
   config.train.ada_interval, config.train.ada_kimg = 2, 0.01
   straight, resumed = straight_and_resumed(config, tmp_path)
   jax.tree.map(np.testing.assert_array_equal, straight, resumed)
-  rows = [json.loads(ln) for ln in (tmp_path / 'straight' / 'metrics.jsonl').read_text().splitlines()]
+  lines = (tmp_path / 'straight' / 'metrics.jsonl').read_text().splitlines()
+  rows = [json.loads(ln) for ln in lines]
   assert [r['path_length'] > 0 for r in rows] == [True, False, False, False]
   assert [r['r1'] > 0 for r in rows] == [True, False] * 2
   assert 'augment_p' in rows[-1] and float(straight.penalty_vars['path_length']['mean']) > 0

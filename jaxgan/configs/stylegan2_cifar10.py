@@ -9,10 +9,11 @@ The spec: batch 64, G and D of channel_base 32768 (widths 512 at every resolutio
 shortcuts ('orig'); the non-saturating loss with R1 (gamma 0.01) every 16 D updates, no path
 length penalty, no style mixing; Adam(0, 0.99) at 0.0025 with the learning rate and betas
 corrected for the lazy intervals (G 4, D 16: optim.reg_intervals); G's EMA with a half-life
-of 500k images, ramped up over the first 10M (0.05 of the images seen); adaptive
-augmentation towards an r_t of 0.6. Options, comma-separated: the data source ('' or
-'cifar10' for the tarball, 'folder'), 'cond' (class-conditional, as the paper's CIFAR-10
-result), 'cpu' (narrow networks and a short run for a CPU; README).
+of 500k images, ramped up over the first 10M (0.05 of the images seen); ADA's 'bgc'
+augmentation (jaxgan/ada.py) with its probability adapting towards an r_t of 0.6.
+Options, comma-separated: the data source ('' or 'cifar10' for the tarball, 'folder'),
+'cond' (class-conditional, as the paper's CIFAR-10 result), 'cpu' (narrow networks and a
+shorter run for a CPU).
 
 Evaluation in jaxgan's CIFAR-10 classifier's features as the other CIFAR-10 recipes (a
 paper-comparable FID: python -m jaxgan.evaluate --workdir=... --metrics=fid50k_full).
@@ -73,7 +74,7 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   config.train.r1_weight, config.train.r1_every = 0.01, 16
   config.train.ema_start = 0
   config.train.ema_kimg = 'ramp(500, 10000)' if not cpu else 'ramp(10, 200)'
-  config.train.augment = 'translation,cutout,color'
+  config.train.augment = 'bgc'  # ADA's pipeline (jaxgan/ada.py)
   config.train.augment_p = 'adaptive'
   config.train.ada_kimg = 500 if not cpu else 100
   # --- Eval ---
