@@ -43,20 +43,14 @@ def resnet_model(conditional: bool = False) -> ml_collections.ConfigDict:
 def get_config(arg: str = '') -> ml_collections.ConfigDict:
   """`arg`: the data source ('' or 'cifar10' for the tarball, 'folder'), and 'cpu' for the
   CPU-sized run, comma-separated: 'folder,cpu'."""
-  options = [a for a in arg.split(',') if a]
-  unknown = [a for a in options if a not in ('cifar10', 'folder', 'cpu')]
-  if unknown or len(options) != len(set(options)) or {'cifar10', 'folder'} <= set(options):
-    raise ValueError(
-      f"bad config argument {arg!r}: give at most one source ('cifar10' or 'folder') and "
-      "optionally 'cpu', comma-separated (e.g. 'folder,cpu')"
-    )
-  cpu = 'cpu' in options
+  source, flags = common.options(arg, ('cpu',))
+  cpu = 'cpu' in flags
   config = common.base()
   # --- Run: 50,000 G updates (:cpu 3,000) ---
   config.num_steps = 3000 if cpu else 50_000
   config.sample_every = config.checkpoint_every = 500 if cpu else 1000
   # --- Data ---
-  config.data = common.cifar10_data(next((a for a in options if a != 'cpu'), ''))
+  config.data = common.cifar10_data(source)
   config.data.mirror = True
   # --- Model: 32 channels wide for :cpu ---
   config.model = resnet_model()

@@ -46,6 +46,19 @@ def folder_data(resolution: int = 64) -> ml_collections.ConfigDict:
   return data
 
 
+def options(arg: str, flags: tuple[str, ...]) -> tuple[str, set[str]]:
+  """(data source, flags) of a CIFAR-10 recipe's argument such as 'folder,cpu': at most one
+  source ('cifar10' or 'folder'; '': the tarball) and any of `flags`, comma-separated."""
+  given = [a for a in arg.split(',') if a]
+  sources = [a for a in given if a in ('cifar10', 'folder')]
+  if len(sources) > 1 or len(given) != len(set(given)) or not set(given) <= {*sources, *flags}:
+    raise ValueError(
+      f"bad config argument {arg!r}: give at most one source ('cifar10' or 'folder') and "
+      f"optionally {', '.join(map(repr, flags))}, comma-separated (e.g. 'folder,{flags[-1]}')"
+    )
+  return (sources[0] if sources else ''), set(given) - set(sources)
+
+
 def cifar10_data(source: str = '') -> ml_collections.ConfigDict:
   """CIFAR-10's training split: the official tarball (source '' or 'cifar10') or, with
   'folder', a folder of its images in one sub-folder per class (labels from the folders)."""

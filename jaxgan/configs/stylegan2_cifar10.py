@@ -24,8 +24,6 @@ import ml_collections
 from jaxgan import config as config_lib
 from jaxgan.configs import common
 
-OPTIONS = ('cifar10', 'folder', 'cond', 'cpu')
-
 
 def stylegan2_model(cpu: bool = False) -> ml_collections.ConfigDict:
   """The `cifar` spec's networks, or narrow ones for a CPU run (widths 128 down to 32)."""
@@ -44,26 +42,19 @@ def stylegan2_model(cpu: bool = False) -> ml_collections.ConfigDict:
 
 
 def get_config(arg: str = '') -> ml_collections.ConfigDict:
-  options = [a for a in arg.split(',') if a]
-  unknown = [a for a in options if a not in OPTIONS]
-  if unknown or len(options) != len(set(options)) or {'cifar10', 'folder'} <= set(options):
-    raise ValueError(
-      f"bad config argument {arg!r}: give at most one source ('cifar10' or 'folder') and "
-      "optionally 'cond' and 'cpu', comma-separated (e.g. 'folder,cond,cpu')"
-    )
-  cpu = 'cpu' in options
+  source, flags = common.options(arg, ('cond', 'cpu'))
+  cpu = 'cpu' in flags
   config = common.base()
   # --- Run ---
   config.batch_size = 32 if cpu else 64
   config.num_steps = 4000 if cpu else 1_562_500  # the spec: 100M images
   config.sample_every = config.checkpoint_every = 500 if cpu else 5000
   # --- Data ---
-  source = next((a for a in options if a in ('cifar10', 'folder')), '')
   config.data = common.cifar10_data(source)
   config.data.mirror = False  # the spec's default (--mirror=0)
   # --- Model ---
   config.model = stylegan2_model(cpu)
-  config.model.conditional = 'cond' in options
+  config.model.conditional = 'cond' in flags
   if config.model.conditional:
     config.num_grid_samples = 100  # a row per class
   # --- Optim ---
