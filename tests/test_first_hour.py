@@ -156,7 +156,7 @@ def test_config_file_errors_are_one_line_with_file_and_line(tmp_path):
   assert not (tmp_path / 'w').exists()
 
 
-def _two_class_folder(root: Path) -> Path:
+def two_class_folder(root: Path) -> Path:
   rng = np.random.default_rng(0)
   for cls in ('cats', 'dogs'):
     (root / cls).mkdir(parents=True)
@@ -170,7 +170,7 @@ def _folder_config(tmp_path):
   from jaxgan.configs import folder
 
   config = folder.get_config()
-  config.data.dir = str(_two_class_folder(tmp_path / 'images'))
+  config.data.dir = str(two_class_folder(tmp_path / 'images'))
   config.data.cache_dir = str(tmp_path / 'cache')
   config.data.resolution = 16
   config.data.workers = 1
