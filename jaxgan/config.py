@@ -178,10 +178,8 @@ def _check_combinations(config) -> None:
   """Combinations of keys that cannot work together, found before any data is read."""
   source = data.get(config.data.name)
   if config.eval_every and not (config.eval_features or getattr(source, 'FEATURES', None)):
-    raise ConfigError(
-      f'data.name={config.data.name!r} has no feature network of its own: set eval_features '
-      f'({features_lib.options(data.image_shape(config.data))}), or eval_every=0'
-    )
+    shape = data.image_shape(config.data)
+    raise ConfigError(features_lib.none_of_its_own(config.data.name, shape))
   family = models.get(config.model.name)
   shape = data.image_shape(config.data)
   if shape and hasattr(family, 'check_image_shape'):

@@ -28,21 +28,25 @@ from jaxgan.evaluation import stats as stats_lib
 MIN_SAMPLES = 10  # covariances, 3-NN balls and 10 IS splits need a few points; use thousands
 
 
-def load_real(data_config, split: str, data_dir: str = '') -> data.Dataset:
-  """The `split` of the run's dataset (data_dir, when given, replaces config.data.dir)."""
+def _data_at(data_config, data_dir: str):
+  """The run's data config, with data_dir (when given) as its data.dir."""
   cfg = ml_collections.ConfigDict(data_config.to_dict())
   if data_dir:
     cfg.dir = data_dir
-  return data.load_dataset(cfg, split)
+  return cfg
+
+
+def load_real(data_config, split: str, data_dir: str = '') -> data.Dataset:
+  """The `split` of the run's dataset (data_dir, when given, replaces config.data.dir)."""
+  return data.load_dataset(_data_at(data_config, data_dir), split)
 
 
 def load_reference(data_config, data_dir: str = '') -> tuple[str, data.Dataset]:
   """(split, dataset) that samples are compared with: the test split, or the training images
   where the run's data has no test split (a folder without split sub-folders)."""
-  cfg = ml_collections.ConfigDict(data_config.to_dict())
-  cfg.dir = data_dir or cfg.dir
+  cfg = _data_at(data_config, data_dir)
   split = data.reference_split(cfg)
-  return split, load_real(cfg, split)
+  return split, data.load_dataset(cfg, split)
 
 
 def feature_network(

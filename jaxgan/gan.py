@@ -19,14 +19,11 @@ from jaxgan.schedules import Schedule
 PyTree = Any
 
 
-def _hp(default, check: checks.Check, section='train', any_type=False, schedulable=False):
+def _hp(default, check: checks.Check, section: str = 'train', schedulable: bool = False):
   """A GAN field that a config sets as `section.<name>`: its default and check, defined here
   once (jaxgan.config derives the schema and the default config from them); `schedulable`:
   it also takes a schedule over images seen (`jaxgan.schedules`)."""
-  if schedulable:
-    key = schedules.key(default, check)
-  else:
-    key = checks.Key(default, check, any_type)
+  key = schedules.key(default, check) if schedulable else checks.Key(default, check)
   return dataclasses.field(default=default, metadata={'key': key, 'section': section})
 
 

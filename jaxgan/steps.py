@@ -360,8 +360,9 @@ def _lazy(gan: GAN, state: GANState, penalty, phase: 'Phase') -> tuple[GANState,
     if penalty.net == 'g':
       terms, grads, pvars = _g_penalty_grads(gan, state, (penalty,), phase, every)
       params, opt_state = _update(gan.g_optimizer, state.g_params, state.g_opt_state, grads, seen)
-      new = state.replace(g_params=params, g_opt_state=opt_state)
-      return new.replace(penalty_vars={**state.penalty_vars, **pvars}), terms[penalty.name]
+      penalty_vars = {**state.penalty_vars, **pvars}
+      new = state.replace(g_params=params, g_opt_state=opt_state, penalty_vars=penalty_vars)
+      return new, terms[penalty.name]
 
     def loss_fn(d_params):
       terms, pvars = _d_penalty_values(gan, state, (d_params, state.d_vars), phase, (penalty,))
@@ -370,8 +371,8 @@ def _lazy(gan: GAN, state: GANState, penalty, phase: 'Phase') -> tuple[GANState,
 
     (_, (value, pvars)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
     params, opt_state = _update(gan.d_optimizer, state.d_params, state.d_opt_state, grads, seen)
-    new = state.replace(d_params=params, d_opt_state=opt_state)
-    return new.replace(penalty_vars={**state.penalty_vars, **pvars}), value
+    penalty_vars = {**state.penalty_vars, **pvars}
+    return state.replace(d_params=params, d_opt_state=opt_state, penalty_vars=penalty_vars), value
 
   def skip(state):
     return state, jnp.zeros((), jnp.float32)

@@ -169,10 +169,8 @@ class Evaluator:
     source = data.get(data_config.name)
     features = features or getattr(source, 'FEATURES', None)
     if not features:
-      raise ConfigError(
-        f'data.name={data_config.name!r} has no feature network of its own: set '
-        f'eval_features ({features_lib.options(data.image_shape(data_config))}), or eval_every=0'
-      )
+      shape = data.image_shape(data_config)
+      raise ConfigError(features_lib.none_of_its_own(data_config.name, shape))
     try:
       self.net = features_lib.get(features, inception_weights)
     except ValueError as e:

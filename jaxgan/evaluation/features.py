@@ -143,6 +143,14 @@ def options(image_shape) -> str:
   return f'for {shape}: {", ".join(can)}' + (f'; not {", ".join(cannot)}' if cannot else '')
 
 
+def none_of_its_own(data_name: str, image_shape) -> str:
+  """The error for a training run that evaluates data without a feature network of its own."""
+  return (
+    f'data.name={data_name!r} has no feature network of its own: set eval_features '
+    f'({options(image_shape)}), or eval_every=0'
+  )
+
+
 def describe(net) -> dict[str, str]:
   """Which network measured, with which weights and input resizing: for every report."""
   out = {
