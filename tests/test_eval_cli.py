@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import evaluate, evaluation, sample, train
+from jaxgan import evaluate, evaluation, sample, sampling, train
 from jaxgan import images as images_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.configs import test as test_config_lib
@@ -271,3 +271,29 @@ def test_sample_without_checkpoint(tmp_path):
   r = run('jaxgan.sample', f'--workdir={tmp_path}', '--num_samples=4', f'--out={tmp_path}/s.png')
   errors = [ln for ln in r.stderr.splitlines() if ln.startswith('jaxgan: error:')]
   assert r.returncode == 2 and len(errors) == 1 and 'no checkpoint' in errors[0], r.stderr
+
+
+def test_sample_options_a_generator_does_not_take(workdir, tmp_path):
+  """DCGAN has no mapping network or noise inputs: one clear error line, nothing written."""
+  r = run(
+    'jaxgan.sample',
+    f'--workdir={workdir}',
+    '--num_samples=4',
+    '--truncation=0.5',
+    f'--out={tmp_path}/s.npz',
+  )
+  errors = [ln for ln in r.stderr.splitlines() if ln.startswith('jaxgan: error:')]
+  assert r.returncode == 2 and len(errors) == 1, r.stderr[-2000:]
+  assert 'truncation_psi does not apply' in errors[0] and 'dcgan' in errors[0]
+  assert not (tmp_path / 's.npz').exists()
+  with pytest.raises(JaxganError, match='noise_mode does not apply'):
+    sample.sample(
+      str(workdir), 4, str(tmp_path / 's.npz'), options=sampling.GOptions(noise_mode='none')
+    )
+  with pytest.raises(JaxganError, match='style mixing needs'):
+    sample.style_mixing(str(workdir), str(tmp_path / 'm.png'), (2, 2), (0, 2))
+  np.save(tmp_path / 'z.npy', np.zeros((3, 5), np.float32))
+  with pytest.raises(JaxganError, match=r'float \(N, '):
+    sample.sample(
+      str(workdir), None, str(tmp_path / 's.npz'), inputs=(str(tmp_path / 'z.npy'), None)
+    )
