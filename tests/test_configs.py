@@ -31,7 +31,10 @@ TRAINED_ON_REAL_DATA = (
 # learning rates: validated here, and trained through the config named.
 SAME_STEP_AS = {'mnist_best': 'mnist', 'mnist_unconditional': 'mnist_dcgan_classic'}
 # Recipes that another test file trains (validated here): its networks compile slowly on CPU.
-TRAINED_ELSEWHERE = ('stylegan2_cifar10',)  # tests/test_stylegan2_training.py
+TRAINED_ELSEWHERE = (
+  'stylegan2_cifar10',  # tests/test_stylegan2_training.py
+  'stylegan2_folder',  # tests/test_sampling.py
+)
 
 
 def _data_dir(config, tmp_path, monkeypatch) -> str:

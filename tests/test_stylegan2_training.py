@@ -12,7 +12,7 @@ import pytest
 from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
 from jaxgan.batch import FakeBatch, FakeInputs
-from jaxgan.configs import stylegan2_cifar10
+from jaxgan.configs import stylegan2_cifar10, stylegan2_folder
 from jaxgan.models import stylegan2 as sg
 from jaxgan.objectives import penalties
 from tests.conftest import straight_and_resumed
@@ -139,3 +139,31 @@ def test_recipe_options():
   for bad in ('gpu', 'folder,cifar10', 'cond,cond'):
     with pytest.raises(ValueError, match='bad config argument'):
       stylegan2_cifar10.get_config(bad)
+
+
+@pytest.mark.parametrize(
+  'arg, batch, base, mbstd, gamma, ema, side',
+  [
+    ('', 16, 16384, 4, 0.0002 * 256**2 / 16, 'ramp(5, 100)', 256),  # auto at 256 px
+    ('64', 32, 16384, 4, 0.0002 * 64**2 / 32, 'ramp(10, 200)', 64),
+    ('1024', 4, 32768, 4, 0.0002 * 1024**2 / 4, 'ramp(1.25, 25)', 1024),
+    ('paper256,cond', 64, 16384, 8, 1.0, 20, 256),
+    ('stylegan2,512', 32, 32768, 4, 10.0, 10, 512),
+  ],
+)
+def test_folder_recipe_follows_train_py_specs(arg, batch, base, mbstd, gamma, ema, side):
+  """train.py's --cfg (auto by resolution on one device, or a fixed spec) as jaxgan's keys."""
+  config = stylegan2_folder.get_config(arg)
+  config.data.dir = '.'
+  config_lib.validate(config)
+  assert (config.batch_size, config.model.channel_base, config.model.mbstd_group) == (
+    batch,
+    base,
+    mbstd,
+  )
+  assert config.train.r1_weight == pytest.approx(gamma) and config.train.ema_kimg == ema
+  assert config.data.resolution == side and config.model.conditional == ('cond' in arg)
+  assert config.num_steps * batch == 25_000_000 and config.train.penalties == 'path_length'
+  for bad in ('paper256,auto', '64,128', 'gpu', 'cond,cond'):
+    with pytest.raises(ValueError, match='bad config argument'):
+      stylegan2_folder.get_config(bad)
