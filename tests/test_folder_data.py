@@ -477,3 +477,47 @@ def test_real_cifar10_jpegs(cifar_jpgs, tmp_path):
   assert small.images.shape == (100, 16, 16, 3)
   lanczos = Image.fromarray(decoded[7]).resize((16, 16), Image.Resampling.LANCZOS)
   np.testing.assert_array_equal(small.images[7], np.asarray(lanczos))
+
+
+def _dataset_zip(path: Path, folder_root: Path, labels: dict | None) -> Path:
+  """A zip laid out as dataset_tool writes one: the folder's files, and dataset.json."""
+  import zipfile
+
+  with zipfile.ZipFile(path, 'w') as zf:
+    for file in sorted(folder_root.rglob('*')):
+      if file.is_file() and file.name != 'dataset.json':
+        zf.write(file, file.relative_to(folder_root).as_posix())
+    zf.writestr('dataset.json', json.dumps({'labels': labels}))
+  return path
+
+
+def test_a_dataset_zip_reads_as_its_folder_with_dataset_json_labels(mixed, tmp_path):
+  # dataset.json lists every image file, the two that do not decode included.
+  labels = {rel: i % 3 for i, (rel, *_) in enumerate(folder.list_images(mixed))}
+  archive = _dataset_zip(tmp_path / 'data.zip', mixed, [[k, v] for k, v in labels.items()])
+  from_zip = load_dataset(_config(archive, tmp_path / 'c', labels='dataset_json', workers=2))
+  from_folder = load_dataset(_config(mixed, tmp_path / 'c'))
+  np.testing.assert_array_equal(from_zip.images, from_folder.images)  # bad and hidden files too
+  np.testing.assert_array_equal(from_zip.labels, [labels[rel] for rel in KEPT])
+  assert from_zip.classes == ('0', '1', '2')
+  # The folder with the same dataset.json gives the same labels.
+  (mixed / 'dataset.json').write_text(json.dumps({'labels': [[k, v] for k, v in labels.items()]}))
+  again = load_dataset(_config(mixed, tmp_path / 'c', labels='dataset_json'))
+  np.testing.assert_array_equal(again.labels, from_zip.labels)
+  # A changed zip is prepared again.
+  del labels['b/odd.png']
+  _dataset_zip(archive, mixed, [[k, v] for k, v in labels.items()])
+  with pytest.raises(DataError, match='b/odd.png has no label in dataset.json'):
+    load_dataset(_config(archive, tmp_path / 'c', labels='dataset_json'))
+  with pytest.raises(DataError, match='split train only'):
+    load_dataset(_config(archive, tmp_path / 'c', split='test'))
+
+
+def test_bad_zips_and_label_files_are_one_clear_error(mixed, tmp_path):
+  (tmp_path / 'broken.zip').write_bytes(b'PK not really')
+  with pytest.raises(DataError, match='broken.zip: not a readable zip file'):
+    load_dataset(_config(tmp_path / 'broken.zip', tmp_path / 'c'))
+  archive = _dataset_zip(tmp_path / 'nolabels.zip', mixed, None)
+  with pytest.raises(DataError, match='needs a dataset.json'):
+    load_dataset(_config(archive, tmp_path / 'c', labels='dataset_json'))
+  assert len(load_dataset(_config(archive, tmp_path / 'c')).images) == 5  # labels='none'

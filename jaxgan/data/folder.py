@@ -27,8 +27,13 @@ So `data.dir=cifar10-jpg` with `data.split=train` and `data.dir=cifar10-jpg/trai
 images. (A class folder named 'train' or 'test' would be taken for a split.)
 
 Labels: `data.labels='folders'` makes the first-level sub-folders the classes, in sorted order
-(a label is the position of its folder's name); `'none'` gives no labels. The class names come
-with the Dataset (`classes`), and the trainer writes them to WORKDIR/classes.json.
+(a label is the position of its folder's name); `'dataset_json'` reads them from a
+`dataset.json` at the top (StyleGAN2-ADA's dataset_tool format: {"labels": [[path, class],
+...]}); `'none'` gives no labels. The class names come with the Dataset (`classes`), and the
+trainer writes them to WORKDIR/classes.json.
+
+A dataset zip (`data.dir=archive.zip`, as dataset_tool writes them: PNGs and a dataset.json)
+is read as the folder it would unpack to, without unpacking it: it is the split 'train'.
 
 The prepared uint8 array lives in `data.cache_dir`/folder/<hash of the folder, split and
 settings> (jaxgan.data.cache); it is prepared again when a file is added, removed or changed
@@ -36,12 +41,15 @@ settings> (jaxgan.data.cache); it is prepared again when a file is added, remove
 """
 
 import concurrent.futures
+import io
+import json
 import os
 import pickle
 import queue
 import subprocess
 import sys
 import time
+import zipfile
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,10 +89,13 @@ def _to_mode(image: Image.Image, mode: str) -> Image.Image:
 
 
 def decode_image(
-  path: str | os.PathLike, resolution: int, channels: int = 3, resize_filter: str = 'lanczos'
+  path: str | os.PathLike | io.BytesIO,
+  resolution: int,
+  channels: int = 3,
+  resize_filter: str = 'lanczos',
 ) -> np.ndarray:
-  """The image file at `path` as uint8 (resolution, resolution, channels), as the module
-  docstring describes. Raises whatever Pillow raises for a file it cannot decode."""
+  """The image file at `path` (or a file object) as uint8 (resolution, resolution, channels),
+  as the module docstring describes. Raises whatever Pillow raises for a file it cannot decode."""
   with Image.open(path) as image:
     ImageOps.exif_transpose(image, in_place=True)  # also decodes the whole file
     image = _to_mode(image, 'L' if channels == 1 else 'RGB')
@@ -107,19 +118,24 @@ def _reason(e: BaseException) -> str:
 
 
 def _decode_chunk(
-  paths: list[str], resolution: int, channels: int, resize_filter: str
+  paths: list[str], resolution: int, channels: int, resize_filter: str, archive: str | None = None
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-  """(the images that decoded, [(position in `paths`, why not) for those that did not])."""
+  """(the images that decoded, [(position in `paths`, why not) for those that did not]);
+  `paths` name members of the zip `archive` where one is given."""
   out = np.empty((len(paths), resolution, resolution, channels), np.uint8)
   bad, n = [], 0
+  zf = zipfile.ZipFile(archive) if archive else None
   for i, path in enumerate(paths):
     try:
-      out[n] = decode_image(path, resolution, channels, resize_filter)
+      source = io.BytesIO(zf.read(path)) if zf else path
+      out[n] = decode_image(source, resolution, channels, resize_filter)
       n += 1
     # Decoders of untrusted files fail in many ways (OSError, ValueError, SyntaxError,
     # DecompressionBombError, struct.error, ...); any of them makes this one file bad.
     except Exception as e:
       bad.append((i, _reason(e)))
+  if zf:
+    zf.close()
   return out[:n], bad
 
 
@@ -174,14 +190,15 @@ class _Workers:
 
 
 def _decode_all(
-  paths: list[str], resolution: int, channels: int, resize_filter: str, workers: int
+  paths: list[str], resolution: int, channels: int, resize_filter: str, workers: int, archive=None
 ) -> Iterator[tuple[int, np.ndarray, list[tuple[int, str]]]]:
-  """(start, images, bad) per chunk of `paths`, in order, decoded on `workers` processes."""
+  """(start, images, bad) per chunk of `paths` (members of `archive`, a zip, where given), in
+  order, decoded on `workers` processes."""
   per_chunk = max(1, min(_CHUNK_IMAGES, _CHUNK_BYTES // (resolution * resolution * channels)))
   workers = workers or _cpu_count()
   per_chunk = max(1, min(per_chunk, -(-len(paths) // (4 * workers))))  # work for every worker
   starts = range(0, len(paths), per_chunk)
-  args = (resolution, channels, resize_filter)
+  args = (resolution, channels, resize_filter, archive)
   if workers == 1 or len(starts) == 1:
     for start in starts:
       yield start, *_decode_chunk(paths[start : start + per_chunk], *args)
@@ -212,6 +229,10 @@ def split_dir(data_dir: str, split: str) -> Path:
   if not data_dir:
     raise DataError('data.name=folder needs data.dir, the folder of images (--config.data.dir).')
   root = Path(data_dir).expanduser()
+  if is_zip(root):
+    if split == 'train':
+      return root
+    raise DataError(f'{root}: a dataset zip is the split train only, not {split!r} (data.split).')
   if not root.is_dir():
     what = 'not a folder' if root.exists() else 'no such folder'
     raise DataError(f'{root}: {what} (data.dir).')
@@ -225,6 +246,10 @@ def split_dir(data_dir: str, split: str) -> Path:
   )
 
 
+def is_zip(path: Path) -> bool:
+  return path.suffix.lower() == '.zip' and path.is_file()
+
+
 def has_split(data_config, split: str) -> bool:
   """Whether data.dir has `split` (a folder without split sub-folders has 'train' only)."""
   root = Path(data_config.dir).expanduser()
@@ -235,12 +260,30 @@ def _walk_error(e: OSError) -> None:
   raise DataError(f'{e.filename}: cannot read this folder ({e.strerror}).')
 
 
+def _shown(rel: str) -> bool:
+  return os.path.splitext(rel)[1].lower() in EXTENSIONS and not any(
+    part.startswith('.') for part in rel.split('/')
+  )
+
+
+def _open_zip(root: Path) -> zipfile.ZipFile:
+  try:
+    return zipfile.ZipFile(root)
+  except (OSError, zipfile.BadZipFile) as e:
+    raise DataError(f'{root}: not a readable zip file ({e}).') from e
+
+
 def list_images(root: Path) -> list[list]:
-  """[relative path, size, mtime_ns] of every image file under `root`, sorted by path.
+  """[relative path, size, mtime_ns] of every image file under `root`, sorted by path; in a
+  zip, [member name, size, CRC-32].
 
   Symbolic links are followed (each folder once); a file that cannot be stat'ed (a broken
   link) is listed with size -1 so that decoding it reports it as a bad file.
   """
+  if is_zip(root):
+    with _open_zip(root) as zf:
+      infos = [i for i in zf.infolist() if not i.is_dir() and _shown(i.filename)]
+      return sorted([i.filename, i.file_size, i.CRC] for i in infos)
   found, seen = [], set()
   for folder, dirs, names in os.walk(root, onerror=_walk_error, followlinks=True):
     st = os.stat(folder)
@@ -282,6 +325,30 @@ def _folder_labels(root: Path, rels: list[str]) -> tuple[np.ndarray, tuple[str, 
   return np.array([index[t] for t in tops], np.int32), classes
 
 
+def _dataset_json_labels(root: Path, rels: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+  """Each file's class from dataset_tool's dataset.json (classes named by their number)."""
+  try:
+    if is_zip(root):
+      with _open_zip(root) as zf:
+        text = zf.read('dataset.json')
+    else:
+      text = (root / 'dataset.json').read_bytes()
+    listed = json.loads(text)['labels']
+    table = {str(name): int(label) for name, label in listed}
+  except (KeyError, OSError, ValueError, TypeError) as e:
+    raise DataError(
+      f'{root}: data.labels=dataset_json needs a dataset.json with {{"labels": [[path, class], '
+      f'...]}} at the top ({_reason(e)}).'
+    ) from e
+  missing = [rel for rel in rels if rel not in table]
+  if missing:
+    raise DataError(f'{root}: {missing[0]} has no label in dataset.json ({len(missing)} lack one).')
+  labels = np.array([table[rel] for rel in rels], np.int32)
+  if labels.min() < 0:
+    raise DataError(f'{root}: dataset.json has a negative class ({labels.min()}).')
+  return labels, tuple(str(c) for c in range(labels.max() + 1))
+
+
 def _bad_file_error(root: Path, rel: str, reason: str) -> DataError:
   return DataError(
     f'{root / rel}: not a readable image ({reason}); fix or remove it, '
@@ -299,7 +366,10 @@ def _prepared(cfg, split: str) -> tuple[cache.Prepared, Path]:
       f'(files ending in {", ".join(EXTENSIONS)}).'
     )
   rels = [s[0] for s in sources]
-  labels, classes = _folder_labels(root, rels) if cfg.labels == 'folders' else (None, None)
+  labels, classes = {
+    'folders': _folder_labels,
+    'dataset_json': _dataset_json_labels,
+  }.get(cfg.labels, lambda *_: (None, None))(root, rels)
   resolution, channels, resize_filter = cfg.resolution, cfg.channels, cfg.resize_filter
   settings = {
     'source': str(root.resolve()),
@@ -316,11 +386,12 @@ def _prepared(cfg, split: str) -> tuple[cache.Prepared, Path]:
   def fill(sink: cache.ImageSink) -> dict:
     kept, skipped = [], []
     start_time = time.perf_counter()
-    paths = [str(root / rel) for rel in rels]
+    archive = str(root) if is_zip(root) else None
+    paths = rels if archive else [str(root / rel) for rel in rels]
     logging.info('Preparing %d image files of %s into %s.', len(paths), root, path)
     with writers.progress(len(paths), unit='img') as bar:
       for start, images, bad in _decode_all(
-        paths, resolution, channels, resize_filter, cfg.workers
+        paths, resolution, channels, resize_filter, cfg.workers, archive
       ):
         if bad and cfg.on_bad_file == 'error':
           raise _bad_file_error(root, rels[start + bad[0][0]], bad[0][1])
@@ -400,7 +471,7 @@ K = checks.Key
 SCHEMA = {
   'resolution': K(64, checks.power_of_two(8, 1024)),
   'channels': K(3, checks.int_one_of(1, 3)),
-  'labels': K('none', checks.one_of('none', 'folders')),
+  'labels': K('none', checks.one_of('none', 'folders', 'dataset_json')),
   'on_bad_file': K('skip', checks.one_of('skip', 'error')),
   'resize_filter': K('lanczos', checks.one_of(*FILTERS)),
   'workers': K(0, checks.integer(0)),  # decoding processes; 0: every core
