@@ -1,10 +1,82 @@
-"""R3GAN's training: the RpGAN loss against its written definition."""
+"""R3GAN's training: the RpGAN loss and R1 + R2 against autodiff of their written definitions,
+each step's gradient w.r.t. its own network only, augmentation of every image D sees, and the
+recipes (their presets, and a resume with every schedule on)."""
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from jaxgan import objectives
+from jaxgan import objectives, steps
+from jaxgan.batch import Batch, FakeBatch, FakeInputs
+from jaxgan.gan import GAN
+from jaxgan.state import init_state
+
+SHAPE, N, CLASSES = (6, 6, 1), 5, 3
+KEY = jax.random.PRNGKey(0)
+
+
+class _G(nn.Module):
+  @nn.compact
+  def __call__(self, z, labels=None, train=True):
+    h = z if labels is None else jnp.concatenate([z, jax.nn.one_hot(labels, CLASSES)], -1)
+    return jnp.tanh(nn.Dense(36)(h)).reshape(z.shape[0], *SHAPE)
+
+
+class _D(nn.Module):
+  """Non-linear in its input (so R1 depends on where it is taken), projection on the class."""
+
+  @nn.compact
+  def __call__(self, x, labels=None, train=True):
+    h = jnp.tanh(nn.Dense(16)(x.reshape(x.shape[0], -1)))
+    out = nn.Dense(1)(h)[:, 0]
+    if labels is not None:
+      out = out + jnp.sum(nn.Embed(CLASSES, 16)(labels) * h, axis=-1)
+    return out
+
+
+def _gan(**kw):
+  # SGD at 1: an update is minus the gradient, which the tests compare with autodiff.
+  return GAN(_G(), _D(), optax.sgd(1.0), optax.sgd(1.0), latent_dim=4, loss='rpgan', **kw)
+
+
+def _inputs(conditional=False):
+  keys = jax.random.split(jax.random.PRNGKey(1), 4)
+  real = jax.random.uniform(keys[0], (N, *SHAPE), minval=-1)
+  z = jax.random.normal(keys[1], (N, 4))
+  if not conditional:
+    return Batch(real), FakeInputs(z)
+  labels = jax.random.randint(keys[2], (N,), 0, CLASSES)
+  fake_labels = jax.random.randint(keys[3], (N,), 0, CLASSES)
+  return Batch(real, labels), FakeInputs(z, labels=fake_labels)
+
+
+def _softplus(x):
+  return jnp.log1p(jnp.exp(x))
+
+
+def _d_def(params, x, labels):  # D as written, one call per batch
+  return _D().apply({'params': params}, x, labels=labels)
+
+
+def _g_def(params, fake: FakeInputs):
+  return _G().apply({'params': params}, fake.z, labels=fake.labels)
+
+
+def _sq_grad_norms(params, x, labels):
+  """||grad_x D(x_i)||^2 of each image on its own (a batch of one): the definition of R1."""
+
+  def one(xi, yi):
+    return _d_def(params, xi[None], None if yi is None else yi[None])[0]
+
+  grads = (
+    jax.vmap(jax.grad(one))(x, labels)
+    if labels is not None
+    else jax.vmap(jax.grad(lambda xi: one(xi, None)))(x)
+  )
+  return jnp.sum(grads.reshape(x.shape[0], -1) ** 2, axis=1)
 
 
 def test_rpgan_losses_are_their_definitions():
@@ -29,3 +101,105 @@ def test_rpgan_losses_are_their_definitions():
   np.testing.assert_allclose(gr, s, rtol=1e-6)
   with pytest.raises(ValueError, match='label_smoothing needs a BCE loss'):
     rpgan.d_loss(r, f, 0.1)
+
+
+@pytest.mark.parametrize('conditional', [False, True])
+def test_d_step_is_rpgan_plus_r1_r2_by_autodiff_and_trains_d_only(conditional):
+  """D's update is minus the gradient of softplus(-(D(x) - D(G(z)))) + gamma/2 (R1 + R2),
+  written per sample, w.r.t. D's params; R2 sees the fakes with their own labels."""
+  gamma = 0.7
+  gan = _gan(r1_weight=gamma, r2_weight=gamma, num_classes=CLASSES if conditional else 0)
+  state = init_state(gan, KEY, SHAPE)
+  batch, inputs = _inputs(conditional)
+  fake = _g_def(state.g_params, inputs)
+  new, m = steps.d_step(gan, state, batch, FakeBatch(fake, inputs), jax.random.PRNGKey(4))
+
+  def loss(params):
+    real_logits = _d_def(params, batch.images, batch.labels)
+    fake_logits = _d_def(params, fake, inputs.labels)
+    r1 = jnp.mean(_sq_grad_norms(params, batch.images, batch.labels))
+    r2 = jnp.mean(_sq_grad_norms(params, fake, inputs.labels))
+    adversarial = jnp.mean(_softplus(-(real_logits - fake_logits)))
+    return adversarial + gamma / 2 * (r1 + r2), (adversarial, r1, r2)
+
+  (_, (adversarial, r1, r2)), grads = jax.value_and_grad(loss, has_aux=True)(state.d_params)
+  np.testing.assert_allclose(m['d_loss'], adversarial, rtol=1e-6)
+  np.testing.assert_allclose(m['r1'], r1, rtol=1e-5)
+  np.testing.assert_allclose(m['r2'], r2, rtol=1e-5)
+  assert float(r1) > 0 and abs(float(r1) - float(r2)) > 1e-4
+  want = jax.tree.map(lambda p, g: p - g, state.d_params, grads)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), new.d_params, want
+  )
+  jax.tree.map(np.testing.assert_array_equal, new.g_params, state.g_params)
+  jax.tree.map(np.testing.assert_array_equal, new.g_opt_state, state.g_opt_state)
+
+
+def test_g_step_is_rpgan_by_autodiff_and_trains_g_only():
+  """G's update is minus the gradient of softplus(-(D(G(z)) - D(x))) w.r.t. G's params, D's on
+  the real batch a constant; D is untouched."""
+  gan = _gan(r1_weight=0.5, r2_weight=0.5, num_classes=CLASSES)
+  state = init_state(gan, KEY, SHAPE)
+  batch, inputs = _inputs(conditional=True)
+  new, m = steps.g_step(gan, state, inputs, batch, jax.random.PRNGKey(4))
+
+  def loss(params):
+    fake_logits = _d_def(state.d_params, _g_def(params, inputs), inputs.labels)
+    real_logits = _d_def(state.d_params, batch.images, batch.labels)
+    return jnp.mean(_softplus(-(fake_logits - real_logits)))
+
+  value, grads = jax.value_and_grad(loss)(state.g_params)
+  np.testing.assert_allclose(m['g_loss'], value, rtol=1e-6)
+  want = jax.tree.map(lambda p, g: p - g, state.g_params, grads)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), new.g_params, want
+  )
+  jax.tree.map(np.testing.assert_array_equal, new.d_params, state.d_params)
+  jax.tree.map(np.testing.assert_array_equal, new.d_opt_state, state.d_opt_state)
+  with pytest.raises(ValueError, match="loss 'rpgan' compares fakes with reals: pass batch="):
+    steps.g_step(gan, state, inputs)
+
+
+def test_every_image_d_sees_is_augmented_in_both_steps_and_both_penalties():
+  """With augmentation on, D's loss, G's loss (its real batch too), R1 and R2 are their
+  definitions on the augmented images (the gradients of R1 and R2 w.r.t. the images before
+  augmentation), and differ from the same without augmentation."""
+  gamma = 0.7
+  kw = dict(r1_weight=gamma, r2_weight=gamma, num_classes=CLASSES)
+  gan = _gan(augment='translation,cutout', augment_p=1.0, **kw)
+  state = init_state(gan, KEY, SHAPE)
+  batch, inputs = _inputs(conditional=True)
+  key = jax.random.PRNGKey(4)
+  fake = _g_def(state.g_params, inputs)
+  _, dm = steps.d_step(gan, state, batch, FakeBatch(fake, inputs), key)
+  _, gm = steps.g_step(gan, state, inputs, batch, key)
+  _, plain_d = steps.d_step(_gan(**kw), state, batch, FakeBatch(fake, inputs), key)
+  _, plain_g = steps.g_step(_gan(**kw), state, inputs, batch, key)
+
+  aug = steps._augmenter(gan, state, key, 0.0)
+  p = state.d_params
+
+  def logits(x, labels, call):
+    return _d_def(p, aug(x, call), labels)
+
+  def sq_norms(x, labels):
+    # Each image's augmentation is drawn for its place in the batch, so the per-sample
+    # gradients are those of the summed logits (D and the augmentation are per sample).
+    grads = jax.grad(lambda v: jnp.sum(logits(v, labels, steps._D_OTHER)))(x)
+    return jnp.sum(grads.reshape(x.shape[0], -1) ** 2, axis=1)
+
+  real_d, fake_d = (
+    logits(batch.images, batch.labels, steps._D_REAL),
+    logits(fake, inputs.labels, steps._D_FAKE),
+  )
+  want = {
+    'd_loss': jnp.mean(_softplus(-(real_d - fake_d))),
+    'r1': jnp.mean(sq_norms(batch.images, batch.labels)),
+    'r2': jnp.mean(sq_norms(fake, inputs.labels)),
+  }
+  for k, v in want.items():
+    np.testing.assert_allclose(dm[k], v, rtol=1e-5, err_msg=k)
+    assert abs(float(dm[k]) - float(plain_d[k])) > 1e-4, k
+  g_want = jnp.mean(_softplus(-(fake_d - real_d)))  # the same draws: G's step is the D step's
+  np.testing.assert_allclose(gm['g_loss'], g_want, rtol=1e-5)
+  assert abs(float(gm['g_loss']) - float(plain_g['g_loss'])) > 1e-4
