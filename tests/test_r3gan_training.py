@@ -11,6 +11,7 @@ import pytest
 
 from jaxgan import objectives, steps
 from jaxgan.batch import Batch, FakeBatch, FakeInputs
+from jaxgan.configs import r3gan_cifar10, r3gan_folder
 from jaxgan.gan import GAN
 from jaxgan.state import init_state
 
@@ -203,3 +204,42 @@ def test_every_image_d_sees_is_augmented_in_both_steps_and_both_penalties():
   g_want = jnp.mean(_softplus(-(fake_d - real_d)))  # the same draws: G's step is the D step's
   np.testing.assert_allclose(gm['g_loss'], g_want, rtol=1e-5)
   assert abs(float(gm['g_loss']) - float(plain_g['g_loss'])) > 1e-4
+
+
+def test_the_recipes_are_the_official_presets():
+  """Checked against brownvc/R3GAN's train.py (its CIFAR10, FFHQ-64 and FFHQ-256 presets)."""
+  c = r3gan_cifar10.get_config('cond')
+  assert (c.model.name, c.model.widths, c.model.blocks) == ('r3gan', (768,) * 4, (2,) * 4)
+  assert (c.model.cardinalities, c.model.expansion, c.model.latent_dim) == ((96,) * 4, 2, 64)
+  assert (c.batch_size, c.model.conditional, c.data.mirror) == (512, True, True)
+  assert (c.optim.name, c.optim.b1, c.optim.b2) == ('adam', 0.0, 'cosine(0.9, 0.99, 20000)')
+  assert c.optim.g_lr == c.optim.d_lr == 'cosine(0.0002, 5e-05, 20000)'
+  assert c.train.r1_weight == c.train.r2_weight == 'cosine(0.05, 0.005, 20000)'
+  assert (c.train.loss, c.train.r1_every, c.train.ema_start) == ('rpgan', 1, 0)
+  assert c.train.ema_kimg == 'cosine(0, 5000, 20000)'
+  assert c.train.augment_p == 'cosine(0, 0.55, 20000)' and c.train.augment
+  for arg, widths, gamma in [
+    ('64', (768,) * 4 + (384,), 'cosine(2, 0.2, 20000)'),
+    ('256', (768,) * 4 + (384, 192, 96), 'cosine(150, 15, 20000)'),
+  ]:
+    f = r3gan_folder.get_config(arg)
+    assert (f.model.widths, f.train.r1_weight, f.train.r2_weight) == (widths, gamma, gamma)
+    assert (f.batch_size, f.data.resolution) == (256, int(arg))
+    assert f.train.ema_kimg == 'cosine(0, 500, 20000)'
+    assert f.train.augment_p == 'cosine(0, 0.3, 20000)'
+  f = r3gan_folder.get_config('256')
+  assert f.model.cardinalities == (96,) * 4 + (48, 24, 12)
+
+
+def test_recipe_options():
+  full, cpu = r3gan_cifar10.get_config('folder,cond'), r3gan_cifar10.get_config('cpu')
+  assert full.model.conditional and not cpu.model.conditional
+  assert cpu.model.widths < full.model.widths and cpu.data.name == 'cifar10'
+  assert cpu.optim.g_lr == 'cosine(0.0002, 5e-05)'  # over the run
+  for bad in ('gpu', 'folder,cifar10', 'cond,cond'):
+    with pytest.raises(ValueError, match='bad config argument'):
+      r3gan_cifar10.get_config(bad)
+  assert r3gan_folder.get_config('64,cond,cpu').data.labels == 'folders'
+  for bad in ('128', '256,cpu', '64,64', 'gpu'):
+    with pytest.raises(ValueError, match='bad config argument'):
+      r3gan_folder.get_config(bad)
