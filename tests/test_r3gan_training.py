@@ -2,6 +2,8 @@
 each step's gradient w.r.t. its own network only, augmentation of every image D sees, and the
 recipes (their presets, and a resume with every schedule on)."""
 
+import json
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,9 @@ from jaxgan.batch import Batch, FakeBatch, FakeInputs
 from jaxgan.configs import r3gan_cifar10, r3gan_folder
 from jaxgan.gan import GAN
 from jaxgan.state import init_state
+from tests.conftest import straight_and_resumed
+from tests.test_first_hour import two_class_folder
+from tests.test_schedules import _cosine
 
 SHAPE, N, CLASSES = (6, 6, 1), 5, 3
 KEY = jax.random.PRNGKey(0)
@@ -204,6 +209,53 @@ def test_every_image_d_sees_is_augmented_in_both_steps_and_both_penalties():
   g_want = jnp.mean(_softplus(-(fake_d - real_d)))  # the same draws: G's step is the D step's
   np.testing.assert_allclose(gm['g_loss'], g_want, rtol=1e-5)
   assert abs(float(gm['g_loss']) - float(plain_g['g_loss'])) > 1e-4
+
+
+def _tiny_recipe(tmp_path, arg='cond,cpu'):
+  """The CIFAR-10 recipe at 8 px on a folder of two classes, 4 steps of 4 images."""
+  config = r3gan_cifar10.get_config(f'folder,{arg}')
+  config.data.dir = str(two_class_folder(tmp_path / 'images'))
+  config.data.update(resolution=8, cache_dir=str(tmp_path / 'cache'), workers=1)
+  config.model.update(widths=(8, 8), cardinalities=(2, 2), blocks=(1, 1), latent_dim=8)
+  config.batch_size, config.num_steps, config.steps_per_call = 4, 4, 1
+  config.log_every, config.sample_every, config.checkpoint_every = 1, 0, 2
+  config.eval_every = 0
+  return config
+
+
+def test_the_recipe_resumes_exactly_with_every_schedule_on(tmp_path):
+  """The learning rates, b2, gamma, the EMA half-life and the augmentation probability on
+  cosines over the run, R1 and R2, conditional: a stopped and resumed run equals a straight
+  one bit for bit, and every scheduled value moves along its cosine."""
+  config = _tiny_recipe(tmp_path)
+  # Over the 16 images of the straight run: a schedule over the run would last 8 in the first
+  # half of the resumed one (num_steps makes its length). The EMA's half-life ends at 8 images.
+  r3gan_cifar10.r3gan_training(config, (0.05, 0.005), 0.008, 0.55, kimg=0.016)
+  straight, resumed = straight_and_resumed(config, tmp_path)
+  jax.tree.map(np.testing.assert_array_equal, straight, resumed)
+
+  def rows(name):  # timings apart
+    lines = (tmp_path / name / 'metrics.jsonl').read_text().splitlines()
+    return [{k: v for k, v in json.loads(ln).items() if 'sec' not in k} for ln in lines]
+
+  assert rows('straight') == rows('resumed')
+  rows = rows('straight')
+  assert [r['step'] for r in rows] == [1, 2, 3, 4]
+  for key, start, end in [
+    ('g_lr', 2e-4, 5e-5),
+    ('d_lr', 2e-4, 5e-5),
+    ('g_b2', 0.9, 0.99),
+    ('d_b2', 0.9, 0.99),
+    ('r1_weight', 0.05, 0.005),
+    ('r2_weight', 0.05, 0.005),
+    ('ema_kimg', 0.0, 0.008),
+    ('augment_p', 0.0, 0.55),
+  ]:
+    want = [_cosine(start, end, seen / 16) for seen in (0, 4, 8, 12)]
+    np.testing.assert_allclose([r[key] for r in rows], want, rtol=1e-5, atol=1e-9, err_msg=key)
+  assert all(r['r1'] > 0 and r['r2'] > 0 for r in rows)
+  ema, params = jax.tree.leaves(straight.g_ema_params), jax.tree.leaves(straight.g_params)
+  assert any(not np.array_equal(e, p) for e, p in zip(ema, params, strict=True))
 
 
 def test_the_recipes_are_the_official_presets():
