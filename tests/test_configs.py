@@ -33,8 +33,9 @@ SAME_STEP_AS = {'mnist_best': 'mnist', 'mnist_unconditional': 'mnist_dcgan_class
 # Recipes that another test file trains (validated here): its networks compile slowly on CPU.
 TRAINED_ELSEWHERE = (
   'stylegan2_cifar10',  # tests/test_stylegan2_training.py
-  'r3gan_cifar10',  # tests/test_r3gan_training.py, which shares r3gan_folder's training
+  'r3gan_cifar10',  # tests/test_r3gan_training.py, which shares the others' training
   'r3gan_folder',
+  'r3gan_stacked_mnist',
 )
 
 

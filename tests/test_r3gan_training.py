@@ -11,12 +11,15 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import objectives, steps
+from jaxgan import config as config_lib
+from jaxgan import data, objectives, steps
 from jaxgan.batch import Batch, FakeBatch, FakeInputs
-from jaxgan.configs import r3gan_cifar10, r3gan_folder
+from jaxgan.configs import r3gan_cifar10, r3gan_folder, r3gan_stacked_mnist
+from jaxgan.data import stacked_mnist
+from jaxgan.evaluation import features
 from jaxgan.gan import GAN
 from jaxgan.state import init_state
-from tests.conftest import straight_and_resumed
+from tests.conftest import SHARED_MNIST, straight_and_resumed
 from tests.test_first_hour import two_class_folder
 from tests.test_schedules import _cosine
 
@@ -295,3 +298,30 @@ def test_recipe_options():
   for bad in ('128', '256,cpu', '64,64', 'gpu'):
     with pytest.raises(ValueError, match='bad config argument'):
       r3gan_folder.get_config(bad)
+
+
+def test_stacked_mnist_padded_to_32_is_measured_at_its_centre():
+  """data.pad=2 adds black borders (32x32 for R3GAN's stages); the MNIST classifier measures
+  the 28x28 centre, so the modes and features are those of the unpadded images."""
+  config = r3gan_stacked_mnist.get_config('cpu')
+  config_lib.validate(config)
+  assert (config.model.name, config.data.pad, config.eval_num_samples) == ('r3gan', 2, 26_000)
+  assert data.image_shape(config.data) == (32, 32, 3)
+  config.data.update(dir=str(SHARED_MNIST), stacked_size=6)
+  padded = stacked_mnist.load(config.data, 'train')
+  config.data.pad = 0
+  plain = stacked_mnist.load(config.data, 'train')
+  assert padded.images.shape == (6, 32, 32, 3)
+  np.testing.assert_array_equal(padded.images[:, 2:-2, 2:-2], plain.images)
+  assert not padded.images[:, :2].any() and not padded.images[:, :, -2:].any()
+  np.testing.assert_array_equal(padded.labels, plain.labels)
+  net = features.get('mnist_classifier')
+  net.check((32, 32, 3))
+  a, b = net.embed(padded.images), net.embed(plain.images)
+  np.testing.assert_array_equal(a.features, b.features)
+  np.testing.assert_array_equal(a.probs, b.probs)
+  for shape in ((30, 32, 3), (31, 31, 3), (26, 26, 3), (32, 32, 2)):
+    with pytest.raises(ValueError, match='the MNIST classifier measures'):
+      net.check(shape)
+  with pytest.raises(ValueError, match='bad config argument'):
+    r3gan_stacked_mnist.get_config('cond')

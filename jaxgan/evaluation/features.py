@@ -33,7 +33,7 @@ class MNISTClassifier:
   per channel, so a 3-channel Stacked MNIST image is three digits (features concatenated)."""
 
   name = 'mnist_classifier'
-  resize = 'none'  # 28x28 in, 28x28 measured
+  resize = 'none'  # 28x28 in (the centre of padded images, data.pad), 28x28 measured
   measures = '28x28 images, 1 or 3 channels'
 
   @property
@@ -41,13 +41,17 @@ class MNISTClassifier:
     return file_sha256(classifier.WEIGHTS_PATH)
 
   def check(self, image_shape: tuple[int, ...]) -> None:
-    if tuple(image_shape[-3:-1]) != (28, 28) or image_shape[-1] not in (1, 3):
+    h, w, c = image_shape[-3:]
+    if h != w or h < 28 or (h - 28) % 2 or c not in (1, 3):
       raise ValueError(
         f'images of shape {tuple(image_shape)}: the MNIST classifier measures 28x28 images with '
-        '1 channel (MNIST) or 3 (Stacked MNIST)'
+        '1 channel (MNIST) or 3 (Stacked MNIST), or their centre where padded evenly'
       )
 
   def embed(self, images: np.ndarray) -> Embedding:
+    p = (images.shape[1] - 28) // 2  # data.pad's margin (Stacked MNIST at 32x32)
+    if p:
+      images = np.asarray(images)[:, p:-p, p:-p]
     n, h, w, c = images.shape
     digits = np.moveaxis(np.asarray(images), -1, 1).reshape(n * c, h, w, 1)
     features, probs = classifier.classify(digits)
