@@ -315,13 +315,14 @@ def test_stacked_mnist_padded_to_32_is_measured_at_its_centre():
   np.testing.assert_array_equal(padded.images[:, 2:-2, 2:-2], plain.images)
   assert not padded.images[:, :2].any() and not padded.images[:, :, -2:].any()
   np.testing.assert_array_equal(padded.labels, plain.labels)
-  net = features.get('mnist_classifier')
-  net.check((32, 32, 3))
-  a, b = net.embed(padded.images), net.embed(plain.images)
+  assert config.eval_features == 'mnist_classifier_centre'
+  centre, net = features.get('mnist_classifier_centre'), features.get('mnist_classifier')
+  centre.check((32, 32, 3))
+  a, b = centre.embed(padded.images), net.embed(plain.images)
   np.testing.assert_array_equal(a.features, b.features)
   np.testing.assert_array_equal(a.probs, b.probs)
-  for shape in ((30, 32, 3), (31, 31, 3), (26, 26, 3), (32, 32, 2)):
-    with pytest.raises(ValueError, match='the MNIST classifier measures'):
-      net.check(shape)
+  for shape in ((30, 32, 3), (31, 31, 3), (28, 28, 3), (32, 32, 2)):
+    with pytest.raises(ValueError, match='mnist_classifier_centre measures'):
+      centre.check(shape)
   with pytest.raises(ValueError, match='bad config argument'):
     r3gan_stacked_mnist.get_config('cond')

@@ -9,8 +9,8 @@ training (configs/r3gan_cifar10.py: 4 stages of width 768, RpGAN + R1 + R2 with 
 0.005, cosine schedules over 20M images, batch 512) for the schedules' 20M images,
 unconditional, without x-flips (a flip changes the digits) and without augmentation (not
 checked against the paper's Stacked MNIST setting), on the images padded to 32x32 with black
-(data.pad=2; the MNIST classifier that counts the modes measures the 28x28 centre). Evaluated
-on the literature's 26,000 samples.
+(data.pad=2; the MNIST classifier that counts the modes measures the 28x28 centre,
+eval_features='mnist_classifier_centre'). Evaluated on the literature's 26,000 samples.
 
 Options: 'cpu' (the narrow networks of r3gan_cifar10:cpu at batch 64, a run sized for 15-20
 minutes on a 2-core CPU, every schedule over the run's length, the EMA's half-life to 10k
@@ -39,5 +39,5 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   # --- Eval ---
   config.eval_every = config.num_steps
   config.eval_num_samples = 26_000  # as PacGAN and VEEGAN count modes
-  config.eval_features = 'mnist_classifier'
+  config.eval_features = 'mnist_classifier_centre'  # the digits inside the padding
   return config

@@ -48,7 +48,7 @@ SCHEMA = {
   **mnist.SCHEMA,
   'stacked_size': checks.Key(DEFAULT_SIZE, checks.integer(1)),
   # Black pixels added on each side: 2 makes 32x32 images, for networks whose sides are powers
-  # of two (R3GAN); the MNIST classifier measures the 28x28 centre.
+  # of two (R3GAN); eval_features='mnist_classifier_centre' measures the 28x28 centre.
   'pad': checks.Key(0, checks.integer(0)),
 }
 FEATURES = 'mnist_classifier'  # each channel classified as a digit

@@ -33,7 +33,7 @@ class MNISTClassifier:
   per channel, so a 3-channel Stacked MNIST image is three digits (features concatenated)."""
 
   name = 'mnist_classifier'
-  resize = 'none'  # 28x28 in (the centre of padded images, data.pad), 28x28 measured
+  resize = 'none'  # 28x28 in, 28x28 measured
   measures = '28x28 images, 1 or 3 channels'
 
   @property
@@ -41,21 +41,37 @@ class MNISTClassifier:
     return file_sha256(classifier.WEIGHTS_PATH)
 
   def check(self, image_shape: tuple[int, ...]) -> None:
-    h, w, c = image_shape[-3:]
-    if h != w or h < 28 or (h - 28) % 2 or c not in (1, 3):
+    if tuple(image_shape[-3:-1]) != (28, 28) or image_shape[-1] not in (1, 3):
       raise ValueError(
         f'images of shape {tuple(image_shape)}: the MNIST classifier measures 28x28 images with '
-        '1 channel (MNIST) or 3 (Stacked MNIST), or their centre where padded evenly'
+        '1 channel (MNIST) or 3 (Stacked MNIST)'
       )
 
   def embed(self, images: np.ndarray) -> Embedding:
-    p = (images.shape[1] - 28) // 2  # data.pad's margin (Stacked MNIST at 32x32)
-    if p:
-      images = np.asarray(images)[:, p:-p, p:-p]
     n, h, w, c = images.shape
     digits = np.moveaxis(np.asarray(images), -1, 1).reshape(n * c, h, w, 1)
     features, probs = classifier.classify(digits)
     return Embedding(features.reshape(n, c * classifier.FEATURE_DIM), probs.reshape(n, c, -1))
+
+
+class MNISTClassifierCentre(MNISTClassifier):
+  """The MNIST classifier on the 28x28 centre of evenly padded images (Stacked MNIST with
+  data.pad > 0, e.g. 32x32 for R3GAN): the same numbers as on the images before padding."""
+
+  name = 'mnist_classifier_centre'
+  measures = 'the 28x28 centre of square images padded evenly, 1 or 3 channels'
+
+  def check(self, image_shape: tuple[int, ...]) -> None:
+    h, w, c = image_shape[-3:]
+    if h != w or h <= 28 or (h - 28) % 2 or c not in (1, 3):
+      raise ValueError(
+        f'images of shape {tuple(image_shape)}: mnist_classifier_centre measures the 28x28 '
+        'centre of square images padded evenly (30x30, 32x32, ...), 1 or 3 channels'
+      )
+
+  def embed(self, images: np.ndarray) -> Embedding:
+    p = (images.shape[1] - 28) // 2
+    return super().embed(np.asarray(images)[:, p:-p, p:-p])
 
 
 class CIFAR10Classifier:
@@ -86,7 +102,7 @@ class CIFAR10Classifier:
 _REGISTRY = registry_lib.Registry(
   'feature network',
   'eval_features, --features',
-  {net.name: net for net in (MNISTClassifier(), CIFAR10Classifier())},
+  {net.name: net for net in (MNISTClassifier(), MNISTClassifierCentre(), CIFAR10Classifier())},
 )
 INCEPTION = 'inception'  # not registered: built from the user's weights file on first use
 
