@@ -53,7 +53,8 @@ class GAN:
   Numbers marked `| Schedule` may follow a schedule over real images seen instead
   (`jaxgan.schedules`; `from_config` gives schedules without kimg the run's length).
   Regularisers (0 = off): `gp_weight` (WGAN-GP), `r1_weight` (gamma of R1; with `r1_every`
-  = k > 1, lazy: a D update of its own on every k-th D update, scaled by k),
+  = k > 1, lazy: a D update of its own on every k-th D update, scaled by k), `r2_weight` (gamma
+  of R2, R1 on the fakes, on every D update: R3GAN sets both weights to one gamma),
   `label_smoothing` (real target 1 - s, BCE only); `penalties` turns on registered ones by
   name, comma-separated (`jaxgan.objectives.penalties`).
   `ema_decay` > 0 keeps an exponential moving average of G's params from step `ema_start` on;
@@ -97,6 +98,7 @@ class GAN:
   gp_weight: float | Schedule = _hp(0.0, checks.nonneg_float, schedulable=True)
   r1_weight: float | Schedule = _hp(0.0, checks.nonneg_float, schedulable=True)
   r1_every: int = _hp(1, checks.integer(1))
+  r2_weight: float | Schedule = _hp(0.0, checks.nonneg_float, schedulable=True)
   penalties: str = _hp('', lambda v: _check_penalties(v))
   label_smoothing: float = _hp(0.0, checks.beta)
   ema_decay: float | Schedule = _hp(0.0, checks.beta, schedulable=True)

@@ -125,9 +125,8 @@ def _d_penalty_values(gan: GAN, state: GANState, d: tuple, phase: 'Phase', activ
   d_params, d_vars = d
   aug = _augmenter(gan, state, phase.key, images_seen(gan, state, phase.fake.z.shape[0]))
 
-  def net(x):
+  def net(x, labels=phase.batch.labels):
     rngs = _net_rngs(gan, phase.key, _D_OTHER)
-    labels = phase.batch.labels
     out, _ = apply(
       gan.discriminator, d_params, d_vars, aug(x, _D_OTHER), True, labels=labels, rngs=rngs
     )

@@ -34,6 +34,9 @@ SAME_STEP_AS = {'mnist_best': 'mnist', 'mnist_unconditional': 'mnist_dcgan_class
 TRAINED_ELSEWHERE = (
   'stylegan2_cifar10',  # tests/test_stylegan2_training.py
   'stylegan2_folder',  # tests/test_sampling.py
+  'r3gan_cifar10',  # tests/test_r3gan_training.py, which shares the others' training
+  'r3gan_folder',
+  'r3gan_stacked_mnist',
 )
 
 
@@ -65,6 +68,9 @@ def shrink_model(model) -> None:
     model.g_ch = model.d_ch = 4
   elif model.name == 'stylegan2':
     model.update(w_dim=8, mapping_layers=1, channel_base=64, channel_max=8, mbstd_group=2)
+  elif model.name == 'r3gan':
+    n = len(model.widths)  # the stages the resolution needs
+    model.update(widths=(8,) * n, cardinalities=(2,) * n, blocks=(1,) * n)
   else:
     raise AssertionError(f'no tiny size for model {model.name!r}: add one here')
 

@@ -44,7 +44,13 @@ def load_stacked_mnist(
 
 
 # --- The `stacked_mnist` source (jaxgan.data) ---------------------------------------------------
-SCHEMA = {**mnist.SCHEMA, 'stacked_size': checks.Key(DEFAULT_SIZE, checks.integer(1))}
+SCHEMA = {
+  **mnist.SCHEMA,
+  'stacked_size': checks.Key(DEFAULT_SIZE, checks.integer(1)),
+  # Black pixels added on each side: 2 makes 32x32 images, for networks whose sides are powers
+  # of two (R3GAN); eval_features='mnist_classifier_centre' measures the 28x28 centre.
+  'pad': checks.Key(0, checks.integer(0)),
+}
 FEATURES = 'mnist_classifier'  # each channel classified as a digit
 EVAL_NUM_SAMPLES = 26_000  # the literature's count (PacGAN, VEEGAN)
 
@@ -57,8 +63,12 @@ def load(data_config, split: str) -> Dataset:
     cache_dir=data_config.cache_dir,
     url=data_config.url or mnist.DEFAULT_URL,
   )
+  p = data_config.pad
+  if p:
+    images = np.pad(images, ((0, 0), (p, p), (p, p), (0, 0)))
   return Dataset(images, labels, 'stacked_mnist')
 
 
 def image_shape(data_config) -> tuple[int, ...]:
-  return (28, 28, 3)
+  side = 28 + 2 * data_config.pad
+  return (side, side, 3)

@@ -54,6 +54,26 @@ class MNISTClassifier:
     return Embedding(features.reshape(n, c * classifier.FEATURE_DIM), probs.reshape(n, c, -1))
 
 
+class MNISTClassifierCentre(MNISTClassifier):
+  """The MNIST classifier on the 28x28 centre of evenly padded images (Stacked MNIST with
+  data.pad > 0, e.g. 32x32 for R3GAN): the same numbers as on the images before padding."""
+
+  name = 'mnist_classifier_centre'
+  measures = 'the 28x28 centre of square images padded evenly, 1 or 3 channels'
+
+  def check(self, image_shape: tuple[int, ...]) -> None:
+    h, w, c = image_shape[-3:]
+    if h != w or h <= 28 or (h - 28) % 2 or c not in (1, 3):
+      raise ValueError(
+        f'images of shape {tuple(image_shape)}: mnist_classifier_centre measures the 28x28 '
+        'centre of square images padded evenly (30x30, 32x32, ...), 1 or 3 channels'
+      )
+
+  def embed(self, images: np.ndarray) -> Embedding:
+    p = (images.shape[1] - 28) // 2
+    return super().embed(np.asarray(images)[:, p:-p, p:-p])
+
+
 class CIFAR10Classifier:
   """jaxgan's own CIFAR-10 classifier (cifar_classifier.py), NOT the FID Inception network:
   128-d features and 10 class probabilities for 32x32 RGB images. Its numbers compare jaxgan
@@ -82,7 +102,7 @@ class CIFAR10Classifier:
 _REGISTRY = registry_lib.Registry(
   'feature network',
   'eval_features, --features',
-  {net.name: net for net in (MNISTClassifier(), CIFAR10Classifier())},
+  {net.name: net for net in (MNISTClassifier(), MNISTClassifierCentre(), CIFAR10Classifier())},
 )
 INCEPTION = 'inception'  # not registered: built from the user's weights file on first use
 

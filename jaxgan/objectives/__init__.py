@@ -1,8 +1,8 @@
 """GAN objectives by name: each a pair of D and G losses on D's logits; penalties apart.
 
 `get(name)` returns an `Objective`; `register(objective)` adds one (the config's `train.loss`
-then accepts its name). The five built-in losses are in `losses.py`, the penalties (WGAN-GP,
-R1, and those registered) and when they run in `penalties.py`.
+then accepts its name). The built-in losses are in `losses.py`, the penalties (WGAN-GP, R1,
+R2, and those registered) and when they run in `penalties.py`.
 """
 
 from jaxgan import registry

@@ -44,6 +44,15 @@ def _mean_negated(fake_logits):
   return -jnp.mean(fake_logits)
 
 
+def _rpgan_d(real_logits, fake_logits, label_smoothing=0.0):
+  _no_smoothing('rpgan', label_smoothing)
+  return jnp.mean(jax.nn.softplus(-(real_logits - fake_logits)))
+
+
+def _rpgan_g(fake_logits, real_logits):
+  return jnp.mean(jax.nn.softplus(-(fake_logits - real_logits)))
+
+
 BUILT_IN = (
   Objective(
     'non_saturating',
@@ -60,4 +69,7 @@ BUILT_IN = (
   Objective('least_squares', _least_squares_d, lambda f: 0.5 * jnp.mean((f - 1) ** 2)),
   Objective('hinge', _hinge_d, _mean_negated),
   Objective('wasserstein', _wasserstein_d, _mean_negated),
+  # The relativistic pairing GAN (Jolicoeur-Martineau 2019; R3GAN's loss): each real logit is
+  # compared with the fake one at the same index, so G's loss needs D's logits on real images.
+  Objective('rpgan', _rpgan_d, _rpgan_g, g_needs_real=True),
 )

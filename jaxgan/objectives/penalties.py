@@ -8,10 +8,10 @@ built-in ones, WGAN-GP and R1, are on when their weight in the GAN is > 0; other
 registered (`register`) and turned on by name (`train.penalties`).
 
 Each penalty's `fn` gets a `PenaltyInputs`: for D's, `net` is D under the parameters being
-trained (images -> logits, with the real batch's labels; augmented as D sees everything; its
-batch-stat updates dropped) and the fake images are constants; for G's, `net` is G under the
-parameters being trained (FakeInputs -> images) and `fake.images` are G's images of
-`fake.inputs`, through which the gradient flows.
+trained (images -> logits, with the real batch's labels unless given `labels=`; augmented as D
+sees everything; its batch-stat updates dropped) and the fake images are constants; for G's,
+`net` is G under the parameters being trained (FakeInputs -> images) and `fake.images` are G's
+images of `fake.inputs`, through which the gradient flows.
 """
 
 import dataclasses
@@ -103,9 +103,15 @@ def gradient_penalty(
 
 
 def r1_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.Array:
-  """R1 (Mescheder et al. 2018): mean ||grad_x D(x)||^2 on real data (weight it by gamma / 2)."""
+  """R1 (Mescheder et al. 2018): mean ||grad_x D(x)||^2 on real data (weight it by gamma / 2).
+  On fake images, the same is R2 (R3GAN)."""
   g = _input_grads(d_fn, real)
   return jnp.mean(jnp.sum(g**2, axis=1))
+
+
+def _r2(c: PenaltyInputs) -> jax.Array:
+  # D sees the fakes with the fakes' labels, as in D's loss.
+  return r1_penalty(lambda x: c.net(x, labels=c.fake.inputs.labels), c.fake.images)
 
 
 GP = Penalty(
@@ -123,7 +129,9 @@ R1 = Penalty(
   weight=lambda gan: 0.5 * gan.r1_weight,  # gamma / 2
   every=lambda gan: gan.r1_every,
 )
-BUILT_IN = (GP, R1)  # on when their weight is > 0, in this order
+# R3GAN's R2: R1 on the fakes, on every D update (its gradient penalty is not lazy).
+R2 = Penalty('r2', 'd', _r2, weight=lambda gan: 0.5 * gan.r2_weight)
+BUILT_IN = (GP, R1, R2)  # on when their weight is > 0, in this order
 
 _REGISTRY = registry.Registry('penalty', 'train.penalties')
 
