@@ -67,7 +67,8 @@ def shrink_model(model) -> None:
   elif model.name == 'resnet':
     model.g_ch = model.d_ch = 4
   elif model.name == 'stylegan2':
-    model.update(w_dim=8, mapping_layers=1, channel_base=64, channel_max=8, mbstd_group=2)
+    # channel_base: at least one channel at the largest side (stylegan2_folder's 256 px).
+    model.update(w_dim=8, mapping_layers=1, channel_base=1024, channel_max=8, mbstd_group=2)
   elif model.name == 'r3gan':
     n = len(model.widths)  # the stages the resolution needs
     model.update(widths=(8,) * n, cardinalities=(2,) * n, blocks=(1,) * n)
