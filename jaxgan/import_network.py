@@ -27,20 +27,20 @@ import jax.numpy as jnp
 import ml_collections
 from absl import flags
 
-from jaxgan import ada, cli, files
+from jaxgan import ada, cli, files, network_pickle
 from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
-from jaxgan import network_pickle
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import Checkpointer, _shapes
 from jaxgan.configs import common, stylegan2_cifar10
 from jaxgan.errors import ConfigError, JaxganError
 from jaxgan.models import stylegan2_official
-from jaxgan.state import init_state
+from jaxgan.objectives import penalties
+from jaxgan.state import GANState, init_state, initial_ada
 
 SNAPSHOT_NAME = re.compile(r'network-snapshot-(\d+)\.pkl$')
 # A config file beside config.json, for `jaxgan.main --config=W/config.py`.
-CONFIG_PY = '''"""The config of this run folder (config.json), for python -m jaxgan.main --config=<this file>."""
+CONFIG_PY = '''"""This run folder's config.json, for python -m jaxgan.main --config=<this file>."""
 
 import os
 
@@ -141,17 +141,26 @@ def import_network(pkl: str, workdir: str, kimg: int | None = None) -> list[str]
     report.append("G's and G_ema's buffers differ: jaxgan keeps one set, G_ema's")
   d_params = stylegan2_official.discriminator_params(nets['D'])
   gan = gan_lib.from_config(config, image_shape)
-  fresh = jax.jit(functools.partial(init_state, gan, image_shape=image_shape))(
-    jax.random.split(jax.random.PRNGKey(config.seed), 3)[0]  # as the trainer starts a run
-  )
-  state = fresh.replace(
+  # The state a new run starts from (its shapes only: initialising would compile the networks),
+  # with the pickle's weights and fresh optimizer states.
+  state_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)[0]  # as the trainer's
+  like = jax.eval_shape(functools.partial(init_state, gan, image_shape=image_shape), state_key)
+  g_params = _fitted(g_params, like.g_params, 'G')
+  d_params = _fitted(d_params, like.d_params, 'D')
+  state = GANState(
     step=jnp.asarray(step, jnp.int32),
-    g_params=_fitted(g_params, fresh.g_params, 'G'),
-    g_ema_params=_fitted(g_ema_params, fresh.g_ema_params, 'G_ema'),
-    g_vars=_fitted({'buffers': g_ema_buffers}, fresh.g_vars, "G_ema's buffers"),
-    d_params=_fitted(d_params, fresh.d_params, 'D'),
-    ada={**fresh.ada, 'p': jnp.asarray(p, jnp.float32)},
+    rng=jax.random.split(state_key, 3)[0],  # as init_state's
+    g_params=g_params,
+    g_vars=_fitted({'buffers': g_ema_buffers}, like.g_vars, "G_ema's buffers"),
+    g_opt_state=jax.jit(gan.g_optimizer.init)(g_params),
+    d_params=d_params,
+    d_vars=_fitted({}, like.d_vars, "D's buffers"),
+    d_opt_state=jax.jit(gan.d_optimizer.init)(d_params),
+    g_ema_params=_fitted(g_ema_params, like.g_ema_params, 'G_ema'),
+    ada={**initial_ada(), 'p': jnp.asarray(p, jnp.float32)},
+    penalty_vars={q.name: q.init() for q in penalties.active(gan) if q.init},
   )
+  _fitted(state, like, 'the state')
   workdir_lib.prepare(workdir)
   workdir_lib.write_run(workdir, config, image_shape)
   files.write_bytes(os.path.join(workdir, 'config.py'), CONFIG_PY.encode())
@@ -175,9 +184,8 @@ def import_network(pkl: str, workdir: str, kimg: int | None = None) -> list[str]
 
 
 def _differ(a, b) -> bool:
-  return any(
-    x.shape != y.shape or (x != y).any() for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
-  )
+  pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+  return any(x.shape != y.shape or (x != y).any() for x, y in pairs)
 
 
 def _fitted(tree, like, what: str):
