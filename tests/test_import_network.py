@@ -71,6 +71,12 @@ def test_a_small_network_makes_the_same_images(tmp_path, torch):
   np.testing.assert_array_equal(state.g_params['mapping']['fc1']['kernel'], g_kernel)
   skip = nets['D'].modules['b16'].modules['skip'].params['weight'].numpy()
   np.testing.assert_array_equal(state.d_params['b16']['skip']['kernel'], skip.transpose(2, 3, 1, 0))
+  # D's dense layer after the 4x4 conv reads (h, w, c) here, (c, h, w) officially.
+  fc = nets['D'].modules['b4'].modules['fc'].params['weight'].numpy()  # (out, c * 16)
+  kernel = np.asarray(state.d_params['b4']['fc']['kernel'])  # (16 * c, out)
+  c = fc.shape[1] // 16
+  for h, w, ch, o in [(0, 0, 1, 2), (1, 3, 0, 5), (3, 2, c - 1, 0)]:
+    assert kernel[(h * 4 + w) * c + ch, o] == fc[o, ch * 16 + h * 4 + w]
   assert float(state.ada['p']) == pytest.approx(0.25)
   assert int(state.step) == 64_000 // config.batch_size
   m = config.model
@@ -126,7 +132,8 @@ def test_the_official_cifar_spec_maps_at_full_width(torch):
 
 
 def test_the_imported_run_fine_tunes_with_jaxgan_main(tmp_path):
-  spec = dict(sp.SMALL, resolution=8, channel_base=64, channel_max=16)
+  # The cifar spec's kind (no path length, no style mixing: fewer phases to compile), at 8 px.
+  spec = dict(sp.CIFAR, c_dim=0, z_dim=8, w_dim=8, resolution=8, channel_base=64, channel_max=8)
   pkl = _write(tmp_path / 'network-snapshot-000001.pkl', sp.snapshot(spec))
   workdir = str(tmp_path / 'run')
   import_network.import_network(pkl, workdir)
