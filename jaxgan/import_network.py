@@ -44,12 +44,29 @@ CONFIG_PY = '''"""This run folder's config.json, for python -m jaxgan.main --con
 
 import os
 
-from jaxgan import workdir
+from jaxgan import import_network
 
 
 def get_config():
-  return workdir.read_run(os.path.dirname(os.path.abspath(__file__)))[0]
+  return import_network.run_config(os.path.dirname(os.path.abspath(__file__)))
 '''
+
+
+def run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config.json of `workdir` with every key typed as a recipe's is (config.json's
+  values alone would fix e.g. train.augment_p to a string), so that --config.KEY=VALUE
+  overrides work as on a recipe."""
+  saved = workdir_lib.read_run(workdir)[0]
+  config = config_lib.defaults(saved.model.name, saved.data.name)
+  for key, value in config_lib.flatten(saved).items():
+    *sections, leaf = key.split('.')
+    node = config
+    for section in sections:
+      node = node[section]
+    if isinstance(node.get(leaf), tuple) and isinstance(value, list):
+      value = tuple(value)
+    node[leaf] = value
+  return config
 
 
 def _config(nets: dict, report: list[str]) -> tuple[ml_collections.ConfigDict, tuple, float]:

@@ -18,7 +18,6 @@ import pytest
 
 from jaxgan import evaluate, import_network, network_pickle, sample, train
 from jaxgan import gan as gan_lib
-from jaxgan import workdir as workdir_lib
 from jaxgan.configs import stylegan2_cifar10
 from jaxgan.errors import JaxganError
 from jaxgan.evaluation import checkpoints
@@ -46,16 +45,21 @@ def _compare(nets, gan, state, torch, labels=None):
   g = nets['G_ema']
   z = np.random.default_rng(1).standard_normal((6, g.init_kwargs['z_dim'])).astype(np.float32)
   variables = {'params': state.g_ema_params, **state.g_vars}
+  kw = {} if labels is None else {'labels': jnp.asarray(labels)}
+
+  @jax.jit  # psi traced: one compilation for both
+  def images(psi):
+    return gan.generator.apply(
+      variables, jnp.asarray(z), train=False, truncation_psi=psi, noise_mode='const', **kw
+    )
+
   errors = []
   for psi in (1.0, 0.5):
     with torch.no_grad():
       t_labels = None if labels is None else torch.from_numpy(labels)
       want = sp.generate(g, torch.from_numpy(z), t_labels, psi).numpy().transpose(0, 2, 3, 1)
-    kw = {} if labels is None else {'labels': jnp.asarray(labels)}
-    got = gan.generator.apply(
-      variables, jnp.asarray(z), train=False, truncation_psi=psi, noise_mode='const', **kw
-    )
-    errors.append(float(np.abs(np.asarray(got) - want).max() / np.abs(want).max()))
+    got = np.asarray(images(jnp.float32(psi)))
+    errors.append(float(np.abs(got - want).max() / np.abs(want).max()))
   return errors
 
 
@@ -138,11 +142,12 @@ def test_the_imported_run_fine_tunes_with_jaxgan_main(tmp_path):
   workdir = str(tmp_path / 'run')
   import_network.import_network(pkl, workdir)
   _, _, imported = checkpoints.load(workdir)
-  config = workdir_lib.read_run(workdir)[0]
+  config = import_network.run_config(workdir)  # as W/config.py gives it to jaxgan.main
   config.data.dir = str(two_class_folder(tmp_path / 'images'))
   config.data.cache_dir, config.data.workers = str(tmp_path / 'cache'), 1
   config.batch_size, config.steps_per_call, config.sample_every = 4, 1, 0
   config.num_steps = int(imported.step) + 1
+  config.train.augment, config.train.augment_p = '', 1.0  # ADA compiles long; tested apart
   state = train.train_and_evaluate(config, workdir)
   assert int(state.step) == int(imported.step) + 1  # resumed, not started over
   before = imported.g_params['synthesis']['b8']['conv1']['kernel']
