@@ -52,7 +52,7 @@ class _Storage(NamedTuple):
   numel: int
 
 
-class _TensorRef(NamedTuple):
+class TensorRef(NamedTuple):
   """A tensor as the pickle describes it; its bytes come later (after the pickle, or in the
   zip), so tensors are built once every storage is known."""
 
@@ -65,7 +65,7 @@ class _TensorRef(NamedTuple):
 def _rebuild_tensor(storage, offset, size, stride, *unused):
   if not isinstance(storage, _Storage):
     raise pickle.UnpicklingError(f'a tensor on {type(storage).__name__:.40}, not a storage')
-  return _TensorRef(storage, int(offset), tuple(map(int, size)), tuple(map(int, stride)))
+  return TensorRef(storage, int(offset), tuple(map(int, size)), tuple(map(int, stride)))
 
 
 def _rebuild_parameter(data, *unused):
@@ -185,8 +185,23 @@ def _read_zip(data: bytes) -> TorchFile:
 
 
 def _read_legacy(data: bytes) -> TorchFile:
+  obj, raw = _legacy_parts(data)
+  return TorchFile(STATE_DICT, _state_dict(obj, raw), {}, {})
+
+
+def read_storage(data: bytes) -> tuple[_Storage, bytes]:
+  """A storage pickled on its own, as plain `pickle` pickles tensors' storages (the bytes of
+  a legacy `torch.save` of the storage, given to `torch.storage._load_from_bytes`)."""
+  obj, raw = _legacy_parts(data)
+  if not isinstance(obj, _Storage):
+    raise pickle.UnpicklingError(f"a storage's bytes holding a {type(obj).__name__:.40}")
+  return obj, raw[obj.key]
+
+
+def _legacy_parts(data: bytes) -> tuple[Any, dict[str, bytes]]:
   """torch < 1.6 (and `_use_new_zipfile_serialization=False`): magic number, protocol, system
-  info, the object, the storage keys, then each storage's raw bytes after an int64 count."""
+  info, the object, the storage keys, then each storage's raw bytes after an int64 count.
+  Returns the object and {storage key: its bytes}."""
   f = io.BytesIO(data)
   try:
     magic = _RestrictedUnpickler(f, {}).load()
@@ -207,13 +222,13 @@ def _read_legacy(data: bytes) -> TorchFile:
     raw[key] = f.read(nbytes)
     if len(raw[key]) != nbytes:
       raise ValueError('file truncated')
-  return TorchFile(STATE_DICT, _state_dict(obj, raw), {}, {})
+  return obj, raw
 
 
 def _state_dict(obj, raw: dict[str, bytes]) -> dict[str, np.ndarray]:
   if not isinstance(obj, dict):
     raise ValueError(f'the file holds a {type(obj).__name__}, not a state dict')
-  return {str(name): _materialize(t, raw) for name, t in obj.items() if isinstance(t, _TensorRef)}
+  return {str(name): materialize(t, raw) for name, t in obj.items() if isinstance(t, TensorRef)}
 
 
 def _walk(obj: ScriptObject, path: str, raw, tensors, attributes, classes) -> None:
@@ -224,15 +239,15 @@ def _walk(obj: ScriptObject, path: str, raw, tensors, attributes, classes) -> No
   for name, value in getattr(obj, 'attrs', {}).items():
     name = str(name)
     full = f'{path}.{name}' if path else name
-    if isinstance(value, _TensorRef):
-      tensors[full] = _materialize(value, raw)
+    if isinstance(value, TensorRef):
+      tensors[full] = materialize(value, raw)
     elif isinstance(value, ScriptObject):
       _walk(value, full, raw, tensors, attributes, classes)
     else:
       attributes[path][name] = value
 
 
-def _materialize(t: _TensorRef, raw: dict[str, bytes]) -> np.ndarray:
+def materialize(t: TensorRef, raw: dict[str, bytes]) -> np.ndarray:
   flat = np.frombuffer(raw[t.storage.key], dtype=t.storage.dtype)
   if flat.size < t.storage.numel:
     raise ValueError(f'storage {t.storage.key} truncated')

@@ -1,0 +1,238 @@
+"""A stylegan2-ada-pytorch network pickle as a jaxgan run folder:
+`python -m jaxgan.import_network --pkl=network-snapshot-000100.pkl --workdir=runs/imported`.
+
+The pickle is read without PyTorch and without running the code it carries
+(`jaxgan.network_pickle`). The run folder holds config.json, run.json, a checkpoint of the whole
+training state, and config.py (a config file that reads config.json back), so that
+
+  python -m jaxgan.sample --workdir=W ...          python -m jaxgan.evaluate --workdir=W ...
+  python -m jaxgan.main --config=W/config.py --workdir=W      (resumes: fine-tunes G and D)
+
+What the pickle tells: the networks (`jaxgan.models.stylegan2_official` maps their init
+arguments to model keys and their weights to jaxgan's), G, G_ema and D's weights, w_avg and the
+constant noise (G_ema's: jaxgan keeps one set of G's buffers), the dataset (resolution, labels,
+path, x-flips) and ADA's current p. What it does not: the optimizer states (started fresh: Adam's
+moments at zero), the batch size, learning rates, R1 gamma and EMA, which are the official
+`cifar` spec's (configs/stylegan2_cifar10.py), with style mixing and path length as in every
+other official spec when D is residual. The images seen come from the file name
+(network-snapshot-<kimg>.pkl), as the official trainer names snapshots, or --kimg.
+"""
+
+import functools
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from absl import flags
+
+from jaxgan import ada, cli, files, network_pickle
+from jaxgan import config as config_lib
+from jaxgan import gan as gan_lib
+from jaxgan import workdir as workdir_lib
+from jaxgan.checkpoint import Checkpointer, _shapes
+from jaxgan.configs import common, stylegan2_cifar10
+from jaxgan.errors import ConfigError, JaxganError
+from jaxgan.models import stylegan2_official
+from jaxgan.objectives import penalties
+from jaxgan.state import GANState, init_state, initial_ada
+
+SNAPSHOT_NAME = re.compile(r'network-snapshot-(\d+)\.pkl$')
+# A config file beside config.json, for `jaxgan.main --config=W/config.py`.
+CONFIG_PY = '''"""This run folder's config.json, for python -m jaxgan.main --config=<this file>."""
+
+import os
+
+from jaxgan import import_network
+
+
+def get_config():
+  return import_network.run_config(os.path.dirname(os.path.abspath(__file__)))
+'''
+
+
+def run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config.json of `workdir` with every key typed as a recipe's is (config.json's
+  values alone would fix e.g. train.augment_p to a string), so that --config.KEY=VALUE
+  overrides work as on a recipe."""
+  saved = workdir_lib.read_run(workdir)[0]
+  config = config_lib.defaults(saved.model.name, saved.data.name)
+  for key, value in config_lib.flatten(saved).items():
+    *sections, leaf = key.split('.')
+    node = config
+    for section in sections:
+      node = node[section]
+    if isinstance(node.get(leaf), tuple) and isinstance(value, list):
+      value = tuple(value)
+    node[leaf] = value
+  return config
+
+
+def _config(nets: dict, report: list[str]) -> tuple[ml_collections.ConfigDict, tuple, float]:
+  """The run's config and image shape: the networks' structure, the dataset's settings and
+  ADA's from the pickle; the rest from the official cifar spec (configs/stylegan2_cifar10)."""
+  model = stylegan2_official.model_config(nets['G'], nets['D'])
+  image_shape = model.pop('image_shape')
+  num_classes = model.pop('data.num_classes')
+  config = stylegan2_cifar10.get_config('cond' if num_classes else '')
+  for key, value in model.items():
+    config.model[key.split('.')[1]] = value
+  if config.model.d_architecture == 'resnet':  # not the cifar spec: the official loss defaults
+    config.model.style_mixing, config.model.pl_weight = 0.9, 2.0
+    config.train.penalties = 'path_length'
+  config.data = _data(nets.get('training_set_kwargs') or {}, image_shape, num_classes, report)
+  if config.data.name != 'cifar10':
+    config.eval_every, config.eval_features = 0, ''
+    if image_shape == (32, 32, 3):
+      config.eval_features = 'cifar10_classifier'
+  p = _augment(nets.get('augment_pipe'), config, report)
+  return config, image_shape, p
+
+
+def _data(kwargs: dict, image_shape, num_classes: int, report: list[str]):
+  resolution, channels = image_shape[0], image_shape[2]
+  if kwargs.get('resolution', resolution) != resolution:
+    raise ConfigError(
+      f'training_set_kwargs.resolution={kwargs["resolution"]}, but G makes {resolution} px'
+    )
+  path = str(kwargs.get('path') or '')
+  name = os.path.basename(path.rstrip('/'))
+  if name.startswith('cifar10') and image_shape == (32, 32, 3):
+    data = common.cifar10_data()  # dataset_tool's cifar10.zip is CIFAR-10's training split
+    report.append(f'data: CIFAR-10 (the pickle trained on {path})')
+  else:
+    data = common.folder_data(resolution)
+    data.dir, data.channels = path, channels
+    data.labels = 'folders' if num_classes else 'none'
+    report.append(
+      f'data: the image folder {path or "(none given)"} at {resolution} px'
+      + (f', {num_classes} classes from its sub-folders' if num_classes else '')
+      + ': set --config.data.dir to where your copy is'
+    )
+  data.num_classes = num_classes
+  data.mirror = bool(kwargs.get('xflip', False))
+  return data
+
+
+def _augment(pipe, config, report: list[str]) -> float:
+  """ADA's ops and p from augment_pipe; no pipe: no augmentation."""
+  if pipe is None:
+    config.train.augment, config.train.augment_p = '', 1.0
+    report.append('augmentation: none (the pickle has no augment_pipe)')
+    return 0.0
+  ops = {k for k, v in pipe.init_kwargs.items() if v and k in ada.OPS}
+  others = sorted(k for k, v in pipe.init_kwargs.items() if v and k not in ada.OPS)
+  pipes = [name for name, members in ada.PIPES.items() if set(members) == ops]
+  config.train.augment = pipes[0] if pipes else 'bgc'
+  p = float(pipe.buffers['p']) if pipe.buffers.get('p') is not None else 0.0
+  note = '' if pipes and not others else f" (the pickle's ops: {', '.join(sorted(ops) + others)})"
+  report.append(f'augmentation: {config.train.augment}{note}, adaptive, from p={p:.4g}')
+  return p
+
+
+def import_network(pkl: str, workdir: str, kimg: int | None = None) -> list[str]:
+  """Writes the run folder `workdir` from the network pickle `pkl`; returns what it did, line
+  by line, for the user."""
+  if not os.path.isfile(pkl):
+    raise JaxganError(f'--pkl: no file {pkl!r}')
+  if os.path.exists(os.path.join(workdir, 'checkpoints')):
+    raise JaxganError(f'{workdir!r} already holds checkpoints: import into a new workdir')
+  with open(pkl, 'rb') as f:
+    nets = network_pickle.read(f.read(), pkl)
+  missing = [k for k in ('G', 'D', 'G_ema') if not isinstance(nets.get(k), network_pickle.Module)]
+  if missing:
+    raise JaxganError(f'{pkl} has no {", ".join(missing)}: not a StyleGAN2-ADA network pickle')
+  report = [f'read {pkl}: G, D, G_ema' + (', augment_pipe' if nets.get('augment_pipe') else '')]
+  config, image_shape, p = _config(nets, report)
+  config_lib.validate(config)
+  if kimg is None:
+    match = SNAPSHOT_NAME.search(os.path.basename(pkl))
+    kimg = int(match.group(1)) if match else 0
+  step = kimg * 1000 // (config.batch_size * config.train.d_steps)
+  config.num_steps = max(config.num_steps, step)
+
+  g_params, g_buffers = stylegan2_official.generator_variables(nets['G'])
+  g_ema_params, g_ema_buffers = stylegan2_official.generator_variables(nets['G_ema'])
+  if _differ(g_buffers, g_ema_buffers):
+    report.append("G's and G_ema's buffers differ: jaxgan keeps one set, G_ema's")
+  d_params = stylegan2_official.discriminator_params(nets['D'])
+  gan = gan_lib.from_config(config, image_shape)
+  # The state a new run starts from (its shapes only: initialising would compile the networks),
+  # with the pickle's weights and fresh optimizer states.
+  state_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)[0]  # as the trainer's
+  like = jax.eval_shape(functools.partial(init_state, gan, image_shape=image_shape), state_key)
+  g_params = _fitted(g_params, like.g_params, 'G')
+  d_params = _fitted(d_params, like.d_params, 'D')
+  state = GANState(
+    step=jnp.asarray(step, jnp.int32),
+    rng=jax.random.split(state_key, 3)[0],  # as init_state's
+    g_params=g_params,
+    g_vars=_fitted({'buffers': g_ema_buffers}, like.g_vars, "G_ema's buffers"),
+    g_opt_state=jax.jit(gan.g_optimizer.init)(g_params),
+    d_params=d_params,
+    d_vars=_fitted({}, like.d_vars, "D's buffers"),
+    d_opt_state=jax.jit(gan.d_optimizer.init)(d_params),
+    g_ema_params=_fitted(g_ema_params, like.g_ema_params, 'G_ema'),
+    ada={**initial_ada(), 'p': jnp.asarray(p, jnp.float32)},
+    penalty_vars={q.name: q.init() for q in penalties.active(gan) if q.init},
+  )
+  _fitted(state, like, 'the state')
+  workdir_lib.prepare(workdir)
+  workdir_lib.write_run(workdir, config, image_shape)
+  files.write_bytes(os.path.join(workdir, 'config.py'), CONFIG_PY.encode())
+  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
+  ckpt.save(state, force=True)
+  ckpt.wait()
+  ckpt.close()
+  shape = 'x'.join(map(str, image_shape))
+  classes = f', {config.data.num_classes} classes' if config.model.conditional else ''
+  report += [
+    f'networks: StyleGAN2-ADA at {shape}{classes}',
+    "optimizer states: not in the pickle: G's and D's start fresh (Adam's moments at zero)",
+    f'images seen: {kimg} kimg -> step {step} at batch {config.batch_size}',
+    'not in the pickle, as the official cifar spec: batch size, learning rates, R1 gamma, EMA'
+    + (', style mixing 0.9 and path length 2 (residual D)' if config.model.style_mixing else ''),
+    f'wrote {workdir}: config.json, run.json, config.py, checkpoints/{step}',
+    f'fine-tune with: python -m jaxgan.main --config={os.path.join(workdir, "config.py")} '
+    f'--workdir={workdir}',
+  ]
+  return report
+
+
+def _differ(a, b) -> bool:
+  pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+  return any(x.shape != y.shape or (x != y).any() for x, y in pairs)
+
+
+def _fitted(tree, like, what: str):
+  """`tree` as arrays of `like`'s dtypes, after checking it has `like`'s structure and shapes."""
+  got, want = _shapes(tree), _shapes(like)
+  if got.keys() != want.keys():
+    extra, absent = sorted(got.keys() - want.keys()), sorted(want.keys() - got.keys())
+    detail = f'the pickle has {extra[0]}' if extra else f'the pickle lacks {absent[0]}'
+    raise JaxganError(f"{what} does not fit jaxgan's stylegan2 built from its arguments: {detail}")
+  for key, (shape, _) in want.items():
+    if got[key][0] != shape:
+      raise JaxganError(f'{what}: {key} is {got[key][0]} in the pickle, {shape} in jaxgan')
+  return jax.tree.map(lambda x, y: jnp.asarray(x, y.dtype), tree, like)
+
+
+def _define_flags() -> None:
+  flags.DEFINE_string('pkl', None, 'A stylegan2-ada-pytorch network pickle.')
+  flags.DEFINE_string('workdir', None, 'The run folder to write (new, or without checkpoints).')
+  flags.DEFINE_integer(
+    'kimg', None, 'Thousands of images the networks trained on; default: from the file name.'
+  )
+  flags.mark_flags_as_required(['pkl', 'workdir'])
+
+
+def main():
+  FLAGS = flags.FLAGS
+  lines = cli.guarded(lambda: import_network(FLAGS.pkl, FLAGS.workdir, FLAGS.kimg), FLAGS.verbose)
+  print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+  _define_flags()
+  cli.run(main)
