@@ -12,10 +12,12 @@ What the pickle tells: the networks (`jaxgan.models.stylegan2_official` maps the
 arguments to model keys and their weights to jaxgan's), G, G_ema and D's weights, w_avg and the
 constant noise (G_ema's: jaxgan keeps one set of G's buffers), the dataset (resolution, labels,
 path, x-flips) and ADA's current p. What it does not: the optimizer states (started fresh: Adam's
-moments at zero), the batch size, learning rates, R1 gamma and EMA, which are the official
-`cifar` spec's (configs/stylegan2_cifar10.py), with style mixing and path length as in every
-other official spec when D is residual. The images seen come from the file name
-(network-snapshot-<kimg>.pkl), as the official trainer names snapshots, or --kimg.
+moments at zero), the batch size, learning rates, R1 gamma and EMA: those of the official
+`cifar` spec (configs/stylegan2_cifar10.py) for a network of its kind (D without residual
+shortcuts, or under 32 px), else train.py's `auto` spec at the network's resolution
+(configs/stylegan2_folder.py), with style mixing and path length. The images seen come from
+the file name (network-snapshot-<kimg>.pkl), as the official trainer names snapshots, or
+--kimg.
 """
 
 import functools
@@ -32,7 +34,7 @@ from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import Checkpointer, _shapes
-from jaxgan.configs import common, stylegan2_cifar10
+from jaxgan.configs import common, stylegan2_cifar10, stylegan2_folder
 from jaxgan.errors import ConfigError, JaxganError
 from jaxgan.models import stylegan2_official
 from jaxgan.objectives import penalties
@@ -75,10 +77,21 @@ def _config(nets: dict, report: list[str]) -> tuple[ml_collections.ConfigDict, t
   model = stylegan2_official.model_config(nets['G'], nets['D'])
   image_shape = model.pop('image_shape')
   num_classes = model.pop('data.num_classes')
-  config = stylegan2_cifar10.get_config('cond' if num_classes else '')
+  cond = ',cond' if num_classes else ''
+  if model['model.d_architecture'] == 'orig' or image_shape[0] < 32:
+    config = stylegan2_cifar10.get_config(cond)
+    report.append(
+      'not in the pickle, as the official cifar spec: batch, learning rates, R1 gamma, EMA'
+    )
+  else:
+    config = stylegan2_folder.get_config(f'{image_shape[0]}{cond}')
+    report.append(
+      f"not in the pickle, as train.py's auto spec at {image_shape[0]} px: batch, learning "
+      'rates, R1 gamma, EMA, style mixing 0.9, path length 2'
+    )
   for key, value in model.items():
     config.model[key.split('.')[1]] = value
-  if config.model.d_architecture == 'resnet':  # not the cifar spec: the official loss defaults
+  if config.model.d_architecture == 'resnet':  # the official loss's defaults
     config.model.style_mixing, config.model.pl_weight = 0.9, 2.0
     config.train.penalties = 'path_length'
   config.data = _data(nets.get('training_set_kwargs') or {}, image_shape, num_classes, report)
@@ -104,10 +117,13 @@ def _data(kwargs: dict, image_shape, num_classes: int, report: list[str]):
   else:
     data = common.folder_data(resolution)
     data.dir, data.channels = path, channels
-    data.labels = 'folders' if num_classes else 'none'
+    zipped = name.lower().endswith('.zip')
+    data.labels = ('dataset_json' if zipped else 'folders') if num_classes else 'none'
+    where = 'its dataset.json' if zipped else 'its sub-folders'
     report.append(
-      f'data: the image folder {path or "(none given)"} at {resolution} px'
-      + (f', {num_classes} classes from its sub-folders' if num_classes else '')
+      f'data: the image {"zip" if zipped else "folder"} {path or "(none given)"} at '
+      f'{resolution} px'
+      + (f', {num_classes} classes from {where}' if num_classes else '')
       + ': set --config.data.dir to where your copy is'
     )
   data.num_classes = num_classes
@@ -191,8 +207,6 @@ def import_network(pkl: str, workdir: str, kimg: int | None = None) -> list[str]
     f'networks: StyleGAN2-ADA at {shape}{classes}',
     "optimizer states: not in the pickle: G's and D's start fresh (Adam's moments at zero)",
     f'images seen: {kimg} kimg -> step {step} at batch {config.batch_size}',
-    'not in the pickle, as the official cifar spec: batch size, learning rates, R1 gamma, EMA'
-    + (', style mixing 0.9 and path length 2 (residual D)' if config.model.style_mixing else ''),
     f'wrote {workdir}: config.json, run.json, config.py, checkpoints/{step}',
     f'fine-tune with: python -m jaxgan.main --config={os.path.join(workdir, "config.py")} '
     f'--workdir={workdir}',

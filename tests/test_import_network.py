@@ -6,6 +6,7 @@ there. The cross-check against the official code itself is local (docs: the impo
 """
 
 import functools
+import json
 import os
 import pickle
 import subprocess
@@ -89,6 +90,9 @@ def test_a_small_network_makes_the_same_images(tmp_path, torch):
   )  # fmt: skip
   assert (m.d_architecture, m.mbstd_group, m.conv_clamp, m.conditional) == ('resnet', 4, 0, False)
   assert config.data.dir == '/data/mydata.zip' and config.train.augment == 'bgc'
+  # Not in the pickle: train.py's auto spec at 32 px (a residual D: not the cifar spec).
+  assert any('auto spec at 32 px' in line for line in lines)
+  assert (config.batch_size, config.train.r1_weight) == (32, pytest.approx(0.0002 * 32**2 / 32))
 
 
 def test_the_cifar_spec_structure_imports_samples_and_evaluates(tmp_path, torch):
@@ -103,13 +107,16 @@ def test_the_cifar_spec_structure_imports_samples_and_evaluates(tmp_path, torch)
   labels = np.arange(6, dtype=np.int32) % 10
   assert max(_compare(nets, gan, state, torch, labels)) < 1e-4
   assert config.model.conv_clamp == 256 and config.model.num_fp16_res == 4
-  assert config.data.num_classes == 10 and config.data.labels == 'folders'
+  assert config.data.num_classes == 10 and config.data.labels == 'dataset_json'  # a .zip
   sample.sample(workdir, 5, str(tmp_path / 'samples.npz'))
   images = np.load(tmp_path / 'samples.npz')['images']
   assert images.shape == (5, 32, 32, 3) and images.std() > 0
   real = tmp_path / 'real'
   for k in range(10):
     two_class_folder(real / f'c{k}')
+  # dataset_tool's labels file, as the zip the pickle names would hold.
+  listed = [[f.relative_to(real).as_posix(), int(f.parts[-3][1:])] for f in real.rglob('*.png')]
+  (real / 'dataset.json').write_text(json.dumps({'labels': listed}))
   report = evaluate.run(workdir, num_samples=10, data_dir=str(real))
   assert report['step'] == 3000 // config.batch_size and np.isfinite(report['metrics']['fid'])
 
