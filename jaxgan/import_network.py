@@ -18,6 +18,13 @@ shortcuts, or under 32 px), else train.py's `auto` spec at the network's resolut
 (configs/stylegan2_folder.py), with style mixing and path length. The images seen come from
 the file name (network-snapshot-<kimg>.pkl), as the official trainer names snapshots, or
 --kimg.
+
+R3GAN's training snapshots (brownvc/R3GAN: G, D, G_ema, cur_nimg, training_set_kwargs and the
+Adam states G_opt_state and D_opt_state) import too: `jaxgan.models.r3gan_official` maps the
+networks; the images seen are cur_nimg; Adam's moments and step count come from the optimizer
+states where the snapshot has them (else fresh); the batch, schedules and augmentation from
+the r3gan recipe of the network's resolution (configs/r3gan_folder.py at 64 and 256 px, else
+configs/r3gan_cifar10.py).
 """
 
 import functools
@@ -27,6 +34,7 @@ import re
 import jax
 import jax.numpy as jnp
 import ml_collections
+import optax
 from absl import flags
 
 from jaxgan import ada, cli, files, network_pickle
@@ -34,9 +42,9 @@ from jaxgan import config as config_lib
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import Checkpointer, _shapes
-from jaxgan.configs import common, stylegan2_cifar10, stylegan2_folder
+from jaxgan.configs import common, r3gan_cifar10, r3gan_folder, stylegan2_cifar10, stylegan2_folder
 from jaxgan.errors import ConfigError, JaxganError
-from jaxgan.models import stylegan2_official
+from jaxgan.models import r3gan_official, stylegan2_official
 from jaxgan.objectives import penalties
 from jaxgan.state import GANState, init_state, initial_ada
 
@@ -156,6 +164,8 @@ def import_network(pkl: str, workdir: str, kimg: int | None = None) -> list[str]
     raise JaxganError(f'{workdir!r} already holds checkpoints: import into a new workdir')
   with open(pkl, 'rb') as f:
     nets = network_pickle.read(f.read(), pkl)
+  if r3gan_official.is_r3gan(nets):
+    return _import_r3gan(nets, pkl, workdir)
   missing = [k for k in ('G', 'D', 'G_ema') if not isinstance(nets.get(k), network_pickle.Module)]
   if missing:
     raise JaxganError(f'{pkl} has no {", ".join(missing)}: not a StyleGAN2-ADA network pickle')
@@ -194,13 +204,7 @@ def import_network(pkl: str, workdir: str, kimg: int | None = None) -> list[str]
     penalty_vars={q.name: q.init() for q in penalties.active(gan) if q.init},
   )
   _fitted(state, like, 'the state')
-  workdir_lib.prepare(workdir)
-  workdir_lib.write_run(workdir, config, image_shape)
-  files.write_bytes(os.path.join(workdir, 'config.py'), CONFIG_PY.encode())
-  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
-  ckpt.save(state, force=True)
-  ckpt.wait()
-  ckpt.close()
+  _write(workdir, config, image_shape, state)
   shape = 'x'.join(map(str, image_shape))
   classes = f', {config.data.num_classes} classes' if config.model.conditional else ''
   report += [
@@ -214,6 +218,125 @@ def import_network(pkl: str, workdir: str, kimg: int | None = None) -> list[str]
   return report
 
 
+def _r3gan_config(nets: dict, report: list[str]):
+  model = r3gan_official.model_config(nets['G'])
+  image_shape, num_classes = model.pop('image_shape'), model.pop('data.num_classes')
+  cond = ',cond' if num_classes else ''
+  if image_shape[0] in r3gan_folder.PRESETS:
+    config = r3gan_folder.get_config(f'{image_shape[0]}{cond}')
+    recipe = f'r3gan_folder:{image_shape[0]}'
+  else:
+    config, recipe = r3gan_cifar10.get_config(cond[1:]), 'r3gan_cifar10'
+  report.append(
+    f'not in the snapshot, as the {recipe} recipe: batch, schedules (learning rates, b2, gamma, '
+    'EMA, augmentation probability), augmentation'
+  )
+  for key, value in model.items():
+    config.model[key.split('.')[1]] = value
+  config.model.d_embed_dim = r3gan_official.d_embed_dim(nets['D'])
+  config.model.conditional = bool(num_classes)
+  config.data = _data(nets.get('training_set_kwargs') or {}, image_shape, num_classes, report)
+  if config.data.name != 'cifar10':
+    config.eval_every, config.eval_features = 0, ''
+    if image_shape == (32, 32, 3):
+      config.eval_features = 'cifar10_classifier'
+  return config, image_shape
+
+
+def _adam(gan_optimizer, params, net, opt_state, to_params, what: str, report: list[str]):
+  """The optimizer state of `params`: the snapshot's Adam moments and step count where it has
+  them (opt_state), else fresh."""
+  state = jax.jit(gan_optimizer.init)(params)
+  if opt_state is None:
+    report.append(f"optimizer state of {what}: not in the snapshot: fresh (Adam's moments at 0)")
+    return state
+  mu, nu, count = r3gan_official.optimizer_moments(net, opt_state, to_params)
+  mu, nu = _fitted(mu, params, f"{what}'s exp_avg"), _fitted(nu, params, f"{what}'s exp_avg_sq")
+  count = jnp.asarray(count, jnp.int32)
+
+  def swap(node):
+    if isinstance(node, optax.ScaleByAdamState):
+      return node._replace(count=count, mu=mu, nu=nu)
+    if hasattr(node, 'count') and hasattr(node, 'inner_state'):  # inject_hyperparams'
+      return node._replace(count=count, inner_state=swap(node.inner_state))
+    if isinstance(node, tuple) and not hasattr(node, '_fields'):
+      return tuple(swap(x) for x in node)
+    if hasattr(node, '_fields'):
+      return node._replace(**{f: swap(getattr(node, f)) for f in node._fields})
+    return node
+
+  swapped = swap(state)
+  if not any(isinstance(x, optax.ScaleByAdamState) for x in _nodes(swapped)):
+    raise JaxganError(f"{what}'s optimizer is not Adam: cannot take the snapshot's state")
+  report.append(f"optimizer state of {what}: the snapshot's Adam moments, step {int(count)}")
+  return swapped
+
+
+def _nodes(tree):
+  yield tree
+  if isinstance(tree, tuple):
+    for x in tree:
+      yield from _nodes(x)
+
+
+def _import_r3gan(nets: dict, pkl: str, workdir: str) -> list[str]:
+  missing = [k for k in ('G_ema',) if not isinstance(nets.get(k), network_pickle.Module)]
+  if missing:
+    raise JaxganError(f'{pkl} has no G_ema: not an R3GAN snapshot')
+  keys = [k for k in ('G', 'D', 'G_ema', 'cur_nimg', 'G_opt_state', 'D_opt_state') if k in nets]
+  report = [f'read {pkl}: ' + ', '.join(keys)]
+  config, image_shape = _r3gan_config(nets, report)
+  config_lib.validate(config)
+  nimg = int(nets.get('cur_nimg') or 0)
+  step = nimg // (config.batch_size * config.train.d_steps)
+  config.num_steps = max(config.num_steps, step)
+  to_g, to_d = r3gan_official.generator_params, r3gan_official.discriminator_params
+  gan = gan_lib.from_config(config, image_shape)
+  state_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)[0]  # as the trainer's
+  like = jax.eval_shape(functools.partial(init_state, gan, image_shape=image_shape), state_key)
+  g_params = _fitted(to_g(nets['G']), like.g_params, 'G')
+  d_params = _fitted(to_d(nets['D']), like.d_params, 'D')
+  state = GANState(
+    step=jnp.asarray(step, jnp.int32),
+    rng=jax.random.split(state_key, 3)[0],  # as init_state's
+    g_params=g_params,
+    g_vars=_fitted({}, like.g_vars, "G's buffers"),
+    g_opt_state=_adam(
+      gan.g_optimizer, g_params, nets['G'], nets.get('G_opt_state'), to_g, 'G', report
+    ),
+    d_params=d_params,
+    d_vars=_fitted({}, like.d_vars, "D's buffers"),
+    d_opt_state=_adam(
+      gan.d_optimizer, d_params, nets['D'], nets.get('D_opt_state'), to_d, 'D', report
+    ),
+    g_ema_params=_fitted(to_g(nets['G_ema']), like.g_ema_params, 'G_ema'),
+    ada=initial_ada(),
+    penalty_vars={q.name: q.init() for q in penalties.active(gan) if q.init},
+  )
+  _fitted(state, like, 'the state')
+  _write(workdir, config, image_shape, state)
+  shape = 'x'.join(map(str, image_shape))
+  classes = f', {config.data.num_classes} classes' if config.model.conditional else ''
+  report += [
+    f'networks: R3GAN at {shape}{classes}',
+    f'images seen: cur_nimg {nimg} -> step {step} at batch {config.batch_size}',
+    f'wrote {workdir}: config.json, run.json, config.py, checkpoints/{step}',
+    f'fine-tune with: python -m jaxgan.main --config={os.path.join(workdir, "config.py")} '
+    f'--workdir={workdir}',
+  ]
+  return report
+
+
+def _write(workdir: str, config, image_shape, state) -> None:
+  workdir_lib.prepare(workdir)
+  workdir_lib.write_run(workdir, config, image_shape)
+  files.write_bytes(os.path.join(workdir, 'config.py'), CONFIG_PY.encode())
+  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
+  ckpt.save(state, force=True)
+  ckpt.wait()
+  ckpt.close()
+
+
 def _differ(a, b) -> bool:
   pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
   return any(x.shape != y.shape or (x != y).any() for x, y in pairs)
@@ -225,7 +348,7 @@ def _fitted(tree, like, what: str):
   if got.keys() != want.keys():
     extra, absent = sorted(got.keys() - want.keys()), sorted(want.keys() - got.keys())
     detail = f'the pickle has {extra[0]}' if extra else f'the pickle lacks {absent[0]}'
-    raise JaxganError(f"{what} does not fit jaxgan's stylegan2 built from its arguments: {detail}")
+    raise JaxganError(f"{what} does not fit jaxgan's network built from its arguments: {detail}")
   for key, (shape, _) in want.items():
     if got[key][0] != shape:
       raise JaxganError(f'{what}: {key} is {got[key][0]} in the pickle, {shape} in jaxgan')
@@ -233,7 +356,7 @@ def _fitted(tree, like, what: str):
 
 
 def _define_flags() -> None:
-  flags.DEFINE_string('pkl', None, 'A stylegan2-ada-pytorch network pickle.')
+  flags.DEFINE_string('pkl', None, 'A stylegan2-ada-pytorch network pickle or an R3GAN snapshot.')
   flags.DEFINE_string('workdir', None, 'The run folder to write (new, or without checkpoints).')
   flags.DEFINE_integer(
     'kimg', None, 'Thousands of images the networks trained on; default: from the file name.'

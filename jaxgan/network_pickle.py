@@ -14,6 +14,12 @@ marker whose meta's `state` becomes a `Module` (the source is never read, let al
 tensors become numpy arrays (jaxgan.evaluation.torch_files); besides plain containers, only
 `collections.OrderedDict`, dnnlib's EasyDict (a dict), sets and numpy scalars are built. Any
 other global, such as a `__reduce__` that would run a command, is refused before it is called.
+
+R3GAN's training snapshots (brownvc/R3GAN) pickle their networks as plain torch modules, not
+persistent ones: each a class named by reference and the module's __dict__ as its state. The
+classes of `PLAIN_MODULES` (R3GAN's and the torch.nn containers and layers they use) map to a
+stand-in that keeps that state, also read as a `Module` (class name `module.Name`, no init
+kwargs); torch dtypes (a stage's compute dtype) are read as their names.
 """
 
 import dataclasses
@@ -27,6 +33,24 @@ from jaxgan.errors import JaxganError
 from jaxgan.evaluation import torch_files
 
 PERSISTENT = ('torch_utils.persistence', '_reconstruct_persistent_obj')
+# The plain (not persistent) torch modules of R3GAN's snapshots, by module: their class names.
+PLAIN_MODULES = {
+  'training.networks': ('Generator', 'Discriminator'),
+  'R3GAN.Networks': (
+    'Generator', 'Discriminator', 'GeneratorStage', 'DiscriminatorStage', 'ResidualBlock',
+    'Convolution', 'UpsampleLayer', 'DownsampleLayer', 'GenerativeBasis', 'DiscriminativeBasis',
+  ),
+  'R3GAN.Resamplers': tuple(
+    f'{kind}{way}sampler{impl}'
+    for kind in ('Interpolative', 'Inplace') for way in ('Up', 'Down')
+    for impl in ('CUDA', 'Reference')
+  ),
+  'R3GAN.FusedOperators': ('BiasedActivationCUDA', 'BiasedActivationReference'),
+  'torch.nn.modules.container': ('ModuleList', 'Sequential'),
+  'torch.nn.modules.conv': ('Conv2d',),
+  'torch.nn.modules.linear': ('Linear',),
+}  # fmt: skip
+TORCH_DTYPES = ('float32', 'float16', 'bfloat16', 'float64')
 
 
 @dataclasses.dataclass
@@ -59,6 +83,22 @@ class _Persistent:
     if not isinstance(meta.get('state'), dict) or not isinstance(meta.get('class_name'), str):
       raise pickle.UnpicklingError('a persistent object without a class name and state')
     self.class_name, self.state = meta['class_name'], meta['state']
+
+
+class _Plain:
+  """What a plain torch module's pickle (its class, then its __dict__) leaves until the tensors
+  are built; subclassed per allowed class name."""
+
+  class_name = ''
+
+  def __setstate__(self, state):
+    if not isinstance(state, dict):
+      raise pickle.UnpicklingError(f'{self.class_name}: a module whose state is not a dict')
+    self.state = state
+
+
+def _plain(module: str, name: str) -> type:
+  return type(name, (_Plain,), {'class_name': f'{module}.{name}'})
 
 
 class _EasyDict(dict):
@@ -107,6 +147,8 @@ class _Unpickler(torch_files._RestrictedUnpickler):
       ('numpy', 'dtype'): _NumpyDtype,
       ('numpy.core.multiarray', 'scalar'): _numpy_scalar,
       ('numpy._core.multiarray', 'scalar'): _numpy_scalar,
+      **{(m, n): _plain(m, n) for m, names in PLAIN_MODULES.items() for n in names},
+      **{('torch', n): f'torch.{n}' for n in TORCH_DTYPES},
     }
 
   def find_class(self, module: str, name: str):
@@ -135,7 +177,9 @@ def _build(obj, raw: dict[str, bytes], depth: int = 0):
     raise ValueError('objects nested more than 100 deep')
   if isinstance(obj, torch_files.TensorRef):
     return torch_files.materialize(obj, raw)
-  if isinstance(obj, _Persistent):
+  if isinstance(obj, _Persistent | _Plain):
+    if not hasattr(obj, 'state'):
+      raise ValueError(f'{obj.class_name}: a module pickled without its state')
     state = {k: _build(v, raw, depth + 1) for k, v in obj.state.items()}
     parts = [state.pop(k, None) or {} for k in ('_parameters', '_buffers', '_modules')]
     if not all(isinstance(p, dict) for p in parts):

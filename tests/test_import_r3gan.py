@@ -1,0 +1,155 @@
+"""python -m jaxgan.import_network on R3GAN training snapshots (brownvc/R3GAN).
+
+The snapshots are made here with the official structure (tests/r3gan_pickles.py, no R3GAN
+code); the imported G_ema is compared with a PyTorch forward of the pickled network written
+there. The cross-check against the official code itself is local (docs/import_network.md).
+"""
+
+import pickle
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import config as config_lib
+from jaxgan import import_network, network_pickle, sample
+from jaxgan.configs import r3gan_cifar10
+from jaxgan.errors import JaxganError
+from jaxgan.evaluation import checkpoints
+from jaxgan.models import r3gan, r3gan_official
+from tests import r3gan_pickles as rp
+from tests import references
+
+
+@pytest.fixture(scope='module')
+def torch():
+  return references.load('torch')
+
+
+def _write(path, obj):
+  with rp.fake_modules(), open(path, 'wb') as f:
+    pickle.dump(obj, f)
+  return str(path)
+
+
+def _error(g, apply, labels) -> float:
+  """max |jaxgan - reference| / max |reference| of G's images."""
+  z = np.random.default_rng(1).standard_normal((len(labels), g.z_dim)).astype(np.float32)
+  want = rp.generate(g, z, labels if g.c_dim else None)
+  got = np.asarray(apply(jnp.asarray(z), jnp.asarray(labels)))
+  return float(np.abs(got - want).max() / np.abs(want).max())
+
+
+def _adam(opt_state):
+  """The optax ScaleByAdamState inside jaxgan's optimizer state."""
+  return opt_state.inner.inner_state[0]
+
+
+def test_a_small_conditional_snapshot_makes_the_same_images(tmp_path, torch):
+  nets = rp.snapshot(rp.SMALL, c_dim=10, cur_nimg=1_000_000)
+  workdir = str(tmp_path / 'run')
+  lines = import_network.import_network(_write(tmp_path / 'snap.pkl', nets), workdir)
+  config, gan, state = checkpoints.load(workdir)
+  labels = np.arange(6, dtype=np.int32) % 10
+
+  def apply(z, y):
+    return gan.generator.apply({'params': state.g_ema_params}, z, train=False, labels=y)
+
+  assert _error(nets['G_ema'], apply, labels) < 1e-4
+  # What the snapshot tells: the structure, the images seen, Adam's moments and step count.
+  m = config.model
+  assert (*map(tuple, (m.widths, m.cardinalities, m.blocks)), m.expansion, m.kernel_size) == (
+    (16, 24, 24, 8), (4, 6, 3, 2), (1, 2, 1, 1), 2, 3
+  )  # fmt: skip
+  assert (m.latent_dim, m.g_embed_dim, m.d_embed_dim, m.bf16_stages) == (12, 12, 16, 1)
+  assert m.conditional and config.data.num_classes == 10 and config.data.mirror
+  assert int(state.step) == 1_000_000 // config.batch_size
+  g1 = nets['G'].Model.MainLayers[1].Layers[1].LinearLayer2.Layer.weight.numpy()
+  got = state.g_params['stage1_block0']['conv2']
+  np.testing.assert_array_equal(got, g1.transpose(2, 3, 1, 0))
+  d = nets['D'].Model
+  np.testing.assert_array_equal(
+    state.d_params['transition0']['kernel'], d.MainLayers[0].Layers[1].LinearLayer.Layer.weight[
+      :, :, 0, 0].numpy().T
+  )  # fmt: skip
+  names = r3gan_official.param_names(
+    network_pickle.read(open(tmp_path / 'snap.pkl', 'rb').read())['D']
+  )
+  index = names.index('Model.EmbeddingLayer.weight')
+  torch_state = nets['D_opt_state']['state'][index]
+  adam = _adam(state.d_opt_state)
+  np.testing.assert_array_equal(adam.mu['embed']['embedding'], torch_state['exp_avg'].numpy().T)
+  np.testing.assert_array_equal(adam.nu['embed']['embedding'], torch_state['exp_avg_sq'].numpy().T)
+  assert int(adam.count) == int(torch_state['step']) == 2
+  assert int(state.d_opt_state.inner.count) == 2
+  assert any("the snapshot's Adam moments, step 2" in line for line in lines)
+  # The recipe's hyperparameters: the CIFAR10 preset's.
+  recipe = r3gan_cifar10.get_config('cond')
+  assert (config.batch_size, config.optim.b2, config.train.r1_weight) == (
+    recipe.batch_size, recipe.optim.b2, recipe.train.r1_weight
+  )  # fmt: skip
+  sample.sample(workdir, 4, str(tmp_path / 'samples.npz'))
+  images = np.load(tmp_path / 'samples.npz')['images']
+  assert images.shape == (4, 32, 32, 3) and images.std() > 0
+
+
+def test_the_cifar10_preset_maps_at_full_width(torch):
+  """The official CIFAR10 preset, conditional: its structure and G_ema's images."""
+  g = rp.generator(rp.CIFAR, c_dim=10)
+  with rp.fake_modules():
+    read = network_pickle.read(pickle.dumps({'G': g}))['G']
+  model = r3gan_official.model_config(read)
+  preset = r3gan.PRESETS['cifar10']
+  for key, value in preset.items():
+    assert model[f'model.{key}'] == value, key
+  assert model['image_shape'] == (32, 32, 3) and model['data.num_classes'] == 10
+  cfg = config_lib.defaults('r3gan', 'cifar10').model
+  cfg.update({k.split('.')[1]: v for k, v in model.items() if k.startswith('model.')})
+  generator, _ = r3gan.build(cfg, (32, 32, 3), num_classes=10)
+  params = r3gan_official.generator_params(read)
+
+  @jax.jit
+  def apply(z, y):
+    return generator.apply({'params': params}, z, train=False, labels=y)
+
+  assert _error(g, apply, np.array([3, 7], np.int32)) < 1e-4
+
+
+def test_an_unconditional_snapshot_without_optimizer_states_starts_them_fresh(tmp_path, torch):
+  spec = dict(rp.SMALL, widths=[8, 8], cards=[2, 4], blocks=[1, 1], bf16=0)  # 8 px
+  nets = rp.snapshot(spec, c_dim=0, cur_nimg=5000, optimizer=False)
+  workdir = str(tmp_path / 'run')
+  lines = import_network.import_network(_write(tmp_path / 'snap.pkl', nets), workdir)
+  assert any('G: not in the snapshot: fresh' in line for line in lines)
+  config, gan, state = checkpoints.load(workdir)
+  assert not config.model.conditional and config.data.num_classes == 0
+  assert config.data.dir == '/data/cifar10.zip'  # not CIFAR-10's shape: the folder it names
+  assert int(_adam(state.g_opt_state).count) == 0
+  assert not np.asarray(_adam(state.g_opt_state).mu['out']['kernel']).any()
+
+  def apply(z, y):
+    return gan.generator.apply({'params': state.g_ema_params}, z, train=False)
+
+  assert _error(nets['G_ema'], apply, np.zeros(3, np.int32)) < 1e-4
+  config = import_network.run_config(workdir)  # as W/config.py gives it to jaxgan.main
+  config_lib.validate(config)
+
+
+def test_classes_outside_r3gans_modules_are_refused(tmp_path, torch):
+  nets = rp.snapshot(rp.SMALL, c_dim=0, cur_nimg=0, optimizer=False)
+  with rp.fake_modules():
+    data = pickle.dumps(nets)
+  # The same bytes with one class renamed to R3GAN's trainer (same length: the pickle stays whole).
+  bad = data.replace(b'ResidualBlock', b'Trainer.Adam1', 1)
+  (tmp_path / 'bad.pkl').write_bytes(bad)
+  with pytest.raises(JaxganError, match='refusing R3GAN.Networks.Trainer.Adam1'):
+    import_network.import_network(str(tmp_path / 'bad.pkl'), str(tmp_path / 'w'))
+  # An allowed class whose state is not a module's __dict__ is refused too.
+  nets['G'].Model.MainLayers[0].Layers[1].__dict__['_parameters'] = ['not', 'a', 'dict']
+  with rp.fake_modules():
+    data = pickle.dumps(nets)
+  (tmp_path / 'odd.pkl').write_bytes(data)
+  with pytest.raises(JaxganError, match='not dicts'):
+    import_network.import_network(str(tmp_path / 'odd.pkl'), str(tmp_path / 'w'))
+  assert not (tmp_path / 'w').exists()
