@@ -89,9 +89,32 @@ def test_a_small_conditional_snapshot_makes_the_same_images(tmp_path, torch):
   assert (config.batch_size, config.optim.b2, config.train.r1_weight) == (
     recipe.batch_size, recipe.optim.b2, recipe.train.r1_weight
   )  # fmt: skip
+  _check_the_next_adam_step(nets, state, torch)
   sample.sample(workdir, 4, str(tmp_path / 'samples.npz'))
   images = np.load(tmp_path / 'samples.npz')['images']
   assert images.shape == (4, 32, 32, 3) and images.std() > 0
+
+
+def _check_the_next_adam_step(nets, state, torch):
+  """Adam's moments and step count carry on: optax's update from the imported state equals
+  torch's step from the snapshot's, for the same gradient and hyperparameters."""
+  import optax
+
+  g = nets['G'].requires_grad_(True)
+  weight = g.Model.AggregationLayer.Layer.weight  # (3, C, 1, 1); jaxgan's out.kernel (C, 3)
+  opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.0, 0.9), eps=1e-8)
+  opt.load_state_dict(nets['G_opt_state'])
+  grad = np.random.default_rng(3).standard_normal(weight.shape).astype(np.float32)
+  weight.grad = torch.from_numpy(grad)  # the only parameter with a gradient: the only one stepped
+  with torch.no_grad():
+    weight.zero_()  # so that the weight after the step is the update itself, not rounded by it
+  opt.step()
+  want = weight.detach()[:, :, 0, 0].numpy().T
+  grads = jax.tree.map(jnp.zeros_like, state.g_params)
+  grads['out']['kernel'] = jnp.asarray(grad[:, :, 0, 0].T)
+  adam = optax.adam(2e-4, b1=0.0, b2=0.9, eps=1e-8)
+  updates, _ = adam.update(grads, (_adam(state.g_opt_state), optax.EmptyState()))
+  np.testing.assert_allclose(updates['out']['kernel'], want, rtol=1e-5)
 
 
 def test_the_cifar10_preset_maps_at_full_width(torch):
