@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from jaxgan import config as config_lib
-from jaxgan import import_network, network_pickle, sample
+from jaxgan import import_network, network_pickle, sample, train
 from jaxgan.configs import r3gan_cifar10
 from jaxgan.errors import JaxganError
 from jaxgan.evaluation import checkpoints
 from jaxgan.models import r3gan, r3gan_official
 from tests import r3gan_pickles as rp
 from tests import references
+from tests.test_first_hour import two_class_folder
 
 
 @pytest.fixture(scope='module')
@@ -139,7 +140,9 @@ def test_the_cifar10_preset_maps_at_full_width(torch):
   assert _error(g, apply, np.array([3, 7], np.int32)) < 1e-4
 
 
-def test_an_unconditional_snapshot_without_optimizer_states_starts_them_fresh(tmp_path, torch):
+def test_an_unconditional_snapshot_without_optimizer_states_starts_fresh_and_fine_tunes(
+  tmp_path, torch
+):
   spec = dict(rp.SMALL, widths=[8, 8], cards=[2, 4], blocks=[1, 1], bf16=0)  # 8 px
   nets = rp.snapshot(spec, c_dim=0, cur_nimg=5000, optimizer=False)
   workdir = str(tmp_path / 'run')
@@ -155,8 +158,19 @@ def test_an_unconditional_snapshot_without_optimizer_states_starts_them_fresh(tm
     return gan.generator.apply({'params': state.g_ema_params}, z, train=False)
 
   assert _error(nets['G_ema'], apply, np.zeros(3, np.int32)) < 1e-4
-  config = import_network.run_config(workdir)  # as W/config.py gives it to jaxgan.main
-  config_lib.validate(config)
+  # Fine-tuning with jaxgan.main: W/config.py's config resumes from the imported step.
+  config = import_network.run_config(workdir)
+  config.data.dir = str(two_class_folder(tmp_path / 'images'))
+  config.data.cache_dir, config.data.workers = str(tmp_path / 'cache'), 1
+  config.batch_size, config.steps_per_call, config.sample_every = 4, 1, 0
+  config.num_steps = int(state.step) + 1
+  config.train.augment, config.train.augment_p = '', 1.0  # the augmentation is tested apart
+  tuned = train.train_and_evaluate(config, workdir)
+  assert int(tuned.step) == int(state.step) + 1  # resumed, not started over
+  assert int(_adam(tuned.g_opt_state).count) == 1
+  before, after = state.g_params['out']['kernel'], tuned.g_params['out']['kernel']
+  assert not np.array_equal(before, after)
+  assert np.abs(np.asarray(after) - np.asarray(before)).max() < 0.1  # a step, not a new network
 
 
 def test_classes_outside_r3gans_modules_are_refused(tmp_path, torch):
