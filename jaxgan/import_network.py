@@ -254,34 +254,25 @@ def _adam(gan_optimizer, params, net, opt_state, to_params, what: str, report: l
   mu, nu = _fitted(mu, params, f"{what}'s exp_avg"), _fitted(nu, params, f"{what}'s exp_avg_sq")
   count = jnp.asarray(count, jnp.int32)
 
-  def swap(node):
+  def swap(node):  # optax's states are named tuples and tuples
     if isinstance(node, optax.ScaleByAdamState):
       return node._replace(count=count, mu=mu, nu=nu)
-    if hasattr(node, 'count') and hasattr(node, 'inner_state'):  # inject_hyperparams'
-      return node._replace(count=count, inner_state=swap(node.inner_state))
-    if isinstance(node, tuple) and not hasattr(node, '_fields'):
-      return tuple(swap(x) for x in node)
     if hasattr(node, '_fields'):
-      return node._replace(**{f: swap(getattr(node, f)) for f in node._fields})
-    return node
+      fields = {f: swap(getattr(node, f)) for f in node._fields}
+      if 'inner_state' in fields:  # inject_hyperparams' count of updates
+        fields['count'] = count
+      return node._replace(**fields)
+    return tuple(map(swap, node)) if isinstance(node, tuple) else node
 
-  swapped = swap(state)
-  if not any(isinstance(x, optax.ScaleByAdamState) for x in _nodes(swapped)):
+  is_adam = lambda x: isinstance(x, optax.ScaleByAdamState)  # noqa: E731
+  if not any(map(is_adam, jax.tree.leaves(state, is_leaf=is_adam))):
     raise JaxganError(f"{what}'s optimizer is not Adam: cannot take the snapshot's state")
   report.append(f"optimizer state of {what}: the snapshot's Adam moments, step {int(count)}")
-  return swapped
-
-
-def _nodes(tree):
-  yield tree
-  if isinstance(tree, tuple):
-    for x in tree:
-      yield from _nodes(x)
+  return swap(state)
 
 
 def _import_r3gan(nets: dict, pkl: str, workdir: str) -> list[str]:
-  missing = [k for k in ('G_ema',) if not isinstance(nets.get(k), network_pickle.Module)]
-  if missing:
+  if not isinstance(nets.get('G_ema'), network_pickle.Module):
     raise JaxganError(f'{pkl} has no G_ema: not an R3GAN snapshot')
   keys = [k for k in ('G', 'D', 'G_ema', 'cur_nimg', 'G_opt_state', 'D_opt_state') if k in nets]
   report = [f'read {pkl}: ' + ', '.join(keys)]
