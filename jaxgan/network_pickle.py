@@ -40,13 +40,11 @@ PLAIN_MODULES = {
     'Generator', 'Discriminator', 'GeneratorStage', 'DiscriminatorStage', 'ResidualBlock',
     'Convolution', 'UpsampleLayer', 'DownsampleLayer', 'GenerativeBasis', 'DiscriminativeBasis',
   ),
-  'R3GAN.Resamplers': tuple(
-    f'{kind}{way}sampler{impl}'
-    for kind in ('Interpolative', 'Inplace') for way in ('Up', 'Down')
-    for impl in ('CUDA', 'Reference')
+  'R3GAN.Resamplers': tuple(  # the official aliases pick CUDA; Reference is its CPU twin
+    f'Interpolative{way}sampler{impl}' for way in ('Up', 'Down') for impl in ('CUDA', 'Reference')
   ),
   'R3GAN.FusedOperators': ('BiasedActivationCUDA', 'BiasedActivationReference'),
-  'torch.nn.modules.container': ('ModuleList', 'Sequential'),
+  'torch.nn.modules.container': ('ModuleList',),
   'torch.nn.modules.conv': ('Conv2d',),
   'torch.nn.modules.linear': ('Linear',),
 }  # fmt: skip
