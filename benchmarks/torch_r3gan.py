@@ -40,8 +40,12 @@ def _separable(x: torch.Tensor, taps: torch.Tensor, stride: int, transposed: boo
   c = x.shape[1]
   op = F.conv_transpose2d if transposed else F.conv2d
   taps = taps.to(x.dtype)
-  x = op(x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(stride, 1), padding=(1, 0), groups=c)
-  return op(x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, stride), padding=(0, 1), groups=c)
+  x = op(
+    x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(stride, 1), padding=(1, 0), groups=c
+  )
+  return op(
+    x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, stride), padding=(0, 1), groups=c
+  )
 
 
 def upsample(x: torch.Tensor) -> torch.Tensor:
@@ -52,6 +56,14 @@ def upsample(x: torch.Tensor) -> torch.Tensor:
 def downsample(x: torch.Tensor) -> torch.Tensor:
   """(N, C, H, W) -> (N, C, H/2, W/2)."""
   return _separable(x, TAPS, 2, transposed=False)
+
+
+def _stage_precision(x: torch.Tensor, bf16: bool):
+  """jaxgan's stage dtypes: a bfloat16 stage computes in bfloat16 (float32 params cast),
+  under autocast; its input is cast on entry as jaxgan casts it."""
+  return x.to(torch.bfloat16 if bf16 else torch.float32), torch.autocast(
+    x.device.type, torch.bfloat16, enabled=bf16
+  )
 
 
 def _conv1x1(cin: int, cout: int) -> nn.Conv2d:
@@ -103,7 +115,8 @@ class GenerativeBasis(nn.Module):
     _msr_(self.linear.weight, 1.0, latent)
 
   def forward(self, z: torch.Tensor) -> torch.Tensor:
-    return self.basis[None] * self.linear(z)[:, :, None, None]
+    scale = self.linear(z)
+    return self.basis[None].to(scale.dtype) * scale[:, :, None, None]
 
 
 class DiscriminativeBasis(nn.Module):
@@ -142,9 +155,11 @@ class Generator(nn.Module):
     channels: int = 3,
     num_classes: int = 0,
     embed_dim: int = 0,
+    bf16_stages: int = 0,
   ):
     super().__init__()
     self.widths, self.blocks = tuple(widths), tuple(blocks)
+    self.bf16 = [i >= len(widths) - bf16_stages for i in range(len(widths))]  # G's last
     if num_classes:
       self.embed = nn.Embedding(num_classes, embed_dim)
       nn.init.normal_(self.embed.weight, 0.0, 1 / math.sqrt(num_classes))
@@ -161,15 +176,21 @@ class Generator(nn.Module):
   def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     if hasattr(self, 'embed'):
       z = torch.cat([z, self.embed(labels)], dim=1)
-    x = self.basis(z)
+    x = z
     for i in range(len(self.widths)):
-      if i:
-        if hasattr(self, f'transition{i}'):  # on the small map, as jaxgan
-          x = getattr(self, f'transition{i}')(x)
-        x = upsample(x)
-      for j in range(self.blocks[i]):
-        x = getattr(self, f'stage{i}_block{j}')(x)
-    return self.out(x).float()
+      x, precision = _stage_precision(x, self.bf16[i])
+      with precision:
+        if i == 0:
+          x = self.basis(x)
+        else:
+          if hasattr(self, f'transition{i}'):  # on the small map, as jaxgan
+            x = getattr(self, f'transition{i}')(x)
+          x = upsample(x)
+        for j in range(self.blocks[i]):
+          x = getattr(self, f'stage{i}_block{j}')(x)
+        if i == len(self.widths) - 1:
+          x = self.out(x)
+    return x.float()
 
 
 class Discriminator(nn.Module):
@@ -186,10 +207,12 @@ class Discriminator(nn.Module):
     channels: int = 3,
     num_classes: int = 0,
     embed_dim: int = 0,
+    bf16_stages: int = 0,
   ):
     super().__init__()
     widths, cards, blocks = (tuple(reversed(s)) for s in (widths, cardinalities, blocks))
     self.widths, self.blocks = widths, blocks
+    self.bf16 = [i < bf16_stages for i in range(len(widths))]  # D's first
     self.extract = _conv1x1(channels, widths[0])
     _msr_(self.extract.weight, 1.0, channels)
     _stages(self, widths, cards, blocks, expansion, kernel_size)
@@ -203,25 +226,31 @@ class Discriminator(nn.Module):
       nn.init.normal_(self.embed.weight, 0.0, 1 / math.sqrt(embed_dim * num_classes))
 
   def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    x = self.extract(x)
     for i in range(len(self.widths)):
-      for j in range(self.blocks[i]):
-        x = getattr(self, f'stage{i}_block{j}')(x)
-      if i + 1 < len(self.widths):
-        x = downsample(x)
-        if hasattr(self, f'transition{i}'):
-          x = getattr(self, f'transition{i}')(x)
-    _, out = self.basis(x)
+      x, precision = _stage_precision(x, self.bf16[i])
+      with precision:
+        if i == 0:
+          x = self.extract(x)
+        for j in range(self.blocks[i]):
+          x = getattr(self, f'stage{i}_block{j}')(x)
+        if i + 1 < len(self.widths):
+          x = downsample(x)
+          if hasattr(self, f'transition{i}'):
+            x = getattr(self, f'transition{i}')(x)
+        else:
+          _, out = self.basis(x)
     out = out.float()
     if hasattr(self, 'embed'):
       return (out * self.embed(labels)).sum(dim=1)
     return out[:, 0]
 
 
-def build(model_config, image_shape: Sequence[int], num_classes: int = 0):
-  """(G, D) of an r3gan `config.model`, initialised as jaxgan initialises them."""
+def build(model_config, image_shape: Sequence[int], num_classes: int = 0, bf16: bool = False):
+  """(G, D) of an r3gan `config.model`, initialised as jaxgan initialises them; `bf16`: the
+  stages `model.bf16_stages` names compute in bfloat16 (jaxgan does on GPU and TPU)."""
   m = model_config
   common = dict(
+    bf16_stages=m.bf16_stages if bf16 else 0,
     widths=m.widths,
     cardinalities=m.cardinalities,
     blocks=m.blocks,
@@ -309,7 +338,9 @@ class R3GANStep:
     torch.manual_seed(seed)
     model, optim, train = config.model, config.optim, config.train
     self.device = torch.device(device)
-    self.g, self.d = (net.to(self.device) for net in build(model, image_shape))
+    # bfloat16 stages on GPU only, as jaxgan.models.r3gan.build has them.
+    nets = build(model, image_shape, bf16=self.device.type != 'cpu')
+    self.g, self.d = (net.to(self.device) for net in nets)
     self.latent_dim = model.latent_dim
     self.d_steps, self.g_steps = train.get('d_steps', 1), train.get('g_steps', 1)
     self.relativistic = train.get('loss', 'non_saturating') == 'rpgan'
@@ -320,7 +351,9 @@ class R3GANStep:
     self.d_opt = torch.optim.Adam(self.d.parameters(), lr=optim.d_lr, **kw)
 
   def latents(self, batch_size: int) -> torch.Tensor:
-    return torch.randn((self.d_steps + self.g_steps, batch_size, self.latent_dim), device=self.device)
+    return torch.randn(
+      (self.d_steps + self.g_steps, batch_size, self.latent_dim), device=self.device
+    )
 
   def step(self, reals, latents) -> dict[str, torch.Tensor]:
     d_losses = []

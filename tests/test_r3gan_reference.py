@@ -16,8 +16,9 @@ from jaxgan import models
 from jaxgan.models import r3gan
 from tests import references
 
-# 4 stages (32 px), a width change in each direction, unequal cardinalities.
-TINY = dict(widths=(8, 8, 4, 6), cardinalities=(2, 4, 1, 3), blocks=(1, 1, 1, 1), latent_dim=6)
+# 3 stages (16 px), a width change in each direction, unequal cardinalities.
+TINY = dict(widths=(8, 4, 6), cardinalities=(2, 1, 3), blocks=(1, 1, 1), latent_dim=6)
+SIDE = 16
 
 
 @pytest.fixture(scope='module')
@@ -57,9 +58,14 @@ def _compare(torch, ref, flax_module, torch_module, params, x, **kw):
   """flax_module(x) vs torch_module(x) with `params` loaded in both: the outputs, and the
   gradients of <outputs, random cotangent> w.r.t. x and every parameter."""
   ref.load_jaxgan_params(torch_module, params)
-  y, vjp = jax.vjp(lambda p, x: flax_module.apply({'params': p}, x, **kw), params, x)
-  cot = jax.tree.map(lambda a: jnp.asarray(np.random.default_rng(1).standard_normal(a.shape)), y)
-  p_grads, x_grads = vjp(jax.tree.map(lambda a: a.astype(jnp.float32), cot))
+
+  def apply(p, x):
+    return flax_module.apply({'params': p}, x, **kw)
+
+  y = jax.jit(apply)(params, x)
+  rng = np.random.default_rng(1)
+  cot = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape), jnp.float32), y)
+  p_grads, x_grads = jax.jit(lambda p, x, c: jax.vjp(apply, p, x)[1](c))(params, x, cot)
 
   tx = torch.tensor(_nchw(x), requires_grad=True)
   torch_kw = {k: torch.tensor(np.asarray(v)) for k, v in kw.items()}
@@ -122,25 +128,25 @@ def _config(**overrides):
 @pytest.mark.parametrize('num_classes', [0, 4])
 def test_g_and_d_match(torch, ref, num_classes):
   config = _config(conditional=bool(num_classes), g_embed_dim=5, d_embed_dim=7)
-  g, d = models.create(config.model, (32, 32, 3), num_classes)
-  tg, td = ref.build(config.model, (32, 32, 3), num_classes)
+  g, d = models.create(config.model, (SIDE, SIDE, 3), num_classes)
+  tg, td = ref.build(config.model, (SIDE, SIDE, 3), num_classes)
   z = _x((3, 6))
   kw = {'labels': jnp.array([2, 0, 3])} if num_classes else {}
   _compare(torch, ref, g, tg, _live(g, z, **kw), z, **kw)
-  x = _x((3, 32, 32, 3), 2)
+  x = _x((3, SIDE, SIDE, 3), 2)
   _compare(torch, ref, d, td, _live(d, x, **kw), x, **kw)
 
 
 def test_the_losses_are_the_papers(torch, ref):
   """R3GANStep's D loss, softplus(-(D(x) - D(G(z)))) + gamma / 2 (R1 + R2), and G's,
   softplus(-(D(G(z)) - D(x))), with their gradients, against JAX's autodiff of the definitions."""
-  config = _config()
+  config = _config(widths=(4, 6), cardinalities=(1, 3), blocks=(1, 1))  # 8 px: compiles fast
   config.train.loss, config.train.r1_weight = 'rpgan', 0.3
   with config.unlocked():
     config.train.r2_weight = 0.3
-  g, d = models.create(config.model, (32, 32, 3))
-  step = ref.R3GANStep(config, (32, 32, 3))
-  z, real = _x((3, 6)), _x((3, 32, 32, 3), 2)
+  g, d = models.create(config.model, (8, 8, 3))
+  step = ref.R3GANStep(config, (8, 8, 3))
+  z, real = _x((3, 6)), _x((3, 8, 8, 3), 2)
   g_params, d_params = _live(g, z), _live(d, real, seed=1)
   ref.load_jaxgan_params(step.g, g_params)
   ref.load_jaxgan_params(step.d, d_params)
@@ -166,14 +172,33 @@ def test_the_losses_are_the_papers(torch, ref):
     (step.d, d_loss, d_params, lambda: step.d_loss(t_real, step.g(t_z).detach())),
     (step.g, g_loss, g_params, lambda: step.g_loss(t_real, step.g(t_z))),
   ):
-    value, grads = jax.value_and_grad(loss)(p)
+    value, grads = jax.jit(jax.value_and_grad(loss))(p)
     net.zero_grad()
     got = t_loss()
     got.backward()
     _close(got.item(), value)
     want = copy.deepcopy(net)
     ref.load_jaxgan_params(want, grads)
-    for (name, a), (_, b) in zip(net.named_parameters(), want.named_parameters(), strict=True):
+    for a, b in zip(net.parameters(), want.parameters(), strict=True):
       _close(a.grad.numpy(), b.detach().numpy())
     net.zero_grad()
   assert all(p.grad is None for p in step.d.parameters())  # D is a constant of G's step
+
+
+def test_bfloat16_stages_are_jaxgans(torch, ref):
+  """The stages `bf16_stages` names compute in bfloat16 in both (G's last, D's first): the
+  outputs agree to bfloat16's precision, and differ from float32's by more than that."""
+  kw = {k: TINY[k] for k in ('widths', 'cardinalities', 'blocks')}
+  z, x = _x((3, 6)), _x((3, SIDE, SIDE, 3), 2)
+  for flax_net, torch_net, inputs in (
+    (r3gan.Generator(bf16_stages=2, **kw), ref.Generator(6, bf16_stages=2, **kw), z),
+    (r3gan.Discriminator(bf16_stages=2, **kw), ref.Discriminator(bf16_stages=2, **kw), x),
+  ):
+    params = _live(flax_net, inputs)
+    ref.load_jaxgan_params(torch_net, params)
+    want = np.asarray(jax.jit(flax_net.apply)({'params': params}, inputs))
+    got = torch_net(torch.tensor(_nchw(inputs))).detach().numpy()
+    _close(got, _nchw(want), rtol=2e-2)
+    torch_net.bf16 = [False] * len(torch_net.bf16)
+    full = torch_net(torch.tensor(_nchw(inputs))).detach().numpy()
+    assert np.abs(full - got).max() > 1e-4 * np.abs(full).max()
