@@ -202,3 +202,21 @@ def test_bfloat16_stages_are_jaxgans(torch, ref):
     torch_net.bf16 = [False] * len(torch_net.bf16)
     full = torch_net(torch.tensor(_nchw(inputs))).detach().numpy()
     assert np.abs(full - got).max() > 1e-4 * np.abs(full).max()
+
+
+def test_the_cpu_grouped_conv_differentiates_twice_as_xlas():
+  """grouped_conv_cpu (XLA's forward, the taps' derivatives): values, gradients and the
+  gradient of an input-gradient norm (R1's shape) are those of XLA's grouped conv."""
+  x, kernel = _x((2, 5, 4, 6)), 0.3 * _x((3, 3, 2, 6), 1)
+
+  def r1(conv):
+    def loss(x, k):
+      gx = jax.grad(lambda x: jnp.sum(jnp.sin(conv(x, k, 3))))(x)
+      return jnp.sum(gx**2)
+
+    return jax.jit(jax.value_and_grad(loss, (0, 1)))(x, kernel)
+
+  (got, got_grads), (want, want_grads) = r1(r3gan.grouped_conv_cpu), r1(r3gan.grouped_conv_xla)
+  _close(got, want)
+  for a, b in zip(got_grads, want_grads, strict=True):
+    _close(a, b)
