@@ -177,9 +177,10 @@ run_one() {  # config batch dtype
     record_error "$name" "$batch" "$dtype" "$why"
     return
   fi
+  # The asked dtype: r3gan's bench JSON says float32 (it has no model.dtype; bf16_stages).
   "$PYTHON" -c 'import json, sys
-print(json.dumps({"config": sys.argv[1], **json.load(open(sys.argv[2]))}))' \
-    "$name" "$json" >>"$RESULTS"
+print(json.dumps({"config": sys.argv[1], **json.load(open(sys.argv[2])), "dtype": sys.argv[3]}))' \
+    "$name" "$json" "$dtype" >>"$RESULTS"
   rm -f "$json"
   say "done  $name batch $batch $dtype: $(tail -n 1 "$RESULTS" | "$PYTHON" -c "$FIGURES")"
 }
