@@ -2,7 +2,8 @@
 # jaxgan against PyTorch eager on one GPU: MNIST DCGAN (configs/mnist_unconditional.py),
 # CIFAR-10 DCGAN and SNGAN, at batch 64, 256 and 1024, in float32 and bfloat16, each with `python -m jaxgan.bench
 # --torch` (alternating rounds of the two on the same GPU; benchmarks/torch_reference.py is the
-# reference). Made for the lent GPU machine, where device time is short: everything, package
+# reference); then R3GAN's CIFAR10 preset (benchmarks/r3gan_bench.py; R3GAN=0: none) at batch
+# 64 and 256, against benchmarks/torch_r3gan.py. Made for the lent GPU machine, where device time is short: everything, package
 # install included, ends within DEADLINE_S. Runs go batch-major, 1024 last, so that the
 # deadline cuts the costliest; a run it cuts is recorded as skipped.
 #
@@ -52,6 +53,10 @@ DCGAN_STEPS="${DCGAN_STEPS:-30}"         # steps per round (whole calls of steps
 SNGAN_STEPS="${SNGAN_STEPS:-10}"         # one SNGAN step is 5 D and 1 G updates
 ROUNDS="${ROUNDS:-3}"
 SNGAN_ROUNDS="${SNGAN_ROUNDS:-2}"
+R3GAN="${R3GAN:-1}"                      # R3GAN's CIFAR10 preset (benchmarks/r3gan_bench.py)
+R3GAN_BATCHES="${R3GAN_BATCHES:-64 256}"  # the paper's 512 on 8 GPUs is 64 per GPU
+R3GAN_STEPS="${R3GAN_STEPS:-5}"
+R3GAN_ROUNDS="${R3GAN_ROUNDS:-2}"
 INCEPTION="${INCEPTION:-1}"              # the FID Inception embedding, jaxgan vs PyTorch
 INCEPTION_BATCH="${INCEPTION_BATCH:-200}"
 INCEPTION_BATCHES="${INCEPTION_BATCHES:-10}"  # per round and network
@@ -79,6 +84,7 @@ if [[ "$QUICK" == 1 ]]; then
   # Everything small: the point is that each path of this script and of the bench runs.
   BATCHES="${QUICK_BATCHES:-2}"
   DCGAN_STEPS=1 SNGAN_STEPS=1 ROUNDS=1 SNGAN_ROUNDS=1 MIN_RUN_S=5
+  R3GAN_BATCHES="$BATCHES" R3GAN_STEPS=1 R3GAN_ROUNDS=1
   extra=(--config.steps_per_call=1)
   INCEPTION_BATCH=4 INCEPTION_BATCHES=1 INCEPTION_ROUNDS=1 FID_IMAGES=8 FLOOR_LIMIT=12
   FLOOR_RESIZES="${QUICK_FLOOR_RESIZES:-legacy_tensorflow}"
@@ -139,8 +145,15 @@ run_one() {  # config batch dtype
     record_error "$name" "$batch" "$dtype" "skipped: ${left}s of the deadline left"
     return
   fi
-  local narrow=()
-  if [[ "$name" == cifar10_sngan ]]; then
+  local narrow=() config="configs/$name.py" precision=(--config.model.dtype="$dtype")
+  if [[ "$name" == r3gan ]]; then
+    # The preset (quick: its :cpu width); bfloat16 in the stages the preset names, as the
+    # reference does too on a GPU (on CPU both compute in float32).
+    config="benchmarks/r3gan_bench.py" steps=$R3GAN_STEPS rounds=$R3GAN_ROUNDS
+    [[ "$QUICK" == 1 ]] && config+=":cpu"
+    precision=()
+    [[ "$dtype" == float32 ]] && precision=(--config.model.bf16_stages=0)
+  elif [[ "$name" == cifar10_sngan ]]; then
     steps=$SNGAN_STEPS rounds=$SNGAN_ROUNDS
     # Quick: 2 D updates a step, not 5, which take as much longer to compile.
     [[ "$QUICK" == 1 ]] && narrow=(--config.model.g_ch=8 --config.model.d_ch=8 --config.train.d_steps=2)
@@ -152,8 +165,8 @@ run_one() {  # config batch dtype
   local json="$OUT/.run.json" budget=$((left < RUN_CAP_S ? left : RUN_CAP_S))
   rm -f "$json"
   echo "=== $name batch $batch $dtype (limit ${budget}s)" >>"$LOG"
-  timeout --kill-after=10 "$budget" "$PYTHON" -m jaxgan.bench --config="configs/$name.py" --torch \
-    --config.batch_size="$batch" --config.model.dtype="$dtype" "${narrow[@]}" "${extra[@]}" \
+  timeout --kill-after=10 "$budget" "$PYTHON" -m jaxgan.bench --config="$config" --torch \
+    --config.batch_size="$batch" "${precision[@]}" "${narrow[@]}" "${extra[@]}" \
     --steps="$steps" --rounds="$rounds" --out="$json" >>"$LOG" 2>&1
   local rc=$?
   if ((rc != 0)) || [[ ! -s "$json" ]]; then
@@ -164,9 +177,10 @@ run_one() {  # config batch dtype
     record_error "$name" "$batch" "$dtype" "$why"
     return
   fi
+  # The asked dtype: r3gan's bench JSON says float32 (it has no model.dtype; bf16_stages).
   "$PYTHON" -c 'import json, sys
-print(json.dumps({"config": sys.argv[1], **json.load(open(sys.argv[2]))}))' \
-    "$name" "$json" >>"$RESULTS"
+print(json.dumps({"config": sys.argv[1], **json.load(open(sys.argv[2])), "dtype": sys.argv[3]}))' \
+    "$name" "$json" "$dtype" >>"$RESULTS"
   rm -f "$json"
   say "done  $name batch $batch $dtype: $(tail -n 1 "$RESULTS" | "$PYTHON" -c "$FIGURES")"
 }
@@ -179,6 +193,14 @@ for batch in $BATCHES; do
     done
   done
 done
+
+if [[ "$R3GAN" == 1 ]]; then  # after the others: its runs are the longest
+  for batch in $R3GAN_BATCHES; do
+    for dtype in $DTYPES; do
+      run_one r3gan "$batch" "$dtype"
+    done
+  done
+fi
 
 # --- The FID Inception network -----------------------------------------------------------------
 inception_run() {  # name cap-s json-out args...: one Python run under the deadline, logged

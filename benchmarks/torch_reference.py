@@ -613,7 +613,10 @@ def serve(image_shape: Sequence[int], num_images: int, device: str = 'cpu') -> N
   config = ml_collections.ConfigDict(json.loads(sys.stdin.readline()))
   try:
     _setup_device(device)
-    net = TorchGAN(config, image_shape, seed=config.seed, device=device)
+    step_class = TorchGAN
+    if config.model.name == 'r3gan':
+      from benchmarks.torch_r3gan import R3GANStep as step_class
+    net = step_class(config, image_shape, seed=config.seed, device=device)
   except ValueError as e:
     print(json.dumps({'error': str(e)}), flush=True)
     return
