@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # jaxgan against PyTorch eager on one GPU: MNIST DCGAN (configs/mnist_unconditional.py),
-# CIFAR-10 DCGAN and SNGAN, at batch 64, 256 and 1024, in float32 and bfloat16, each with `python -m jaxgan.bench
+# CIFAR-10 DCGAN and SNGAN, at batch 64, 256 and 1024, in float32 and bfloat16, then StyleGAN2 at
+# 32, 64 and 256 px (STYLEGAN2 below), each with `python -m jaxgan.bench
 # --torch` (alternating rounds of the two on the same GPU; benchmarks/torch_reference.py is the
 # reference). Made for the lent GPU machine, where device time is short: everything, package
 # install included, ends within DEADLINE_S. Runs go batch-major, 1024 last, so that the
@@ -58,6 +59,13 @@ INCEPTION_BATCHES="${INCEPTION_BATCHES:-10}"  # per round and network
 INCEPTION_ROUNDS="${INCEPTION_ROUNDS:-3}"
 FID_IMAGES="${FID_IMAGES:-50000}"        # the fid50k's time
 FLOORS="${FLOORS:-0}"                    # the real-vs-real floors of CIFAR-10
+# StyleGAN2 (configs/stylegan2_cifar10.py's networks; 256 px with paper256's channel_base, 8
+# mapping layers, mbstd group 4, residual D), as side:batch pairs, after the runs above;
+# float32 is num_fp16_res=0, bfloat16 the spec's 4 top resolutions. ADA and style mixing off:
+# the PyTorch reference (benchmarks/torch_stylegan2.py) has neither. Set empty: none.
+STYLEGAN2="${STYLEGAN2-32:64 64:32 256:32}"
+SG2_STEPS="${SG2_STEPS:-16}"             # one lazy R1 per 16 steps: whole intervals
+SG2_ROUNDS="${SG2_ROUNDS:-2}"
 FLOOR_RESIZES="${FLOOR_RESIZES:-legacy_tensorflow,legacy_pytorch,clean}"
 FLOOR_LIMIT="${FLOOR_LIMIT:-0}"          # images per split (0: all)
 INCEPTION_CAP_S="${INCEPTION_CAP_S:-200}"  # the speed run at most
@@ -78,7 +86,7 @@ extra=()
 if [[ "$QUICK" == 1 ]]; then
   # Everything small: the point is that each path of this script and of the bench runs.
   BATCHES="${QUICK_BATCHES:-2}"
-  DCGAN_STEPS=1 SNGAN_STEPS=1 ROUNDS=1 SNGAN_ROUNDS=1 MIN_RUN_S=5
+  DCGAN_STEPS=1 SNGAN_STEPS=1 ROUNDS=1 SNGAN_ROUNDS=1 MIN_RUN_S=5 SG2_STEPS=1 SG2_ROUNDS=1
   extra=(--config.steps_per_call=1)
   INCEPTION_BATCH=4 INCEPTION_BATCHES=1 INCEPTION_ROUNDS=1 FID_IMAGES=8 FLOOR_LIMIT=12
   FLOOR_RESIZES="${QUICK_FLOOR_RESIZES:-legacy_tensorflow}"
@@ -122,8 +130,9 @@ echo "$versions" >>"$LOG"
 FIGURES='import json, sys
 r = json.loads(sys.stdin.read())
 flops = "%.3g TFLOP/s" % (r["gflop_per_s"] / 1e3) if r["gflop_per_s"] else "- FLOP/s"
-print("jax %.2f steps/s, torch %.2f, jax/torch %.2fx; jax %s, compile %.0fs" % (
-  r["steps_per_s"], r["torch_steps_per_s"], r["ratio_jax_over_torch"], flops, r["compile_s"]))'
+print("jax %.2f steps/s (%.1f s/kimg), torch %.2f, jax/torch %.2fx; jax %s, compile %.0fs" % (
+  r["steps_per_s"], r["s_per_kimg"], r["torch_steps_per_s"], r["ratio_jax_over_torch"], flops,
+  r["compile_s"]))'
 
 record_error() {  # config batch dtype message
   "$PYTHON" -c 'import json, sys; c, b, d, e = sys.argv[1:]
@@ -140,7 +149,19 @@ run_one() {  # config batch dtype
     return
   fi
   local narrow=()
-  if [[ "$name" == cifar10_sngan ]]; then
+  if [[ "$name" == stylegan2_cifar10 ]]; then
+    steps=$SG2_STEPS rounds=$SG2_ROUNDS
+    local side=$4 fp16=0
+    [[ "$dtype" == bfloat16 ]] && fp16=4
+    narrow=(--image_shape="$side,$side,3" --config.model.num_fp16_res="$fp16"
+      --config.train.augment= --config.train.augment_p=0.0 --config.steps_per_call="$steps")
+    ((side >= 256)) && narrow+=(--config.model.channel_base=16384
+      --config.model.mapping_layers=8 --config.model.mbstd_group=4
+      --config.model.d_architecture=resnet)
+    [[ "$QUICK" == 1 ]] && narrow+=(--config.model.channel_base=$((2 * side))
+      --config.model.channel_max=8 --config.model.w_dim=8 --config.model.latent_dim=8
+      --config.model.mbstd_group=2 --config.steps_per_call=1)
+  elif [[ "$name" == cifar10_sngan ]]; then
     steps=$SNGAN_STEPS rounds=$SNGAN_ROUNDS
     # Quick: 2 D updates a step, not 5, which take as much longer to compile.
     [[ "$QUICK" == 1 ]] && narrow=(--config.model.g_ch=8 --config.model.d_ch=8 --config.train.d_steps=2)
@@ -152,8 +173,10 @@ run_one() {  # config batch dtype
   local json="$OUT/.run.json" budget=$((left < RUN_CAP_S ? left : RUN_CAP_S))
   rm -f "$json"
   echo "=== $name batch $batch $dtype (limit ${budget}s)" >>"$LOG"
+  local dtype_flag=(--config.model.dtype="$dtype")
+  [[ "$name" == stylegan2_cifar10 ]] && dtype_flag=()  # its bf16 is num_fp16_res (above)
   timeout --kill-after=10 "$budget" "$PYTHON" -m jaxgan.bench --config="configs/$name.py" --torch \
-    --config.batch_size="$batch" --config.model.dtype="$dtype" "${narrow[@]}" "${extra[@]}" \
+    --config.batch_size="$batch" "${dtype_flag[@]}" "${extra[@]}" "${narrow[@]}" \
     --steps="$steps" --rounds="$rounds" --out="$json" >>"$LOG" 2>&1
   local rc=$?
   if ((rc != 0)) || [[ ! -s "$json" ]]; then
@@ -165,8 +188,10 @@ run_one() {  # config batch dtype
     return
   fi
   "$PYTHON" -c 'import json, sys
-print(json.dumps({"config": sys.argv[1], **json.load(open(sys.argv[2]))}))' \
-    "$name" "$json" >>"$RESULTS"
+r = json.load(open(sys.argv[2]))
+r["s_per_kimg"] = 1000 / r["images_per_s"]
+print(json.dumps({"config": sys.argv[1], **r}))' \
+    "$name${4:+@$4px}" "$json" >>"$RESULTS"
   rm -f "$json"
   say "done  $name batch $batch $dtype: $(tail -n 1 "$RESULTS" | "$PYTHON" -c "$FIGURES")"
 }
@@ -177,6 +202,12 @@ for batch in $BATCHES; do
     for name in $CONFIGS; do
       run_one "$name" "$batch" "$dtype"
     done
+  done
+done
+
+for pair in $STYLEGAN2; do
+  for dtype in $DTYPES; do
+    run_one stylegan2_cifar10 "${pair#*:}" "$dtype" "${pair%%:*}"
   done
 done
 

@@ -390,6 +390,7 @@ class TorchStyleGAN2:
     self.ema_beta = 0.999
     self.d_updates = self.g_updates = 0
     self.d_steps = 1  # real batches a step takes (torch_reference.time_steps)
+    self.bf16 = self.device.type != 'cpu' and m.get('num_fp16_res', 0) > 0
 
   def latents(self, batch_size):
     return torch.randn(2, batch_size, self.latent_dim, device=self.device)
@@ -405,6 +406,11 @@ class TorchStyleGAN2:
     opt.step()
 
   def step(self, reals, latents):
+    # jaxgan computes its top resolutions in bfloat16 off-CPU (num_fp16_res): autocast here.
+    with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+      return self._step(reals, latents)
+
+  def _step(self, reals, latents):
     real, n = reals[0], reals.shape[1]
     real_c, fake_c = self.labels(n), self.labels(n)
     fake = self.g(latents[0], fake_c)

@@ -14,7 +14,6 @@ layers correlate, as `lax.conv_general_dilated` does.
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
@@ -79,33 +78,39 @@ def downsample2d(x: jax.Array, f: np.ndarray, down: int = 2) -> jax.Array:
   return upfirdn2d(x, f, down=down, padding=((k - down + 1) // 2, (k - down) // 2))
 
 
-# On XLA:CPU the resampling convolutions below run as jaxgan.convs's stride-2 products, whose
-# custom VJPs avoid the lhs-dilated and rhs-dilated convolutions that autodiff writes for their
-# gradients (XLA:CPU runs those slowly, inside the trainer's while loop most of all;
-# docs/benchmarks.md). [1, 3, 3, 1] / 8 is [1, 2, 1] / 4 convolved with [1, 1] / 2: the
-# [1, 1] half goes into a 4-tap kernel, tap k of which sums the 3x3 kernel's taps k - 1 and k
-# along each axis, and the [1, 2, 1] half stays a filter on the cheap side.
-_SPLIT = (np.array([1, 2, 1], np.float32) / 4, np.array([1, 1], np.float32) / 2)
-_PAIR_TAPS = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], np.float32)
+# On XLA:CPU the resampling convolutions below run as the filter and `conv2d` at full size:
+# four times the multiplies of the stride-2 forms, but `conv2d`'s products (jaxgan.convs) avoid
+# the lhs-dilated and strided convolutions, and autodiff's kernel-gradient convolutions, that
+# XLA:CPU runs slowly, in R1's double backward and inside the trainer's while loop most of all
+# (docs/benchmarks.md, benchmarks/stylegan2_ops.py).
 
 
 def _fast(w: jax.Array, f: np.ndarray) -> bool:
-  """Whether the stride-2 product form applies: on CPU, a 3x3 kernel, the [1, 3, 3, 1] filter."""
-  four = len(f) == 4 and np.allclose(np.asarray(f, np.float64), np.convolve(*_SPLIT))
-  return jax.default_backend() == 'cpu' and w.shape[0] == 3 and four
+  """Whether the full-size form applies: on CPU, a 3x3 kernel, a 4-tap filter."""
+  return jax.default_backend() == 'cpu' and w.shape[0] == 3 and len(f) == 4
 
 
-def _pair_kernel(w: jax.Array, scale: float) -> jax.Array:
-  """The (4, 4, in, out) kernel of w (3, 3, in, out) convolved with [1, 1] * scale on both
-  axes."""
-  t = _PAIR_TAPS * scale
-  return jnp.einsum('ay,bx,yxio->abio', t, t, w, precision=lax.Precision.HIGHEST)
-
-
+@jax.custom_vjp
 def conv2d(x: jax.Array, w: jax.Array) -> jax.Array:
   """Stride-1 correlation with an odd (k, k, in, out) kernel, padded to keep the size
-  (`convs.conv_same`, fast on XLA:CPU)."""
+  (`convs.conv_same`, fast on XLA:CPU). Its input gradient is conv2d again, so that R1's
+  double backward differentiates it by these products too, not by autodiff's kernel-gradient
+  convolution, which XLA:CPU runs slowly (docs/benchmarks.md)."""
   return convs.conv_same(x, w)
+
+
+def _conv2d_fwd(x, w):
+  return conv2d(x, w), (x, w)
+
+
+def _conv2d_bwd(res, dy):
+  x, w = res
+  dx = conv2d(dy, w[::-1, ::-1].swapaxes(2, 3).astype(dy.dtype))  # the adjoint
+  dw = convs._same_wgrad(x, dy, w.shape[0])
+  return dx.astype(x.dtype), dw.astype(w.dtype)
+
+
+conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
 
 
 def conv2d_reference(x: jax.Array, w: jax.Array) -> jax.Array:
@@ -118,9 +123,9 @@ def upsample_conv2d(x: jax.Array, w: jax.Array, f: np.ndarray) -> jax.Array:
   """Twice the height and width: upsample2d with filter `f`, then convolve (the kernel
   flipped) with w (k, k, in, out), k odd, padded to keep the size; computed the other way
   round, all at once: a transposed convolution (no multiplies by the inserted zeros), then
-  the filter on what it leaves. On XLA:CPU, for [1, 3, 3, 1] and 3x3, as stride-2 products."""
+  the filter on what it leaves. On XLA:CPU, for 3x3 and 4 taps, as written first."""
   if _fast(w, f):
-    return _upsample_conv2d_s2(x, w)
+    return _upsample_conv2d_full(x, w, f)
   return upsample_conv2d_reference(x, w, f)
 
 
@@ -138,10 +143,10 @@ def upsample_conv2d_reference(x: jax.Array, w: jax.Array, f: np.ndarray) -> jax.
 
 def conv2d_downsample(x: jax.Array, w: jax.Array, f: np.ndarray) -> jax.Array:
   """Half the height and width: filter `f`, then correlate with w (k, k, in, out), k odd,
-  with stride 2; for k = 1, downsample2d then the 1x1 product. On XLA:CPU, for [1, 3, 3, 1]
-  and 3x3, as a stride-2 product."""
+  with stride 2; for k = 1, downsample2d then the 1x1 product. On XLA:CPU, for 3x3 and 4
+  taps, at full size, every second output kept."""
   if _fast(w, f):
-    return _conv2d_downsample_s2(x, w)
+    return _conv2d_downsample_full(x, w, f)
   if w.shape[0] == 1:
     return conv2d(downsample2d(x, f), w)
   return conv2d_downsample_reference(x, w, f)
@@ -157,19 +162,15 @@ def conv2d_downsample_reference(x: jax.Array, w: jax.Array, f: np.ndarray) -> ja
   return lax.conv_general_dilated(x, w, (2, 2), 'VALID', dimension_numbers=_DN)
 
 
-def _upsample_conv2d_s2(x: jax.Array, w: jax.Array) -> jax.Array:
-  """`upsample_conv2d` with [1, 3, 3, 1] and a 3x3 kernel: the 4x4 transposed convolution of x
-  padded by one zero (its full output, the border the filter needs included), then [1, 2, 1].
-  The gain 4 is 2 per axis: [1, 1] / 2 times 2."""
-  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  y = convs.conv_transpose_4x4s2(xp, _pair_kernel(w, 1.0).astype(x.dtype))
-  y = upfirdn2d(y, _SPLIT[0])
-  return y[:, 1 : 1 + 2 * x.shape[1], 1 : 1 + 2 * x.shape[2]]
+def _upsample_conv2d_full(x: jax.Array, w: jax.Array, f: np.ndarray) -> jax.Array:
+  """`upsample_conv2d` with a 3x3 kernel on XLA:CPU: the filtered upsampling with one more
+  sample each side, then `conv2d` (the flipped kernel) at full size, its border dropped."""
+  u = upfirdn2d(x, f, up=2, padding=(3, 2), gain=4)
+  return conv2d(u, w[::-1, ::-1])[:, 1:-1, 1:-1]
 
 
-def _conv2d_downsample_s2(x: jax.Array, w: jax.Array) -> jax.Array:
-  """`conv2d_downsample` with [1, 3, 3, 1] and a 3x3 kernel: [1, 2, 1] on x padded by 2, then
-  the 4x4 stride-2 convolution, its outputs made at one more position each side and dropped."""
-  v = upfirdn2d(x, _SPLIT[0], padding=3)
-  y = convs.conv_4x4s2(v, _pair_kernel(w, 0.5).astype(x.dtype))
-  return y[:, 1 : 1 + x.shape[1] // 2, 1 : 1 + x.shape[2] // 2]
+def _conv2d_downsample_full(x: jax.Array, w: jax.Array, f: np.ndarray) -> jax.Array:
+  """`conv2d_downsample` with a 3x3 kernel on XLA:CPU: the filter, then `conv2d` at full
+  size, every second output kept (the stride-2 correlation's)."""
+  u = upfirdn2d(x, f, padding=(2, 2))
+  return conv2d(u, w)[:, 1::2, 1::2]
