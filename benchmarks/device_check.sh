@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # jaxgan against PyTorch eager on one GPU: MNIST DCGAN (configs/mnist_unconditional.py),
-# CIFAR-10 DCGAN and SNGAN, at batch 64, 256 and 1024, in float32 and bfloat16, each with `python -m jaxgan.bench
-# --torch` (alternating rounds of the two on the same GPU; benchmarks/torch_reference.py is the
-# reference); then R3GAN's CIFAR10 preset (benchmarks/r3gan_bench.py; R3GAN=0: none) at batch
-# 64 and 256, against benchmarks/torch_r3gan.py. Made for the lent GPU machine, where device time is short: everything, package
-# install included, ends within DEADLINE_S. Runs go batch-major, 1024 last, so that the
+# CIFAR-10 DCGAN and SNGAN, at batch 64, 256 and 1024, in float32 and bfloat16, then StyleGAN2 at
+# 32, 64 and 256 px (STYLEGAN2 below), each with `python -m jaxgan.bench --torch` (alternating
+# rounds of the two on the same GPU; benchmarks/torch_reference.py, torch_stylegan2.py are the
+# references); then R3GAN's CIFAR10 preset (benchmarks/r3gan_bench.py; R3GAN=0: none) at batch
+# 64 and 256, against benchmarks/torch_r3gan.py. Made for the lent GPU machine, where device
+# time is short: everything, package install included, ends within DEADLINE_S. Runs go batch-major, 1024 last, so that the
 # deadline cuts the costliest; a run it cuts is recorded as skipped.
 #
 # On the GPU machine (the device tool's `run`; ml-collections is missing there and travels as
@@ -63,6 +64,13 @@ INCEPTION_BATCHES="${INCEPTION_BATCHES:-10}"  # per round and network
 INCEPTION_ROUNDS="${INCEPTION_ROUNDS:-3}"
 FID_IMAGES="${FID_IMAGES:-50000}"        # the fid50k's time
 FLOORS="${FLOORS:-0}"                    # the real-vs-real floors of CIFAR-10
+# StyleGAN2 (configs/stylegan2_cifar10.py's networks; 256 px with paper256's channel_base, 8
+# mapping layers, mbstd group 4, residual D), as side:batch pairs, after the runs above;
+# float32 is num_fp16_res=0, bfloat16 the spec's 4 top resolutions. ADA and style mixing off:
+# the PyTorch reference (benchmarks/torch_stylegan2.py) has neither. Set empty: none.
+STYLEGAN2="${STYLEGAN2-32:64 64:32 256:32}"
+SG2_STEPS="${SG2_STEPS:-16}"             # one lazy R1 per 16 steps: whole intervals
+SG2_ROUNDS="${SG2_ROUNDS:-2}"
 FLOOR_RESIZES="${FLOOR_RESIZES:-legacy_tensorflow,legacy_pytorch,clean}"
 FLOOR_LIMIT="${FLOOR_LIMIT:-0}"          # images per split (0: all)
 INCEPTION_CAP_S="${INCEPTION_CAP_S:-200}"  # the speed run at most
@@ -83,7 +91,7 @@ extra=()
 if [[ "$QUICK" == 1 ]]; then
   # Everything small: the point is that each path of this script and of the bench runs.
   BATCHES="${QUICK_BATCHES:-2}"
-  DCGAN_STEPS=1 SNGAN_STEPS=1 ROUNDS=1 SNGAN_ROUNDS=1 MIN_RUN_S=5
+  DCGAN_STEPS=1 SNGAN_STEPS=1 ROUNDS=1 SNGAN_ROUNDS=1 MIN_RUN_S=5 SG2_STEPS=1 SG2_ROUNDS=1
   R3GAN_BATCHES="$BATCHES" R3GAN_STEPS=1 R3GAN_ROUNDS=1
   extra=(--config.steps_per_call=1)
   INCEPTION_BATCH=4 INCEPTION_BATCHES=1 INCEPTION_ROUNDS=1 FID_IMAGES=8 FLOOR_LIMIT=12
@@ -128,8 +136,9 @@ echo "$versions" >>"$LOG"
 FIGURES='import json, sys
 r = json.loads(sys.stdin.read())
 flops = "%.3g TFLOP/s" % (r["gflop_per_s"] / 1e3) if r["gflop_per_s"] else "- FLOP/s"
-print("jax %.2f steps/s, torch %.2f, jax/torch %.2fx; jax %s, compile %.0fs" % (
-  r["steps_per_s"], r["torch_steps_per_s"], r["ratio_jax_over_torch"], flops, r["compile_s"]))'
+print("jax %.2f steps/s (%.1f s/kimg), torch %.2f, jax/torch %.2fx; jax %s, compile %.0fs" % (
+  r["steps_per_s"], r["s_per_kimg"], r["torch_steps_per_s"], r["ratio_jax_over_torch"], flops,
+  r["compile_s"]))'
 
 record_error() {  # config batch dtype message
   "$PYTHON" -c 'import json, sys; c, b, d, e = sys.argv[1:]
@@ -153,6 +162,19 @@ run_one() {  # config batch dtype
     [[ "$QUICK" == 1 ]] && config+=":cpu"
     precision=()
     [[ "$dtype" == float32 ]] && precision=(--config.model.bf16_stages=0)
+  elif [[ "$name" == stylegan2_cifar10 ]]; then
+    steps=$SG2_STEPS rounds=$SG2_ROUNDS
+    local side=$4 fp16=0
+    [[ "$dtype" == bfloat16 ]] && fp16=4
+    precision=()  # its bfloat16 is num_fp16_res
+    narrow=(--image_shape="$side,$side,3" --config.model.num_fp16_res="$fp16"
+      --config.train.augment= --config.train.augment_p=0.0 --config.steps_per_call="$steps")
+    ((side >= 256)) && narrow+=(--config.model.channel_base=16384
+      --config.model.mapping_layers=8 --config.model.mbstd_group=4
+      --config.model.d_architecture=resnet)
+    [[ "$QUICK" == 1 ]] && narrow+=(--config.model.channel_base=$((2 * side))
+      --config.model.channel_max=8 --config.model.w_dim=8 --config.model.latent_dim=8
+      --config.model.mbstd_group=2 --config.steps_per_call=1)
   elif [[ "$name" == cifar10_sngan ]]; then
     steps=$SNGAN_STEPS rounds=$SNGAN_ROUNDS
     # Quick: 2 D updates a step, not 5, which take as much longer to compile.
@@ -166,7 +188,7 @@ run_one() {  # config batch dtype
   rm -f "$json"
   echo "=== $name batch $batch $dtype (limit ${budget}s)" >>"$LOG"
   timeout --kill-after=10 "$budget" "$PYTHON" -m jaxgan.bench --config="$config" --torch \
-    --config.batch_size="$batch" "${precision[@]}" "${narrow[@]}" "${extra[@]}" \
+    --config.batch_size="$batch" "${precision[@]}" "${extra[@]}" "${narrow[@]}" \
     --steps="$steps" --rounds="$rounds" --out="$json" >>"$LOG" 2>&1
   local rc=$?
   if ((rc != 0)) || [[ ! -s "$json" ]]; then
@@ -179,8 +201,10 @@ run_one() {  # config batch dtype
   fi
   # The asked dtype: r3gan's bench JSON says float32 (it has no model.dtype; bf16_stages).
   "$PYTHON" -c 'import json, sys
-print(json.dumps({"config": sys.argv[1], **json.load(open(sys.argv[2])), "dtype": sys.argv[3]}))' \
-    "$name" "$json" "$dtype" >>"$RESULTS"
+r = json.load(open(sys.argv[2]))
+r["s_per_kimg"] = 1000 / r["images_per_s"]
+print(json.dumps({"config": sys.argv[1], **r, "dtype": sys.argv[3]}))' \
+    "$name${4:+@$4px}" "$json" "$dtype" >>"$RESULTS"
   rm -f "$json"
   say "done  $name batch $batch $dtype: $(tail -n 1 "$RESULTS" | "$PYTHON" -c "$FIGURES")"
 }
@@ -191,6 +215,12 @@ for batch in $BATCHES; do
     for name in $CONFIGS; do
       run_one "$name" "$batch" "$dtype"
     done
+  done
+done
+
+for pair in $STYLEGAN2; do
+  for dtype in $DTYPES; do
+    run_one stylegan2_cifar10 "${pair#*:}" "$dtype" "${pair%%:*}"
   done
 done
 

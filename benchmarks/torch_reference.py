@@ -1,6 +1,7 @@
 """PyTorch references of jaxgan's networks and train step, for speed and exactness comparisons.
 
-Two model families, as `config.model.name` picks them in jaxgan: `dcgan` (jaxgan.models.dcgan
+Two model families here, as `config.model.name` picks them in jaxgan (StyleGAN2's reference is
+benchmarks/torch_stylegan2.py, which the worker below serves too): `dcgan` (jaxgan.models.dcgan
 with batch norm, transposed convs up, strided convs down) and `resnet` (jaxgan.models.resnet:
 SNGAN's ResNet G and D, spectral norm by one power iteration per call as in
 `layers.spectral_apply`). Same layers, initialisation, batch norm, losses, Adam and schedule as
@@ -613,10 +614,18 @@ def serve(image_shape: Sequence[int], num_images: int, device: str = 'cpu') -> N
   config = ml_collections.ConfigDict(json.loads(sys.stdin.readline()))
   try:
     _setup_device(device)
-    step_class = TorchGAN
-    if config.model.name == 'r3gan':
-      from benchmarks.torch_r3gan import R3GANStep as step_class
-    net = step_class(config, image_shape, seed=config.seed, device=device)
+    # StyleGAN2's and R3GAN's references are modules of their own.
+    if config.model.name == 'stylegan2':
+      from benchmarks import torch_stylegan2
+
+      classes = (config.data.get('num_classes') or 10) if config.model.conditional else 0
+      net = torch_stylegan2.TorchStyleGAN2(config, image_shape, config.seed, device, classes)
+    elif config.model.name == 'r3gan':
+      from benchmarks.torch_r3gan import R3GANStep
+
+      net = R3GANStep(config, image_shape, seed=config.seed, device=device)
+    else:
+      net = TorchGAN(config, image_shape, seed=config.seed, device=device)
   except ValueError as e:
     print(json.dumps({'error': str(e)}), flush=True)
     return

@@ -11,13 +11,14 @@ count per step and the FLOP/s achieved (and the fraction of the chip's peak wher
 run in a worker process of its own, on the GPU when JAX runs on one), so that both see the
 same machine load, and reports the median per-round ratio. The reference mirrors the model
 families `dcgan` and `resnet` (SNGAN), in float32 or bfloat16 (`--config.model.dtype`), with the
-config's D/G schedule; other configs are refused before anything is timed
-(`unmirrored` in benchmarks/torch_reference.py, which --torch needs: it is part of a checkout
-of the repository, not of the installed package, and it needs PyTorch). On CPU the JAX side
-runs with the trainer's malloc settings (`jaxgan.allocator`); PyTorch with glibc's defaults, or
-with the same settings given --torch_malloc=tuned. Works from any folder: --config takes a
-path (the configs of a checkout import `configs.common`: put the checkout's root on
-PYTHONPATH). Prints a table and one JSON line (also written to --out).
+config's D/G schedule, and `stylegan2` (benchmarks/torch_stylegan2.py: lazy R1 and path length
+on their intervals, EMA; without ADA or style mixing); other configs are refused before
+anything is timed (`unmirrored` in benchmarks/torch_reference.py, which --torch needs: it is
+part of a checkout of the repository, not of the installed package, and it needs PyTorch). On
+CPU the JAX side runs with the trainer's malloc settings (`jaxgan.allocator`); PyTorch with
+glibc's defaults, or with the same settings given --torch_malloc=tuned. Works from any folder:
+--config takes a path (the configs of a checkout import `configs.common`: put the checkout's
+root on PYTHONPATH). Prints a table and one JSON line (also written to --out).
 """
 
 import importlib.util

@@ -140,6 +140,52 @@ def test_resampling_convs_are_the_filter_and_a_direct_convolution():
   np.testing.assert_allclose(down1, np_upfirdn2d(x, F, 1, 2, (1, 1)) @ w1[0, 0], atol=1e-4)
 
 
+_F32 = upfirdn.setup_filter()
+_RESAMPLING = {  # name: (what the networks run, the textbook form)
+  'up': (
+    lambda x, w: upfirdn.upsample_conv2d(x, w, _F32),
+    lambda x, w: upfirdn.upsample_conv2d_reference(x, w, _F32),
+  ),
+  'down': (
+    lambda x, w: upfirdn.conv2d_downsample(x, w, _F32),
+    lambda x, w: upfirdn.conv2d_downsample_reference(x, w, _F32),
+  ),
+  'down 1x1': (
+    lambda x, w: upfirdn.conv2d_downsample(x, w[1:2, 1:2], _F32),
+    lambda x, w: upfirdn.conv2d_downsample_reference(x, w[1:2, 1:2], _F32),
+  ),
+  'same': (upfirdn.conv2d, upfirdn.conv2d_reference),
+}
+
+
+@pytest.mark.parametrize('op', list(_RESAMPLING))
+def test_fast_convs_equal_the_textbook_ones_with_gradients_and_r1s(op):
+  """The forms the networks run on CPU (stride-2 products with custom VJPs, jaxgan.convs) and
+  XLA's convolutions differentiated by JAX: outputs, both gradients, and the kernel gradient
+  of the squared input gradient (R1's double backward)."""
+  assert jax.default_backend() == 'cpu'  # where the fast forms are used
+  x, w = _normal((2, 8, 8, 5)), _normal((3, 3, 5, 6), 1)
+
+  def parts(fn):
+    def r1(w):
+      g = jax.grad(lambda x: jnp.sum(jnp.sin(fn(x, w))))(x)
+      return jnp.sum(jnp.square(g))
+
+    y, vjp = jax.vjp(fn, x, w)
+    dy = jnp.cos(y)  # any cotangent with no symmetry to hide a misplaced tap
+    return (y, *vjp(dy), jax.grad(r1)(w))
+
+  got, want = (
+    _jit(lambda x, w: parts(_RESAMPLING[op][0]), x, w),
+    _jit(lambda x, w: parts(_RESAMPLING[op][1]), x, w),
+  )
+  for a, b, name in zip(
+    got, want, ('output', 'input grad', 'kernel grad', 'R1 kernel grad'), strict=True
+  ):
+    scale = float(jnp.max(jnp.abs(b)))
+    np.testing.assert_allclose(a, b, atol=1e-4 * scale, rtol=0, err_msg=name)
+
+
 # --- layers -----------------------------------------------------------------------------------
 
 
