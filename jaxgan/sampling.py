@@ -151,19 +151,28 @@ def style_mixing(
       f'the mixed layers must be a range within [0, {num_ws}), got {layers[0]}-{layers[1]}'
     )
   variables = {'params': state.g_ema_params, **state.g_vars}
-  apply = functools.partial(gan.generator.apply, variables, train=False)
-  ws_r = apply(rows.z, rows.g_labels, method='map')
-  ws_c = apply(cols.z, cols.g_labels, method='map')
-  mixed = jnp.repeat(ws_r, len(cols.z), axis=0)
-  mixed = mixed.at[:, layers[0] : layers[1]].set(
-    jnp.tile(ws_c, (len(rows.z), 1, 1))[:, layers[0] : layers[1]]
-  )
-  synth = functools.partial(apply, method='synthesize', noise_mode='const')
-  r_img, c_img, m_img = synth(ws_r), synth(ws_c), synth(mixed)
-  cells = [jnp.zeros_like(c_img[:1]) - 1, c_img]
-  for i in range(len(rows.z)):
-    cells += [r_img[i : i + 1], m_img[i * len(cols.z) : (i + 1) * len(cols.z)]]
-  return np.asarray(jnp.concatenate(cells))
+  grid = _mixing_grid(gan, layers)(variables, rows, cols)
+  return np.asarray(grid)
+
+
+@functools.cache
+def _mixing_grid(gan: GAN, layers: tuple[int, int]) -> Callable:
+  def grid(variables, rows: FakeInputs, cols: FakeInputs):
+    apply = functools.partial(gan.generator.apply, variables, train=False)
+    ws_r = apply(rows.z, rows.g_labels, method='map')
+    ws_c = apply(cols.z, cols.g_labels, method='map')
+    mixed = jnp.repeat(ws_r, len(cols.z), axis=0)
+    from_cols = jnp.tile(ws_c, (len(rows.z), 1, 1))[:, layers[0] : layers[1]]
+    mixed = mixed.at[:, layers[0] : layers[1]].set(from_cols)
+    # One synthesis of all cells: the column images, the row images, the mixed ones.
+    images = apply(jnp.concatenate([ws_c, ws_r, mixed]), method='synthesize', noise_mode='const')
+    c_img, r_img, m_img = jnp.split(images, [len(cols.z), len(cols.z) + len(rows.z)])
+    cells = [jnp.zeros_like(c_img[:1]) - 1, c_img]
+    for i in range(len(rows.z)):
+      cells += [r_img[i : i + 1], m_img[i * len(cols.z) : (i + 1) * len(cols.z)]]
+    return jnp.concatenate(cells)
+
+  return jax.jit(grid)
 
 
 def grid_inputs(gan: GAN, key: jax.Array, n: int) -> tuple[FakeInputs, int | None]:

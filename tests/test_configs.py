@@ -33,7 +33,7 @@ SAME_STEP_AS = {'mnist_best': 'mnist', 'mnist_unconditional': 'mnist_dcgan_class
 # Recipes that another test file trains (validated here): its networks compile slowly on CPU.
 TRAINED_ELSEWHERE = (
   'stylegan2_cifar10',  # tests/test_stylegan2_training.py
-  'stylegan2_folder',  # tests/test_sampling.py
+  'stylegan2_folder',  # its phases: test_stylegan2_training's resume test; test_sampling.py
   'r3gan_cifar10',  # tests/test_r3gan_training.py, which shares the others' training
   'r3gan_folder',
   'r3gan_stacked_mnist',
