@@ -184,10 +184,7 @@ def import_network(pkl: str, workdir: str, kimg: int | None = None) -> list[str]
     report.append("G's and G_ema's buffers differ: jaxgan keeps one set, G_ema's")
   d_params = stylegan2_official.discriminator_params(nets['D'])
   gan = gan_lib.from_config(config, image_shape)
-  # The state a new run starts from (its shapes only: initialising would compile the networks),
-  # with the pickle's weights and fresh optimizer states.
-  state_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)[0]  # as the trainer's
-  like = jax.eval_shape(functools.partial(init_state, gan, image_shape=image_shape), state_key)
+  state_key, like = _new_state_shapes(gan, config, image_shape)
   g_params = _fitted(g_params, like.g_params, 'G')
   d_params = _fitted(d_params, like.d_params, 'D')
   state = GANState(
@@ -203,17 +200,12 @@ def import_network(pkl: str, workdir: str, kimg: int | None = None) -> list[str]
     ada={**initial_ada(), 'p': jnp.asarray(p, jnp.float32)},
     penalty_vars={q.name: q.init() for q in penalties.active(gan) if q.init},
   )
-  _fitted(state, like, 'the state')
-  _write(workdir, config, image_shape, state)
-  shape = 'x'.join(map(str, image_shape))
-  classes = f', {config.data.num_classes} classes' if config.model.conditional else ''
+  written = _write(workdir, config, image_shape, state, like)
   report += [
-    f'networks: StyleGAN2-ADA at {shape}{classes}',
+    _networks('StyleGAN2-ADA', config, image_shape),
     "optimizer states: not in the pickle: G's and D's start fresh (Adam's moments at zero)",
     f'images seen: {kimg} kimg -> step {step} at batch {config.batch_size}',
-    f'wrote {workdir}: config.json, run.json, config.py, checkpoints/{step}',
-    f'fine-tune with: python -m jaxgan.main --config={os.path.join(workdir, "config.py")} '
-    f'--workdir={workdir}',
+    *written,
   ]
   return report
 
@@ -283,8 +275,7 @@ def _import_r3gan(nets: dict, pkl: str, workdir: str) -> list[str]:
   config.num_steps = max(config.num_steps, step)
   to_g, to_d = r3gan_official.generator_params, r3gan_official.discriminator_params
   gan = gan_lib.from_config(config, image_shape)
-  state_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)[0]  # as the trainer's
-  like = jax.eval_shape(functools.partial(init_state, gan, image_shape=image_shape), state_key)
+  state_key, like = _new_state_shapes(gan, config, image_shape)
   g_params = _fitted(to_g(nets['G']), like.g_params, 'G')
   d_params = _fitted(to_d(nets['D']), like.d_params, 'D')
   state = GANState(
@@ -304,21 +295,32 @@ def _import_r3gan(nets: dict, pkl: str, workdir: str) -> list[str]:
     ada=initial_ada(),
     penalty_vars={q.name: q.init() for q in penalties.active(gan) if q.init},
   )
-  _fitted(state, like, 'the state')
-  _write(workdir, config, image_shape, state)
-  shape = 'x'.join(map(str, image_shape))
-  classes = f', {config.data.num_classes} classes' if config.model.conditional else ''
+  written = _write(workdir, config, image_shape, state, like)
   report += [
-    f'networks: R3GAN at {shape}{classes}',
+    _networks('R3GAN', config, image_shape),
     f'images seen: cur_nimg {nimg} -> step {step} at batch {config.batch_size}',
-    f'wrote {workdir}: config.json, run.json, config.py, checkpoints/{step}',
-    f'fine-tune with: python -m jaxgan.main --config={os.path.join(workdir, "config.py")} '
-    f'--workdir={workdir}',
+    *written,
   ]
   return report
 
 
-def _write(workdir: str, config, image_shape, state) -> None:
+def _new_state_shapes(gan, config, image_shape) -> tuple[jax.Array, GANState]:
+  """(the trainer's state key, the shapes of the state a new run starts from): shapes only,
+  since initialising would compile the networks; the pickle's weights fill them."""
+  state_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)[0]  # as the trainer's
+  like = jax.eval_shape(functools.partial(init_state, gan, image_shape=image_shape), state_key)
+  return state_key, like
+
+
+def _networks(family: str, config, image_shape) -> str:
+  shape = 'x'.join(map(str, image_shape))
+  classes = f', {config.data.num_classes} classes' if config.model.conditional else ''
+  return f'networks: {family} at {shape}{classes}'
+
+
+def _write(workdir: str, config, image_shape, state: GANState, like: GANState) -> list[str]:
+  """Writes the run folder of `state` (checked against `like`); the lines that say so."""
+  _fitted(state, like, 'the state')
   workdir_lib.prepare(workdir)
   workdir_lib.write_run(workdir, config, image_shape)
   files.write_bytes(os.path.join(workdir, 'config.py'), CONFIG_PY.encode())
@@ -326,6 +328,11 @@ def _write(workdir: str, config, image_shape, state) -> None:
   ckpt.save(state, force=True)
   ckpt.wait()
   ckpt.close()
+  return [
+    f'wrote {workdir}: config.json, run.json, config.py, checkpoints/{int(state.step)}',
+    f'fine-tune with: python -m jaxgan.main --config={os.path.join(workdir, "config.py")} '
+    f'--workdir={workdir}',
+  ]
 
 
 def _differ(a, b) -> bool:
