@@ -56,16 +56,34 @@ def _layers(width: int) -> dict:
   }
 
 
-def time_layer(fast, reference, size, cin, cout, batch, rounds) -> dict[str, list[float]]:
+def time_layer(
+  fast, reference, size, cin, cout, batch, rounds, k: int = 3, images: int = 1024
+) -> dict[str, list[float]]:
+  """Best ms of each op of a k x k convolution, jaxgan's and the textbook's, each op timed
+  over about `images` images."""
   rng = np.random.default_rng(0)
   x = rng.standard_normal((batch, size, size, cin), np.float32)
-  kernel = 0.05 * rng.standard_normal((3, 3, cin, cout), np.float32)
+  kernel = 0.05 * rng.standard_normal((k, k, cin, cout), np.float32)
   dy = rng.standard_normal(jax.eval_shape(fast, x, kernel).shape, np.float32)
   impls = {
     'jaxgan': _jax_ops(fast, x, kernel, dy, xla_cpu.compiler_options()),
     'jax autodiff': _jax_ops(reference, x, kernel, dy, None),
   }
-  return best_of_rounds(impls, max(1, 1024 // batch), rounds)
+  return best_of_rounds(impls, max(1, images // batch), rounds)
+
+
+def report(layers_: dict, batch_sizes: str, rounds: int, images: int = 1024) -> None:
+  """Prints the table of `time_layer` for each layer, (fast, reference, size, cin, cout[, k])."""
+  allocator.tune()
+  print(f'jax {jax.__version__}, backend {jax.default_backend()}')
+  print('| batch | convolution | op | jaxgan ms | JAX autodiff ms | autodiff / jaxgan |')
+  print('| ---: | --- | --- | ---: | ---: | ---: |')
+  for batch in (int(b) for b in batch_sizes.split(',')):
+    for name, (fast, reference, size, cin, cout, *k) in layers_.items():
+      best = time_layer(fast, reference, size, cin, cout, batch, rounds, *k, images=images)
+      for i, op in enumerate(OPS):
+        ours, ref = best['jaxgan'][i], best['jax autodiff'][i]
+        print(f'| {batch} | {name} | {op} | {ours:.2f} | {ref:.2f} | {ref / ours:.2f} |')
 
 
 def main() -> None:
@@ -74,16 +92,7 @@ def main() -> None:
   parser.add_argument('--width', type=int, default=32)
   parser.add_argument('--rounds', type=int, default=3)
   args = parser.parse_args()
-  allocator.tune()
-  print(f'jax {jax.__version__}, backend {jax.default_backend()}')
-  print('| batch | convolution | op | jaxgan ms | JAX autodiff ms | autodiff / jaxgan |')
-  print('| ---: | --- | --- | ---: | ---: | ---: |')
-  for batch in (int(b) for b in args.batch_sizes.split(',')):
-    for name, spec in _layers(args.width).items():
-      best = time_layer(*spec, batch, args.rounds)
-      for i, op in enumerate(OPS):
-        ours, ref = best['jaxgan'][i], best['jax autodiff'][i]
-        print(f'| {batch} | {name} | {op} | {ours:.2f} | {ref:.2f} | {ref / ours:.2f} |')
+  report(_layers(args.width), args.batch_sizes, args.rounds)
 
 
 if __name__ == '__main__':

@@ -14,11 +14,7 @@ dilated convolutions slower still (docs/benchmarks.md).
 
 import argparse
 
-import jax
-import numpy as np
-
-from benchmarks.conv_ops import OPS, _jax_ops, best_of_rounds
-from jaxgan import allocator, xla_cpu
+from benchmarks import resnet_ops
 from jaxgan.models import upfirdn
 
 F = upfirdn.setup_filter()
@@ -33,29 +29,16 @@ DOWN = (
   lambda x, k: upfirdn.conv2d_downsample_reference(x, k, F),
 )
 SAME = (upfirdn.conv2d, upfirdn.conv2d_reference)
-LAYERS = {  # name: (jaxgan's fn, textbook fn), input side, in, out, kernel size
-  'G b8 conv0: up 4->8, 128->128': (UP, 4, 128, 128, 3),
-  'G b16 conv0: up 8->16, 128->64': (UP, 8, 128, 64, 3),
-  'G b32 conv0: up 16->32, 64->32': (UP, 16, 64, 32, 3),
-  'G b32 conv1: 3x3 32->32 at 32': (SAME, 32, 32, 32, 3),
-  'G b32 torgb: 1x1 32->3 at 32': (SAME, 32, 32, 3, 1),
-  'D b32 fromrgb: 1x1 3->32 at 32': (SAME, 32, 3, 32, 1),
-  'D b32 conv1: down 32->16, 32->64': (DOWN, 32, 32, 64, 3),
-  'D b16 conv1: down 16->8, 64->128': (DOWN, 16, 64, 128, 3),
+LAYERS = {  # name: jaxgan's fn, textbook fn, input side, in, out, kernel size
+  'G b8 conv0: up 4->8, 128->128': (*UP, 4, 128, 128, 3),
+  'G b16 conv0: up 8->16, 128->64': (*UP, 8, 128, 64, 3),
+  'G b32 conv0: up 16->32, 64->32': (*UP, 16, 64, 32, 3),
+  'G b32 conv1: 3x3 32->32 at 32': (*SAME, 32, 32, 32, 3),
+  'G b32 torgb: 1x1 32->3 at 32': (*SAME, 32, 32, 3, 1),
+  'D b32 fromrgb: 1x1 3->32 at 32': (*SAME, 32, 3, 32, 1),
+  'D b32 conv1: down 32->16, 32->64': (*DOWN, 32, 32, 64, 3),
+  'D b16 conv1: down 16->8, 64->128': (*DOWN, 16, 64, 128, 3),
 }  # fmt: skip
-
-
-def time_layer(fns, size, cin, cout, k, batch, rounds) -> dict[str, list[float]]:
-  fast, reference = fns
-  rng = np.random.default_rng(0)
-  x = rng.standard_normal((batch, size, size, cin), np.float32)
-  kernel = 0.05 * rng.standard_normal((k, k, cin, cout), np.float32)
-  dy = rng.standard_normal(jax.eval_shape(fast, x, kernel).shape, np.float32)
-  impls = {
-    'jaxgan': _jax_ops(fast, x, kernel, dy, xla_cpu.compiler_options()),
-    'jax autodiff': _jax_ops(reference, x, kernel, dy, None),
-  }
-  return best_of_rounds(impls, max(1, 256 // batch), rounds)
 
 
 def main() -> None:
@@ -63,16 +46,7 @@ def main() -> None:
   parser.add_argument('--batch_sizes', default='32')
   parser.add_argument('--rounds', type=int, default=2)
   args = parser.parse_args()
-  allocator.tune()
-  print(f'jax {jax.__version__}, backend {jax.default_backend()}')
-  print('| batch | convolution | op | jaxgan ms | JAX autodiff ms | autodiff / jaxgan |')
-  print('| ---: | --- | --- | ---: | ---: | ---: |')
-  for batch in (int(b) for b in args.batch_sizes.split(',')):
-    for name, spec in LAYERS.items():
-      best = time_layer(*spec, batch, args.rounds)
-      for i, op in enumerate(OPS):
-        ours, ref = best['jaxgan'][i], best['jax autodiff'][i]
-        print(f'| {batch} | {name} | {op} | {ours:.2f} | {ref:.2f} | {ref / ours:.2f} |')
+  resnet_ops.report(LAYERS, args.batch_sizes, args.rounds, images=256)
 
 
 if __name__ == '__main__':
