@@ -29,7 +29,7 @@ from tests.conftest import REPO
 from tests.test_optimized import default_optimizations_env
 
 WRITE_KILLED = 5
-RANDOM_KILLS = 3  # each restart costs a few seconds of start-up
+RANDOM_KILLS = 2  # each restart costs a few seconds of start-up
 ARGS = [
   '--config=configs/test.py',
   '--config.num_steps=40',

@@ -94,11 +94,11 @@ def test_same_run_on_several_devices(one_device, tmp_path, devices):
     )
 
 
-@pytest.mark.parametrize('first, then', [(4, 1), (1, 2)])
-def test_resume_on_another_device_count(one_device, tmp_path, first, then):
+def test_resume_on_fewer_then_more_devices(one_device, tmp_path):
+  """4 devices for 2 steps, then 1 for 2, then 2 for the last 2: the same run."""
   _, ref = one_device
-  run(tmp_path, first, num_steps=3)
-  rows = run(tmp_path, then, num_steps=6)
+  for devices, num_steps in ((4, 2), (1, 4), (2, 6)):
+    rows = run(tmp_path, devices, num_steps=num_steps)
   assert [r['step'] for r in rows] == [1, 2, 3, 4, 5, 6]
   np.testing.assert_allclose(losses(rows), losses(ref), rtol=1e-5)
 

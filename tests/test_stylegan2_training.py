@@ -24,7 +24,9 @@ TINY = dict(w_dim=8, mapping_layers=2, channel_base=64, channel_max=8)
 def _g(style_mixing=0.0, side=8):
   g = sg.Generator((side, side, 3), style_mixing=style_mixing, **TINY)
   z = jax.random.normal(jax.random.PRNGKey(1), (4, 8))
-  variables = g.init({'params': jax.random.PRNGKey(0)}, z, train=False)
+  variables = jax.jit(g.init, static_argnames='train')(
+    {'params': jax.random.PRNGKey(0)}, z, train=False
+  )
   return g, variables, z
 
 
@@ -62,11 +64,11 @@ def test_path_length_is_its_definition():
   full Jacobian of the images w.r.t. the ws, on the first half of the batch."""
   g, variables, z = _g(style_mixing=0.5)
   inputs = _path_length_inputs(g, variables, z, jnp.float32(0.3))
-  value, state = sg.path_length(inputs)
+  value, state = jax.jit(lambda: sg.path_length(inputs))()
 
   ws = inputs.apply(z[:2], method='map')
   images = inputs.apply(ws, method='synthesize')
-  jacobian = jax.jacrev(lambda w: inputs.apply(w, method='synthesize'))(ws)
+  jacobian = jax.jit(jax.jacrev(lambda w: inputs.apply(w, method='synthesize')))(ws)
   y = jax.random.normal(jax.random.fold_in(inputs.key, 7), images.shape) / 8.0  # sqrt(8 * 8)
   jty = jnp.einsum('nhwcmlk,nhwc->mlk', jacobian, y)
   lengths = jnp.sqrt(jnp.mean(jnp.sum(jty**2, axis=2), axis=1))
@@ -78,7 +80,7 @@ def test_path_length_is_its_definition():
     v = {**variables, 'params': params}
     return sg.path_length(_path_length_inputs(g, v, z, jnp.float32(0.3)))[0]
 
-  grads = jax.grad(penalty)(variables['params'])
+  grads = jax.jit(jax.grad(penalty))(variables['params'])
   assert float(optax.tree.norm(grads)) > 0
 
 
