@@ -3,12 +3,12 @@
 For the grouped conv of a residual block (hidden width = 2 x the block's, cardinality groups)
 of the `:cpu` width (64 channels in 4 groups, benchmarks/r3gan_bench.py:cpu) and of the
 CIFAR10 preset (1536 channels in 96 groups): the forward pass, the input gradient and the
-kernel gradient, each jitted alone, for `r3gan.grouped_conv` (what the train step runs: per-tap
-matmuls on CPU; compiled with `jaxgan.xla_cpu`'s options), the textbook form differentiated by
-JAX (XLA's convolution with feature groups, `r3gan.grouped_conv_xla`, XLA's default options)
-and PyTorch eager (conv2d with groups, the backward kernels its autograd calls). Rounds
-alternate between the three; the best round of each is reported, as ms, with the trainer's
-malloc settings.
+kernel gradient, each jitted alone, for `r3gan.grouped_conv` (what the train step runs: a
+dense conv per group on CPU; compiled with `jaxgan.xla_cpu`'s options), the textbook form
+differentiated by JAX (XLA's convolution with feature groups, `r3gan.grouped_conv_xla`,
+XLA's default options) and PyTorch eager (conv2d with groups, the backward kernels its
+autograd calls). Rounds alternate between the three; the best round of each is reported, as
+ms, with the trainer's malloc settings.
 
   python -m benchmarks.r3gan_ops --rounds=2   # from the repo root
 """

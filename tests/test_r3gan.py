@@ -116,7 +116,7 @@ def test_downsampling_an_upsampled_image_low_passes_it():
 
 
 def test_grouped_conv_equals_the_block_diagonal_dense_conv():
-  """Both forms, XLA's grouped conv (GPU, TPU) and the per-tap matmuls (CPU), and gradients."""
+  """Both forms, XLA's grouped conv (GPU, TPU) and a dense conv per group (CPU), and gradients."""
   rng = np.random.default_rng(0)
   groups, cin, cout = 3, 6, 9
   x = jnp.asarray(rng.standard_normal((2, 5, 5, cin)), jnp.float32)
@@ -138,7 +138,7 @@ def test_grouped_conv_equals_the_block_diagonal_dense_conv():
     [want_gk[:, :, g * gi : (g + 1) * gi, g * go : (g + 1) * go] for g in range(groups)], -1
   )
 
-  for conv in (r3gan.grouped_conv, r3gan.grouped_conv_taps, r3gan.grouped_conv_xla):
+  for conv in (r3gan.grouped_conv, r3gan.grouped_conv_split, r3gan.grouped_conv_xla):
     np.testing.assert_allclose(conv(x, kernel, groups), want, atol=1e-5)
     gx, gk = jax.grad(lambda x, k, c=conv: jnp.sum(c(x, k, groups) * r), (0, 1))(x, kernel)
     np.testing.assert_allclose(gx, want_gx, atol=1e-4)

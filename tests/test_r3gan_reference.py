@@ -205,8 +205,8 @@ def test_bfloat16_stages_are_jaxgans(torch, ref):
 
 
 def test_the_cpu_grouped_conv_differentiates_twice_as_xlas():
-  """grouped_conv_cpu (XLA's forward, the taps' derivatives): values, gradients and the
-  gradient of an input-gradient norm (R1's shape) are those of XLA's grouped conv."""
+  """grouped_conv_split (a dense conv per group): values, gradients and the gradient of an
+  input-gradient norm (R1's shape) are those of XLA's grouped conv."""
   x, kernel = _x((2, 5, 4, 6)), 0.3 * _x((3, 3, 2, 6), 1)
 
   def r1(conv):
@@ -216,7 +216,7 @@ def test_the_cpu_grouped_conv_differentiates_twice_as_xlas():
 
     return jax.jit(jax.value_and_grad(loss, (0, 1)))(x, kernel)
 
-  (got, got_grads), (want, want_grads) = r1(r3gan.grouped_conv_cpu), r1(r3gan.grouped_conv_xla)
+  (got, got_grads), (want, want_grads) = r1(r3gan.grouped_conv_split), r1(r3gan.grouped_conv_xla)
   _close(got, want)
   for a, b in zip(got_grads, want_grads, strict=True):
     _close(a, b)

@@ -29,7 +29,6 @@ that many of G's last stages and D's first ones compute in bfloat16 on GPU and T
 stay float32); on the CPU, everything computes in float32.
 """
 
-import functools
 import math
 from collections.abc import Sequence
 
@@ -193,23 +192,8 @@ def grouped_conv(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
   """Stride 1, 'SAME' zero padding; kernel (k, k, C_in / groups, C_out), flax's layout: output
   channels in `groups` consecutive runs, each seeing its own run of the input channels."""
   if groups > 1 and jax.default_backend() == 'cpu':
-    return grouped_conv_cpu(x, kernel, groups)
+    return grouped_conv_split(x, kernel, groups)
   return grouped_conv_xla(x, kernel, groups)
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def grouped_conv_cpu(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
-  """`grouped_conv` on XLA:CPU: its own grouped convolution forward (fast there), derivatives
-  through `grouped_conv_taps` (XLA's are slow), at every order: R1 and R2 differentiate twice."""
-  return grouped_conv_xla(x, kernel, groups)
-
-
-@grouped_conv_cpu.defjvp
-def _grouped_conv_cpu_jvp(groups, primals, tangents):
-  (x, kernel), (dx, dkernel) = primals, tangents
-  # Bilinear: the tangent is linear in each argument, so its transposes are the taps' matmuls.
-  dy = grouped_conv_taps(dx, kernel, groups) + grouped_conv_taps(x, dkernel, groups)
-  return grouped_conv_cpu(x, kernel, groups), dy
 
 
 def grouped_conv_xla(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
@@ -224,25 +208,29 @@ def grouped_conv_xla(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
   )
 
 
-def grouped_conv_taps(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
-  """`grouped_conv` as a sum over the k * k taps of per-group matmuls on shifted windows.
+def grouped_conv_split(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
+  """`grouped_conv` as one dense convolution per group, concatenated.
 
-  XLA:CPU's grouped convolution is fast forward, but its gradients are many times slower than
-  those of a dense convolution doing `groups` times the work; the gradients of these matmuls
-  are matmuls, and so are their own gradients (R1 and R2 differentiate twice). On the CPU,
-  `grouped_conv_cpu` differentiates through this form.
+  On XLA:CPU the convolution with feature groups has slow derivatives: its kernel gradient (a
+  convolution with batch groups) is tens of times slower than the dense convolutions of the
+  groups, whose derivatives, at every order (R1 and R2 differentiate twice), run on XLA:CPU's
+  fast dense kernels (docs/benchmarks.md).
   """
-  k, _, c_in, c_out = kernel.shape
-  n, h, w, _ = x.shape
-  p = k // 2
-  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0))).reshape(n, h + 2 * p, w + 2 * p, groups, c_in)
-  kernel = kernel.astype(x.dtype).reshape(k, k, c_in, groups, c_out // groups)
-  y = sum(
-    jnp.einsum('nhwgi,igo->nhwgo', xp[:, a : a + h, b : b + w], kernel[a, b])
-    for a in range(k)
-    for b in range(k)
+  c_in, c_out = kernel.shape[2], kernel.shape[3] // groups
+  kernel = kernel.astype(x.dtype)
+  return jnp.concatenate(
+    [
+      lax.conv_general_dilated(
+        x[..., g * c_in : (g + 1) * c_in],
+        kernel[..., g * c_out : (g + 1) * c_out],
+        (1, 1),
+        'SAME',
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+      )
+      for g in range(groups)
+    ],
+    -1,
   )
-  return y.reshape(n, h, w, c_out)
 
 
 class ResidualBlock(nn.Module):
