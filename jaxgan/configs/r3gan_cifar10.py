@@ -71,10 +71,12 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   config.batch_size = 64 if cpu else 512
   # The preset has no length (the official --kimg is unbounded): 250M images, the length the
   # issue gives the paper's run (not checked against the paper here).
-  # :cpu, from jaxgan.bench's steps/s at this shape: R3GAN's grouped convolutions and their
-  # second derivatives (R1, R2) are slow on XLA:CPU, so this is a short run for now.
-  config.num_steps = 240 if cpu else 488_282
-  config.sample_every = config.checkpoint_every = 40 if cpu else 5000
+  # :cpu: sized by jaxgan.bench's steps/s at this shape for 15-20 minutes (docs/results.md).
+  config.num_steps = 800 if cpu else 488_282
+  config.sample_every = config.checkpoint_every = 200 if cpu else 5000
+  # On XLA:CPU the step's convolutions (R1 and R2 differentiate twice) run many times slower
+  # inside the lax.scan of steps_per_call > 1 than at a program's top level (docs/benchmarks.md).
+  config.steps_per_call = 1 if cpu else 10
   # --- Data ---
   config.data = common.cifar10_data(source)
   config.data.mirror = True
@@ -90,6 +92,6 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   # that a run of 200k images could not average over.
   r3gan_training(config, (0.05, 0.005), 10 if cpu else 5000, 0.55, None if cpu else SCHEDULE_KIMG)
   # --- Eval ---
-  config.eval_every = 120 if cpu else 5000
+  config.eval_every = 200 if cpu else 5000
   config.eval_features = 'cifar10_classifier'
   return config

@@ -54,9 +54,13 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   # --- Run ---
   config.batch_size = 32 if cpu else 256
   # The official run has no set length: the schedules' 20M images. :cpu from jaxgan.bench's
-  # steps/s at this shape (grouped convolutions are slow on XLA:CPU: a short run for now).
+  # steps/s at this shape, measured before the faster grouped convolutions and one step per
+  # call (docs/benchmarks.md): not re-sized since.
   config.num_steps = 90 if cpu else 20_000_000 // 256
   config.sample_every = config.checkpoint_every = 30 if cpu else 5000
+  # On XLA:CPU the step's convolutions (R1 and R2 differentiate twice) run many times slower
+  # inside the lax.scan of steps_per_call > 1 than at a program's top level (docs/benchmarks.md).
+  config.steps_per_call = 1 if cpu else 10
   # --- Data ---
   config.data = common.folder_data(resolution)
   config.data.mirror = True
