@@ -43,6 +43,13 @@ def r3gan_model(preset: str) -> ml_collections.ConfigDict:
   return model
 
 
+def steps_per_call(cpu: bool) -> int:
+  """The R3GAN recipes' steps per call: on XLA:CPU the step's convolutions (R1 and R2
+  differentiate twice) run many times slower inside the lax.scan of steps_per_call > 1 than at
+  a program's top level (docs/benchmarks.md), so one there."""
+  return 1 if cpu else 10
+
+
 def r3gan_training(
   config: ml_collections.ConfigDict, gamma: tuple, ema_kimg: float, aug_p: float, kimg
 ) -> None:
@@ -74,9 +81,7 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   # :cpu: sized by jaxgan.bench's steps/s at this shape for 15-20 minutes (docs/results.md).
   config.num_steps = 800 if cpu else 488_282
   config.sample_every = config.checkpoint_every = 200 if cpu else 5000
-  # On XLA:CPU the step's convolutions (R1 and R2 differentiate twice) run many times slower
-  # inside the lax.scan of steps_per_call > 1 than at a program's top level (docs/benchmarks.md).
-  config.steps_per_call = 1 if cpu else 10
+  config.steps_per_call = steps_per_call(cpu)
   # --- Data ---
   config.data = common.cifar10_data(source)
   config.data.mirror = True

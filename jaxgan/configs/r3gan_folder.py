@@ -26,7 +26,12 @@ evaluation is off (eval_every=0).
 import ml_collections
 
 from jaxgan.configs import common
-from jaxgan.configs.r3gan_cifar10 import SCHEDULE_KIMG, r3gan_model, r3gan_training
+from jaxgan.configs.r3gan_cifar10 import (
+  SCHEDULE_KIMG,
+  r3gan_model,
+  r3gan_training,
+  steps_per_call,
+)
 
 # resolution: (model preset, gamma from, to)
 PRESETS = {64: ('ffhq64', (2.0, 0.2)), 256: ('ffhq256', (150.0, 15.0))}
@@ -58,9 +63,7 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   # call (docs/benchmarks.md): not re-sized since.
   config.num_steps = 90 if cpu else 20_000_000 // 256
   config.sample_every = config.checkpoint_every = 30 if cpu else 5000
-  # On XLA:CPU the step's convolutions (R1 and R2 differentiate twice) run many times slower
-  # inside the lax.scan of steps_per_call > 1 than at a program's top level (docs/benchmarks.md).
-  config.steps_per_call = 1 if cpu else 10
+  config.steps_per_call = steps_per_call(cpu)
   # --- Data ---
   config.data = common.folder_data(resolution)
   config.data.mirror = True

@@ -217,20 +217,11 @@ def grouped_conv_split(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Arra
   fast dense kernels (docs/benchmarks.md).
   """
   c_in, c_out = kernel.shape[2], kernel.shape[3] // groups
-  kernel = kernel.astype(x.dtype)
-  return jnp.concatenate(
-    [
-      lax.conv_general_dilated(
-        x[..., g * c_in : (g + 1) * c_in],
-        kernel[..., g * c_out : (g + 1) * c_out],
-        (1, 1),
-        'SAME',
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-      )
-      for g in range(groups)
-    ],
-    -1,
-  )
+  parts = [
+    grouped_conv_xla(x[..., g * c_in : (g + 1) * c_in], kernel[..., g * c_out : (g + 1) * c_out], 1)
+    for g in range(groups)
+  ]
+  return jnp.concatenate(parts, -1)
 
 
 class ResidualBlock(nn.Module):
