@@ -18,6 +18,13 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _cache
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 
+# Tests keep what jaxgan caches (prepared folders, real images' Inception features) out of the
+# user's ~/.cache/jaxgan, in one folder for the session.
+if 'JAXGAN_CACHE' not in os.environ:
+  _data_cache = tempfile.mkdtemp(prefix='jaxgan-tests-cache-')
+  atexit.register(shutil.rmtree, _data_cache, ignore_errors=True)
+  os.environ['JAXGAN_CACHE'] = _data_cache
+
 # No test downloads the Inception weights (jaxgan.evaluation.inception_weights).
 os.environ['JAXGAN_INCEPTION_URL'] = ''
 

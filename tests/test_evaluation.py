@@ -1,6 +1,7 @@
 """Sample-quality metrics: closed forms, scipy, hand-made cases, and the shipped classifier."""
 
 import dataclasses
+from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -259,3 +260,94 @@ def test_samples_use_the_configured_standing_stats(test_config):
   np.testing.assert_allclose(got, want, atol=1e-6)
   running = gan.generator.apply({'params': state.g_ema_params, **state.g_vars}, z, train=False)
   assert not np.allclose(got, running, atol=1e-3)  # fresh running averages are 0 and 1
+
+
+# --- The on-disk cache of real images' embeddings --------------------------------------------
+
+
+class _CountingNet:
+  """A slow feature network's stand-in: counts the images it embeds."""
+
+  name = 'counting'
+  resize = 'none'
+  cache_real_embeddings = True
+
+  def __init__(self, sha256='abc'):
+    self.sha256, self.embedded = sha256, 0
+
+  def embed(self, images):
+    self.embedded += len(images)
+    flat = images.reshape(len(images), -1).astype(np.float32)
+    return evaluation.Embedding(flat[:, :4] + self.embedded, flat[:, None, :2])
+
+
+def test_real_embeddings_are_kept_on_disk_by_weights_and_images(tmp_path, monkeypatch):
+  from jaxgan.evaluation import evaluator
+
+  monkeypatch.setenv('JAXGAN_CACHE', str(tmp_path))
+  monkeypatch.setattr(evaluator, '_EMBEDDINGS', {})
+  images = np.random.default_rng(0).integers(0, 256, (6, 4, 4, 3), dtype=np.uint8)
+  net = _CountingNet()
+  first = evaluator.embed_real(net, images, 6)
+  path = evaluator.embedding_cache_path(net, images)
+  assert net.embedded == 6 and path.startswith(str(tmp_path / 'features'))
+
+  evaluator._EMBEDDINGS.clear()  # a new process: read from disk, not embedded again
+  again = evaluator.embed_real(net, images, 6)
+  assert net.embedded == 6
+  np.testing.assert_array_equal(again.features, first.features)
+  np.testing.assert_array_equal(again.probs, first.probs)
+
+  # Other images, other weights: embedded afresh, each in a file of its own.
+  evaluator.embed_real(net, images[::-1].copy(), 6)
+  assert net.embedded == 12
+  other = _CountingNet('def')
+  evaluator.embed_real(other, images, 6)
+  assert other.embedded == 6
+  assert len(list((tmp_path / 'features').glob('*.npz'))) == 3
+
+  # A garbled file is ignored and replaced; weights with no hash are never kept.
+  open(path, 'wb').write(b'not an npz')
+  evaluator._EMBEDDINGS.clear()
+  np.testing.assert_array_equal(
+    evaluator.embed_real(net, images, 6).features[:, :4], images.reshape(6, -1)[:, :4] + 18.0
+  )
+  assert net.embedded == 18
+  with np.load(path, allow_pickle=False) as f:
+    assert f['features'].shape == (6, 4)
+  assert evaluator.embedding_cache_path(_CountingNet(sha256=None), images) == ''
+
+
+def test_a_long_embedding_cut_short_resumes_from_its_parts(tmp_path, monkeypatch):
+  from jaxgan.evaluation import evaluator
+
+  monkeypatch.setenv('JAXGAN_CACHE', str(tmp_path))
+  monkeypatch.setattr(evaluator, '_EMBEDDINGS', {})
+  monkeypatch.setattr(evaluator, 'CACHE_CHUNK', 4)
+  images = np.random.default_rng(1).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
+  whole = _CountingNet().embed(images)  # one call: every row offset by 10
+
+  class Interrupted(Exception):
+    pass
+
+  net = _CountingNet()
+  embed = net.embed
+
+  def cut_at_the_last_part(x):
+    if net.embedded == 8:
+      raise Interrupted
+    return embed(x)
+
+  net.embed = cut_at_the_last_part
+  with pytest.raises(Interrupted):
+    evaluator.embed_real(net, images, 10)
+  assert len(list((tmp_path / 'features').glob('*.npz'))) == 2  # the first two parts
+
+  net.embed = embed
+  got = evaluator.embed_real(net, images, 10)
+  assert net.embedded == 10  # only the last part was embedded again
+  np.testing.assert_array_equal(got.features[:4], whole.features[:4] - 10 + 4)
+  np.testing.assert_array_equal(got.features[8:], whole.features[8:])
+  assert [p.name for p in (tmp_path / 'features').glob('*.npz')] == [
+    Path(evaluator.embedding_cache_path(net, images)).name
+  ]

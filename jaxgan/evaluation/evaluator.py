@@ -9,11 +9,15 @@ dataset is the data source's choice (`FEATURES`); the metrics are those register
 
 import hashlib
 import importlib.metadata
+import os
+import zipfile
 
 import numpy as np
+from absl import logging
 
 import jaxgan
-from jaxgan import data
+from jaxgan import data, files
+from jaxgan.data import cache
 from jaxgan.errors import ConfigError
 from jaxgan.evaluation import features as features_lib
 from jaxgan.evaluation import registry
@@ -26,27 +30,111 @@ DEFAULT_FEATURES = 'mnist_classifier'
 SUBSET_SEED = 0  # which real images are compared when there are more than num_samples
 
 
+def subset_indices(count: int, n: int) -> np.ndarray:
+  """Which `n` of `count` real images are compared: drawn without replacement with a fixed
+  seed, in order (all of them if there are fewer)."""
+  if n >= count:
+    return np.arange(count)
+  return np.sort(np.random.default_rng(SUBSET_SEED).permutation(count)[:n])
+
+
 def _subset(images: np.ndarray, n: int) -> np.ndarray:
-  """`n` images drawn without replacement with a fixed seed (all of them if there are fewer)."""
-  if n >= len(images):
-    return images
-  order = np.random.default_rng(SUBSET_SEED).permutation(len(images))[:n]
-  return images[np.sort(order)]
+  return images if n >= len(images) else images[subset_indices(len(images), n)]
 
 
 _EMBEDDINGS: dict[tuple, Embedding] = {}
 
 
 def _embed_cached(net, images: np.ndarray) -> Embedding:
-  """`net.embed`, remembered per process: the trainer compares with the same real images."""
+  """`net.embed`, remembered per process (the trainer compares with the same real images) and,
+  for networks that set `cache_real_embeddings`, on disk (`embedding_cache_path`)."""
   digest = hashlib.sha1(np.ascontiguousarray(images)).hexdigest()
   key = (net.name, getattr(net, 'sha256', None), getattr(net, 'resize', None))
   key += (images.shape, images.dtype.str, digest)
   if key not in _EMBEDDINGS:
     if len(_EMBEDDINGS) >= 4:
       _EMBEDDINGS.pop(next(iter(_EMBEDDINGS)))
-    _EMBEDDINGS[key] = net.embed(images)
+    path = embedding_cache_path(net, images, digest)
+    _EMBEDDINGS[key] = _embed_on_disk(net, images, path) if path else net.embed(images)
   return _EMBEDDINGS[key]
+
+
+def embedding_cache_path(net, images: np.ndarray, digest: str = '') -> str:
+  """Where `net`'s embedding of these real images is kept between processes, or '' where it
+  is not: only for networks slow enough to need it (`cache_real_embeddings`: the FID
+  Inception network, about 20 minutes per 10,000 images on a CPU) and with weights known by
+  their hash. $JAXGAN_CACHE/features (default ~/.cache/jaxgan/features), as StyleGAN2-ADA
+  keeps its datasets' statistics; deleting the folder is always safe."""
+  if not getattr(net, 'cache_real_embeddings', False) or not getattr(net, 'sha256', None):
+    return ''
+  key = {
+    'features': net.name,
+    'sha256': net.sha256,
+    'resize': getattr(net, 'resize', None),
+    'images': [list(images.shape), images.dtype.str],
+    'images_sha1': digest or hashlib.sha1(np.ascontiguousarray(images)).hexdigest(),
+  }
+  return f'{cache.path_for("", "features", key)}.npz'
+
+
+CACHE_CHUNK = 5_000  # images per part file: a long embedding cut short resumes from its parts
+
+
+def _read_embedding(path: str, count: int) -> Embedding | None:
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      found = Embedding(f['features'], f['probs'] if 'probs' in f.files else None)
+    if len(found.features) == count:
+      return found
+    logging.warning('ignoring %s: it does not hold this embedding', path)
+  except FileNotFoundError:
+    pass
+  except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+    logging.warning('ignoring unreadable %s: %s', path, e)
+  return None
+
+
+def _write_embedding(path: str, embedding: Embedding) -> None:
+  arrays = {'features': embedding.features}
+  if embedding.probs is not None:
+    arrays['probs'] = embedding.probs
+  try:
+    with files.atomic_path(path, suffix='.npz') as tmp:
+      np.savez(tmp, **arrays)
+  except OSError as e:  # a read-only cache costs the next evaluation time, not this one
+    logging.warning('could not keep the embedding in %s: %s', path, e)
+
+
+def _embed_on_disk(net, images: np.ndarray, path: str) -> Embedding:
+  """The embedding kept in `path`, else embedded and kept there; more than CACHE_CHUNK images
+  in parts, each kept until the whole is."""
+  found = _read_embedding(path, len(images))
+  if found is not None:
+    logging.info('%s features of %d real images read from %s', net.name, len(images), path)
+    return found
+  if len(images) <= CACHE_CHUNK:
+    embedding = net.embed(images)
+  else:
+    parts, part_paths = [], []
+    for start in range(0, len(images), CACHE_CHUNK):
+      stop = min(start + CACHE_CHUNK, len(images))
+      part_paths.append(f'{path[: -len(".npz")]}.{start}-{stop}.npz')
+      part = _read_embedding(part_paths[-1], stop - start)
+      if part is None:
+        logging.info('embedding real images %d-%d of %d', start, stop, len(images))
+        part = net.embed(images[start:stop])
+        _write_embedding(part_paths[-1], part)
+      parts.append(part)
+    embedding = Embedding(
+      np.concatenate([p.features for p in parts]),
+      None if parts[0].probs is None else np.concatenate([p.probs for p in parts]),
+    )
+  _write_embedding(path, embedding)
+  if len(images) > CACHE_CHUNK and os.path.exists(path):
+    for part_path in part_paths:
+      if os.path.exists(part_path):
+        os.unlink(part_path)
+  return embedding
 
 
 def evaluate_images(

@@ -165,6 +165,7 @@ class Inception:
   [-1, 1] NHWC images of any size, brought to 299x299 as `resize` (a key of RESIZES) says."""
 
   name = 'inception'
+  cache_real_embeddings = True  # jaxgan.evaluation.evaluator.embedding_cache_path
 
   def __init__(
     self,
